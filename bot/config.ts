@@ -1,0 +1,139 @@
+// The bot's whole configuration: one zod schema, read once from the environment at start.
+import { z } from 'zod';
+import { PRESET_IDS } from './core/presets.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const optionalUrl = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
+  .pipe(z.url().optional());
+
+/** Every variable the bot reads, with its default. Names are the environment variable names. */
+export const configSchema = z.object({
+  // General
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  VIDEOBOT_DATA_DIR: z.string().default('./var'),
+  VIDEOBOT_CHAT: list
+    .default(['shell'])
+    .pipe(z.array(z.enum(['shell', 'slack', 'discord'])).min(1)),
+  VIDEOBOT_BACKEND: z.enum(['local', 'aws']).default('local'),
+  VIDEOBOT_DEFAULT_MODEL: z.enum(PRESET_IDS as [string, ...string[]]).default('cogvideox-5b'),
+  VIDEOBOT_MAX_CONCURRENT_JOBS: int(1, 1000).default(1),
+  VIDEOBOT_MAX_JOBS_PER_USER: int(1, 1000).default(2),
+  VIDEOBOT_DAILY_QUOTA: int(0, 100000).default(20),
+  VIDEOBOT_ALLOWED_USERS: list.default([]),
+  VIDEOBOT_ALLOWED_CHANNELS: list.default([]),
+  VIDEOBOT_ADMINS: list.default([]),
+  VIDEOBOT_JOB_TIMEOUT_SECONDS: int(60, 86400).default(3600),
+  VIDEOBOT_MAX_ATTEMPTS: int(1, 10).default(3),
+  VIDEOBOT_HEALTH_PORT: int(0, 65535).optional(),
+
+  // Local backend
+  VIDEOBOT_PYTHON: z.string().default('.venv/bin/python'),
+  VIDEOBOT_MODELS_DIR: z.string().default('./var/models'),
+  VIDEOBOT_ALLOW_DOWNLOAD: bool.default(false),
+  VIDEOBOT_DEVICE: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+
+  // Prompt enhancer
+  VIDEOBOT_ENHANCER: z.enum(['auto', 'openai', 'bedrock', 'off']).default('auto'),
+  OPENAI_BASE_URL: optionalUrl,
+  OPENAI_MODEL: optionalString,
+  OPENAI_API_KEY: optionalString,
+  BEDROCK_MODEL_ID: z.string().default('us.anthropic.claude-sonnet-4-5-20250929-v1:0'),
+  BEDROCK_GUARDRAIL_ID: optionalString,
+  BEDROCK_GUARDRAIL_VERSION: optionalString,
+
+  // Slack
+  SLACK_MODE: z.enum(['socket', 'http']).default('socket'),
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_APP_TOKEN: optionalString,
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_PORT: int(0, 65535).default(3000),
+  SLACK_API_URL: optionalUrl,
+
+  // Discord
+  DISCORD_TOKEN: optionalString,
+  DISCORD_APPLICATION_ID: optionalString,
+  DISCORD_GUILD_ID: optionalString,
+  DISCORD_API_URL: optionalUrl,
+
+  // AWS backend
+  AWS_REGION: optionalString,
+  AWS_ENDPOINT_URL: optionalUrl,
+  VIDEOBOT_INPUT_BUCKET: optionalString,
+  VIDEOBOT_OUTPUT_BUCKET: optionalString,
+  VIDEOBOT_MODEL_CACHE_URI: optionalString,
+  VIDEOBOT_KMS_KEY_ID: optionalString,
+  VIDEOBOT_JOB_TABLE: optionalString,
+  VIDEOBOT_EVENTS_QUEUE_URL: optionalString,
+  VIDEOBOT_JOB_TTL_DAYS: int(1, 3650).default(30),
+  VIDEOBOT_PRESIGN_TTL_SECONDS: int(60, 604800).default(86400),
+  SAGEMAKER_ROLE_ARN: optionalString,
+  SAGEMAKER_IMAGE_URI: optionalString,
+  SAGEMAKER_JOB_PREFIX: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,19}$/).default('videobot'),
+  SAGEMAKER_INSTANCE_TYPE: z.string().default('ml.g6e.2xlarge'),
+  /** Per-preset overrides, e.g. "cogvideox1.5-5b=ml.p5.48xlarge,cogvideox-2b=ml.g6.2xlarge". */
+  SAGEMAKER_INSTANCE_TYPES: list.default([]),
+  SAGEMAKER_VOLUME_GB: int(1, 16384).default(100),
+  SAGEMAKER_MAX_RUNTIME_SECONDS: int(60, 432000).default(3600),
+  SAGEMAKER_SUBNETS: list.default([]),
+  SAGEMAKER_SECURITY_GROUPS: list.default([]),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** Parses the environment once. Throws ConfigError naming every wrong variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      const got = env[name];
+      return `${name}: ${issue.message}${got === undefined ? '' : ` (got "${redact(name, got)}")`}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const config = result.data;
+  requireWhen(config, config.VIDEOBOT_CHAT.includes('slack'), 'Slack', ['SLACK_BOT_TOKEN']);
+  requireWhen(config, config.VIDEOBOT_CHAT.includes('slack') && config.SLACK_MODE === 'socket', 'Slack Socket Mode', ['SLACK_APP_TOKEN']);
+  requireWhen(config, config.VIDEOBOT_CHAT.includes('slack') && config.SLACK_MODE === 'http', 'Slack HTTP mode', ['SLACK_SIGNING_SECRET']);
+  requireWhen(config, config.VIDEOBOT_CHAT.includes('discord'), 'Discord', ['DISCORD_TOKEN']);
+  requireWhen(config, config.VIDEOBOT_BACKEND === 'aws', 'the AWS backend', [
+    'AWS_REGION',
+    'VIDEOBOT_INPUT_BUCKET',
+    'VIDEOBOT_OUTPUT_BUCKET',
+    'VIDEOBOT_JOB_TABLE',
+    'VIDEOBOT_EVENTS_QUEUE_URL',
+    'SAGEMAKER_ROLE_ARN',
+    'SAGEMAKER_IMAGE_URI',
+    'VIDEOBOT_MODEL_CACHE_URI',
+  ]);
+  return config;
+}
+
+function requireWhen(config: Config, when: boolean, what: string, names: (keyof Config)[]): void {
+  if (!when) return;
+  const missing = names.filter((n) => config[n] === undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(`Invalid configuration: ${what} needs ${missing.join(', ')} to be set.`);
+  }
+}
+
+function redact(name: string, value: string): string {
+  return /TOKEN|SECRET|KEY/.test(name) && !name.endsWith('_ID') ? '***' : value;
+}

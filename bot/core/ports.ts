@@ -1,0 +1,123 @@
+// The ports the core depends on, shaped to the domain. Adapters in bot/local, bot/aws and bot/chat implement them.
+import type { Conversation, Job, JobPatch, JobProgress, JobState, Platform } from './job.js';
+import type { JobFailure } from './errors.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export interface IdGenerator {
+  jobId(): string;
+  seed(): number;
+}
+
+/** The subset of pino's logger the core uses. */
+export interface Logger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+export type CreateOutcome = { created: true; job: Job } | { created: false; job: Job };
+
+export interface JobStore {
+  /** Inserts a new job; if one with the same requestKey exists, returns it instead (created: false). */
+  create(job: Job): Promise<CreateOutcome>;
+  get(id: string): Promise<Job | undefined>;
+  /**
+   * Compare-and-set: moves the job to `to` only if its state is one of `from` (and, when given,
+   * its version equals `expectVersion`). Returns the new job, or undefined if the condition failed.
+   */
+  transition(
+    id: string,
+    from: readonly JobState[],
+    to: JobState,
+    patch?: JobPatch,
+    expectVersion?: number,
+  ): Promise<Job | undefined>;
+  /** Writes progress while the job is in one of `states`; returns false if it is not. */
+  saveProgress(id: string, states: readonly JobState[], progress: JobProgress): Promise<boolean>;
+  /** Newest first. */
+  listByUser(platform: Platform, userId: string, limit: number): Promise<Job[]>;
+  listByState(states: readonly JobState[]): Promise<Job[]>;
+  countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number>;
+}
+
+/** Job inputs and outputs. Names are plain file names inside a job's input or output folder. */
+export interface ObjectStore {
+  putInput(jobId: string, name: string, data: Uint8Array): Promise<void>;
+  getInput(jobId: string, name: string): Promise<Uint8Array | undefined>;
+  getOutput(jobId: string, name: string): Promise<Uint8Array | undefined>;
+  /** Size in bytes, or undefined if missing. */
+  statOutput(jobId: string, name: string): Promise<number | undefined>;
+  /** A time-limited link for people to download an output, where the backend has one. */
+  outputLink(jobId: string, name: string, ttlSeconds: number): Promise<string | undefined>;
+}
+
+/** What the processing job reports, as seen by the bot. */
+export type RunnerEvent =
+  | { readonly jobId: string; readonly kind: 'started'; readonly ref?: string }
+  | { readonly jobId: string; readonly kind: 'progress'; readonly progress: JobProgress }
+  | { readonly jobId: string; readonly kind: 'completed'; readonly metadata: Record<string, unknown> }
+  | { readonly jobId: string; readonly kind: 'failed'; readonly failure: JobFailure }
+  | { readonly jobId: string; readonly kind: 'stopped' };
+
+/** What the runner knows about a job after a restart. */
+export type RunnerStatus =
+  | { readonly status: 'unknown' }
+  | { readonly status: 'running' }
+  | { readonly status: 'completed'; readonly metadata: Record<string, unknown> }
+  | { readonly status: 'failed'; readonly failure: JobFailure }
+  | { readonly status: 'stopped' };
+
+export interface Runner {
+  /** Starts the processing job. Idempotent per job id: a second submit of the same job is not an error. */
+  submit(job: Job): Promise<{ ref: string }>;
+  cancel(job: Job): Promise<void>;
+  describe(job: Job): Promise<RunnerStatus>;
+  /** Registers the one consumer of runner events; the runner starts delivering them. */
+  start(onEvent: (event: RunnerEvent) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface Enhancer {
+  readonly name: string;
+  /** Returns the enhanced prompt. Throws UserFacingError(ENHANCER_*) with a readable message. */
+  enhance(prompt: string): Promise<string>;
+}
+
+/** A finished video, ready to be posted. */
+export interface VideoFile {
+  readonly fileName: string;
+  readonly sizeBytes: number;
+  read(): Promise<Uint8Array>;
+  readPoster(): Promise<Uint8Array | undefined>;
+  /** A time-limited download link, where the backend has one. */
+  link(ttlSeconds: number): Promise<string | undefined>;
+}
+
+/** What a chat adapter shows for a job; built by the core (status.ts), rendered by the adapter. */
+export interface StatusView {
+  readonly jobId: string;
+  readonly state: JobState;
+  readonly headline: string;
+  readonly detail?: string;
+  readonly progress?: { readonly step: number; readonly total: number; readonly bar: string; readonly etaS: number | null };
+  readonly queuePosition?: number;
+  readonly final: boolean;
+  readonly canCancel: boolean;
+  readonly canRetry: boolean;
+}
+
+/** One per platform. The core calls it; it never calls back into the SDK-free core except through JobService. */
+export interface ChatSurface {
+  readonly platform: Platform;
+  /** Show the job's current status (edit the status message in place). */
+  showStatus(job: Job, view: StatusView): Promise<void>;
+  /** Post the finished video into the job's conversation. Called at most once per job. */
+  postVideo(job: Job, video: VideoFile): Promise<void>;
+}
+
+export type { Conversation };

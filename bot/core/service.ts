@@ -1,0 +1,607 @@
+// JobService: the one use case every chat adapter calls. Owns the job state machine; depends only on ports.
+import type { VideoRequest } from './command.js';
+import { buildJobParams, estimateTextTokens } from './command.js';
+import type { JobFailure } from './errors.js';
+import { UserFacingError } from './errors.js';
+import { DEFAULT_IMAGE_LIMITS, inspectImage, type ImageLimits } from './image.js';
+import type { Conversation, Job, JobPatch, JobState, Platform, Requester } from './job.js';
+import { LIVE_STATES, RUNNER_STATES, canTransition, isFinal } from './job.js';
+import { getPreset } from './presets.js';
+import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, VideoFile } from './ports.js';
+import { describeJob } from './status.js';
+import { EditThrottle } from './throttle.js';
+
+export interface AccessPolicy {
+  /** Empty means everyone. Entries are user ids, optionally prefixed with the platform ("slack:U123"). */
+  readonly allowedUsers: readonly string[];
+  readonly allowedChannels: readonly string[];
+  readonly admins: readonly string[];
+  readonly maxJobsPerUser: number;
+  /** Delivered videos per user per rolling 24 hours; 0 means no limit. */
+  readonly dailyQuota: number;
+}
+
+export interface JobServiceLimits {
+  readonly maxConcurrentJobs: number;
+  readonly maxAttempts: number;
+  readonly retryBackoffMs: number;
+  readonly imageLimits: ImageLimits;
+  readonly statusIntervalMs: number;
+}
+
+export interface JobServiceDeps {
+  readonly store: JobStore;
+  readonly objects: ObjectStore;
+  readonly runner: Runner;
+  readonly enhancer?: Enhancer;
+  readonly chats: readonly ChatSurface[];
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly logger: Logger;
+  readonly defaultModel: string;
+  readonly access?: Partial<AccessPolicy>;
+  readonly limits?: Partial<JobServiceLimits>;
+  /** How to tell someone where to configure an enhancer (differs between local and AWS). */
+  readonly enhancerSetupHint?: string;
+  readonly presignTtlSeconds?: number;
+}
+
+export interface SubmitRequest {
+  readonly requester: Requester;
+  readonly conversation: Conversation;
+  readonly request: VideoRequest;
+  readonly image?: Uint8Array;
+  /** Same key, same job: platform retries and double clicks never start a second job. */
+  readonly requestKey?: string;
+}
+
+export interface Actor {
+  readonly platform: Platform;
+  readonly userId: string;
+}
+
+export interface EnhancedPrompt {
+  readonly text: string;
+  readonly tokens: number;
+  readonly limit: number;
+  /** Set when the prompt is longer than the model reads; says so in one sentence. */
+  readonly warning?: string;
+}
+
+const DEFAULT_LIMITS: JobServiceLimits = {
+  maxConcurrentJobs: 1,
+  maxAttempts: 3,
+  retryBackoffMs: 30_000,
+  imageLimits: DEFAULT_IMAGE_LIMITS,
+  statusIntervalMs: 1500,
+};
+
+const TEXT_TOKEN_LIMIT = 226;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Runner-side failures worth trying again automatically. */
+const AUTO_RETRY_CODES = new Set(['CAPACITY', 'INTERNAL_ERROR', 'INTERRUPTED']);
+
+export type JobService = ReturnType<typeof createJobService>;
+
+export function createJobService(deps: JobServiceDeps) {
+  const { store, objects, runner, enhancer, clock, ids } = deps;
+  const log = deps.logger.child({ component: 'jobs' });
+  const limits: JobServiceLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const access: AccessPolicy = {
+    allowedUsers: [],
+    allowedChannels: [],
+    admins: [],
+    maxJobsPerUser: 2,
+    dailyQuota: 0,
+    ...deps.access,
+  };
+  const chats = new Map(deps.chats.map((c) => [c.platform, c]));
+  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  const statusEdits = new EditThrottle<Job>(
+    async (_jobId, job) => {
+      const chat = chats.get(job.conversation.platform);
+      if (!chat) return;
+      const position = job.state === 'queued' ? await queuePosition(job) : undefined;
+      await chat.showStatus(job, describeJob(job, position));
+    },
+    {
+      minIntervalMs: limits.statusIntervalMs,
+      now: () => clock.now(),
+      setTimer: (fn, ms) => setTimeout(fn, ms),
+      onError: (jobId, error) => log.warn({ jobId, err: error }, 'status update failed'),
+    },
+  );
+  let pumping: Promise<void> | undefined;
+  let pumpAgain = false;
+  let stopped = false;
+
+  function matches(list: readonly string[], platform: Platform, id: string): boolean {
+    return list.includes(id) || list.includes(`${platform}:${id}`);
+  }
+
+  function isAdmin(actor: Actor): boolean {
+    return matches(access.admins, actor.platform, actor.userId);
+  }
+
+  function checkAccess(requester: Requester, conversation: Conversation): void {
+    if (isAdmin(requester)) return;
+    if (access.allowedUsers.length > 0 && !matches(access.allowedUsers, requester.platform, requester.userId)) {
+      throw new UserFacingError('NOT_ALLOWED', 'You are not on the list of people who can make videos with this bot. Ask an admin to add you.');
+    }
+    if (access.allowedChannels.length > 0 && !matches(access.allowedChannels, conversation.platform, conversation.channelId)) {
+      throw new UserFacingError('NOT_ALLOWED', 'Videos cannot be made in this channel. Ask an admin which channels the bot works in.');
+    }
+  }
+
+  async function checkLimits(requester: Requester): Promise<void> {
+    if (isAdmin(requester)) return;
+    const recent = await store.listByUser(requester.platform, requester.userId, 100);
+    const live = recent.filter((j) => !isFinal(j.state)).length;
+    if (live >= access.maxJobsPerUser) {
+      throw new UserFacingError(
+        'RATE_LIMITED',
+        `You already have ${live} video${live === 1 ? '' : 's'} in progress; the limit is ${access.maxJobsPerUser} at a time. Wait for one to finish or cancel it.`,
+      );
+    }
+    if (access.dailyQuota > 0) {
+      const since = clock.now() - DAY_MS;
+      const delivered = await store.countDeliveredSince(requester.platform, requester.userId, since);
+      if (delivered >= access.dailyQuota) {
+        const oldest = recent
+          .filter((j) => j.state === 'delivered' && (j.finishedAt ?? 0) >= since)
+          .reduce((min, j) => Math.min(min, j.finishedAt ?? clock.now()), clock.now());
+        const hours = Math.max(1, Math.ceil((oldest + DAY_MS - clock.now()) / 3_600_000));
+        throw new UserFacingError(
+          'QUOTA_EXCEEDED',
+          `You have made ${delivered} videos in the last 24 hours, the daily limit. You can make another in about ${hours} hour${hours === 1 ? '' : 's'}.`,
+        );
+      }
+    }
+  }
+
+  /** Validates, records and queues a job. Duplicate requestKeys return the existing job. */
+  async function submit(req: SubmitRequest): Promise<{ job: Job; created: boolean }> {
+    checkAccess(req.requester, req.conversation);
+    let imageName: string | undefined;
+    if (req.image) {
+      const info = inspectImage(req.image, limits.imageLimits, 'The image');
+      imageName = `image.${info.extension}`;
+    }
+    const params = buildJobParams(req.request, { defaultModel: deps.defaultModel, randomSeed: ids.seed(), ...(imageName ? { image: imageName } : {}) });
+    await checkLimits(req.requester);
+    const now = clock.now();
+    const job: Job = {
+      id: ids.jobId(),
+      state: 'queued',
+      version: 1,
+      params,
+      originalPrompt: params.prompt,
+      enhance: req.request.enhance ?? false,
+      requester: req.requester,
+      conversation: req.conversation,
+      ...(req.requestKey ? { requestKey: req.requestKey } : {}),
+      attempts: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    if (req.image && imageName) await objects.putInput(job.id, imageName, req.image);
+    const outcome = await store.create(job);
+    if (!outcome.created) {
+      log.info({ jobId: outcome.job.id, requestKey: req.requestKey }, 'duplicate request; returning the existing job');
+      return { job: outcome.job, created: false };
+    }
+    log.info({ jobId: job.id, model: params.model, mode: params.mode, platform: req.requester.platform }, 'job queued');
+    void showStatus(job, true);
+    pump();
+    return { job, created: true };
+  }
+
+  /** Makes a new job from an earlier one (Retry, Regenerate, Edit prompt), in the conversation given. */
+  async function resubmit(
+    jobId: string,
+    by: Actor & { displayName?: string },
+    changes: { prompt?: string; newSeed?: boolean },
+    conversation: Conversation,
+    requestKey?: string,
+  ): Promise<{ job: Job; created: boolean }> {
+    const old = await mustGet(jobId);
+    const p = old.params;
+    const image = p.image ? await objects.getInput(old.id, p.image) : undefined;
+    return submit({
+      requester: { platform: by.platform, userId: by.userId, ...(by.displayName ? { displayName: by.displayName } : {}) },
+      conversation,
+      request: {
+        prompt: changes.prompt ?? p.prompt,
+        model: p.model,
+        frames: p.frames,
+        steps: p.steps,
+        guidance: p.guidance,
+        negative: p.negativePrompt,
+        fit: p.imageFit,
+        ...(changes.newSeed ? {} : { seed: p.seed }),
+      },
+      ...(image ? { image } : {}),
+      ...(requestKey ? { requestKey } : {}),
+    });
+  }
+
+  async function mustGet(jobId: string): Promise<Job> {
+    const job = await store.get(jobId);
+    if (!job) throw new UserFacingError('JOB_NOT_FOUND', `There is no job ${jobId}.`);
+    return job;
+  }
+
+  async function cancel(jobId: string, by: Actor): Promise<Job> {
+    const job = await mustGet(jobId);
+    const own = job.requester.platform === by.platform && job.requester.userId === by.userId;
+    if (!own && !isAdmin(by)) {
+      throw new UserFacingError('NOT_ALLOWED', 'Only the person who asked for this video, or an admin, can cancel it.');
+    }
+    if (isFinal(job.state) || job.state === 'uploading') {
+      throw new UserFacingError('NOT_CANCELLABLE', `Job ${job.id} is already ${job.state === 'uploading' ? 'being posted' : job.state}; there is nothing to cancel.`);
+    }
+    const cancelled = await store.transition(job.id, [job.state], 'cancelled', { finishedAt: clock.now() });
+    if (!cancelled) return cancel(jobId, by); // it moved on meanwhile; decide again on the fresh state
+    log.info({ jobId, by: by.userId }, 'job cancelled');
+    if (RUNNER_STATES.includes(job.state)) {
+      await runner.cancel(job).catch((err) => log.warn({ jobId, err }, 'runner cancel failed'));
+    }
+    await showStatus(cancelled, true);
+    pump();
+    return cancelled;
+  }
+
+  async function move(job: Job, to: JobState, patch?: JobPatch, from?: readonly JobState[]): Promise<Job | undefined> {
+    const sources = from ?? [job.state];
+    if (!sources.every((s) => canTransition(s, to))) throw new Error(`bug: ${sources.join('|')} → ${to} is not a transition`);
+    const next = await store.transition(job.id, sources, to, patch);
+    if (next) {
+      log.debug({ jobId: job.id, from: job.state, to }, 'transition');
+      void showStatus(next, isFinal(to) || to === 'uploading');
+    }
+    return next;
+  }
+
+  async function fail(job: Job, failure: JobFailure): Promise<Job | undefined> {
+    const live = LIVE_STATES.filter((s) => s !== 'uploading' || failure.code.startsWith('DELIVERY'));
+    log.warn({ jobId: job.id, code: failure.code, reason: failure.message }, 'job failed');
+    const failed = await store.transition(job.id, live, 'failed', { failure, finishedAt: clock.now() });
+    if (failed) void showStatus(failed, true);
+    pump();
+    return failed;
+  }
+
+  async function queuePosition(job: Job): Promise<number> {
+    const queued = await store.listByState(['queued']);
+    return queued.filter((j) => j.createdAt < job.createdAt || (j.createdAt === job.createdAt && j.id <= job.id)).length;
+  }
+
+  async function showStatus(job: Job, urgent = false): Promise<void> {
+    await statusEdits.push(job.id, job, urgent);
+    if (isFinal(job.state)) await statusEdits.flush(job.id);
+  }
+
+  /** Starts queued jobs while there is capacity. Safe to call often; runs one pass at a time. */
+  function pump(): void {
+    if (stopped) return;
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = (async () => {
+      do {
+        pumpAgain = false;
+        try {
+          await pumpOnce();
+        } catch (err) {
+          log.error({ err }, 'dispatch failed');
+        }
+      } while (pumpAgain && !stopped);
+    })().finally(() => {
+      pumping = undefined;
+    });
+  }
+
+  async function pumpOnce(): Promise<void> {
+    const active = await store.listByState(['enhancing', ...RUNNER_STATES]);
+    let free = limits.maxConcurrentJobs - active.length;
+    const queued = (await store.listByState(['queued'])).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    const now = clock.now();
+    for (const job of queued) {
+      if (free <= 0) break;
+      const notBefore = job.updatedAt + (job.attempts > 0 ? limits.retryBackoffMs * 2 ** (job.attempts - 1) : 0);
+      if (now < notBefore) {
+        scheduleRetry(notBefore - now);
+        continue;
+      }
+      free--;
+      void dispatch(job);
+    }
+    // Everyone still waiting moved up a place.
+    for (const job of queued) if (job.state === 'queued') void showStatus(job);
+  }
+
+  function scheduleRetry(ms: number): void {
+    const timer = setTimeout(() => {
+      retryTimers.delete(timer);
+      pump();
+    }, ms);
+    retryTimers.add(timer);
+  }
+
+  async function dispatch(queued: Job): Promise<void> {
+    let job: Job | undefined = queued;
+    try {
+      if (job.enhance && job.params.prompt === job.originalPrompt) {
+        job = await move(job, 'enhancing');
+        if (!job) return;
+        const prompt = await enhanceForJob(job);
+        job = await move(job, 'submitting', { params: { ...job.params, prompt } });
+      } else {
+        job = await move(job, 'submitting');
+      }
+      if (!job) return;
+      await objects.putInput(job.id, 'job.json', new TextEncoder().encode(JSON.stringify(toJobFile(job), null, 2)));
+      const { ref } = await runner.submit(job);
+      const started = await store.transition(job.id, ['submitting'], 'starting', { runnerRef: ref, attempts: job.attempts + 1 });
+      if (started) void showStatus(started);
+      else log.info({ jobId: job.id }, 'job left submitting before the runner answered');
+    } catch (err) {
+      log.error({ jobId: queued.id, err }, 'submit failed');
+      const failure = err instanceof UserFacingError
+        ? { code: err.code, message: err.message, retryable: true }
+        : { code: 'INTERNAL_ERROR', message: 'The GPU job could not be started. Try again in a minute.', retryable: true };
+      if (job) await retryOrFail(job, failure);
+    }
+  }
+
+  async function enhanceForJob(job: Job): Promise<string> {
+    if (!enhancer) return job.params.prompt;
+    try {
+      const text = await enhancer.enhance(job.params.prompt);
+      return text.trim() || job.params.prompt;
+    } catch (err) {
+      log.warn({ jobId: job.id, err }, 'enhancement failed; using the original prompt');
+      return job.params.prompt;
+    }
+  }
+
+  async function retryOrFail(job: Job, failure: JobFailure): Promise<void> {
+    const fresh = (await store.get(job.id)) ?? job;
+    if (isFinal(fresh.state)) return;
+    const attempts = Math.max(fresh.attempts, 1);
+    if (failure.retryable && AUTO_RETRY_CODES.has(failure.code) && attempts < limits.maxAttempts && fresh.state !== 'uploading') {
+      const requeued = await store.transition(fresh.id, [fresh.state], 'queued', { attempts, failure });
+      if (requeued) {
+        log.info({ jobId: job.id, attempts, code: failure.code }, 'retrying job');
+        void showStatus(requeued);
+        pump();
+        return;
+      }
+    }
+    await fail(fresh, failure);
+  }
+
+  /** Applies one runner event. Duplicate and out-of-order events are no-ops thanks to compare-and-set. */
+  async function handleRunnerEvent(event: RunnerEvent): Promise<void> {
+    const job = await store.get(event.jobId);
+    if (!job) {
+      log.warn({ jobId: event.jobId, kind: event.kind }, 'event for an unknown job');
+      return;
+    }
+    if (isFinal(job.state) || job.state === 'queued' || job.state === 'enhancing') {
+      log.debug({ jobId: job.id, kind: event.kind, state: job.state }, 'ignoring event for a job not on the GPU');
+      return;
+    }
+    switch (event.kind) {
+      case 'started':
+        if (job.state === 'submitting') await move(job, 'starting');
+        return;
+      case 'progress': {
+        const phase = event.progress.phase;
+        const target: JobState = phase === 'denoising' ? 'running' : phase === 'decoding' || phase === 'encoding' ? 'encoding' : 'starting';
+        const order: JobState[] = ['submitting', 'starting', 'running', 'encoding'];
+        if (order.indexOf(target) < order.indexOf(job.state) || job.state === 'uploading') return;
+        if (target !== job.state) {
+          const moved = await store.transition(job.id, [job.state], target, { progress: event.progress });
+          if (moved) void showStatus(moved, target === 'encoding');
+          return;
+        }
+        if (await store.saveProgress(job.id, [target], event.progress)) {
+          void showStatus({ ...job, progress: event.progress });
+        }
+        return;
+      }
+      case 'completed':
+        await deliver(job, event.metadata);
+        return;
+      case 'failed':
+        if (job.state === 'uploading') return;
+        await retryOrFail(job, event.failure);
+        return;
+      case 'stopped':
+        if (job.state !== 'uploading') {
+          await fail(job, { code: 'TIMEOUT', message: 'The GPU job was stopped before it finished (time limit reached).', retryable: true });
+        }
+        return;
+    }
+  }
+
+  async function deliver(job: Job, metadata: Record<string, unknown>): Promise<void> {
+    const size = await objects.statOutput(job.id, 'video.mp4');
+    if (size === undefined) {
+      await fail(job, { code: 'INTERNAL_ERROR', message: 'The GPU job finished but left no video.', retryable: true });
+      return;
+    }
+    const result = { video: 'video.mp4', poster: 'poster.jpg', sizeBytes: size, metadata };
+    // Claim the delivery first: only the writer that wins this compare-and-set posts the video.
+    const claimed = await store.transition(job.id, RUNNER_STATES, 'uploading', { result });
+    if (!claimed) {
+      log.info({ jobId: job.id }, 'delivery already claimed; skipping');
+      return;
+    }
+    void showStatus(claimed, true);
+    const chat = chats.get(claimed.conversation.platform);
+    try {
+      if (!chat) throw new Error(`no chat adapter for ${claimed.conversation.platform}`);
+      await chat.postVideo(claimed, videoFile(claimed));
+    } catch (err) {
+      log.error({ jobId: job.id, err }, 'posting the video failed');
+      const link = await objects.outputLink(job.id, 'video.mp4', deps.presignTtlSeconds ?? 86400).catch(() => undefined);
+      await fail(claimed, {
+        code: 'DELIVERY_FAILED',
+        message: `The video was made but could not be posted here${link ? `; download it here: ${link}` : ''}.`,
+        retryable: true,
+      });
+      return;
+    }
+    const delivered = await store.transition(job.id, ['uploading'], 'delivered', { finishedAt: clock.now() });
+    if (delivered) {
+      log.info({ jobId: job.id, bytes: size }, 'job delivered');
+      await showStatus(delivered, true);
+    }
+    pump();
+  }
+
+  function videoFile(job: Job): VideoFile {
+    return {
+      fileName: `videobot-${job.id}.mp4`,
+      sizeBytes: job.result?.sizeBytes ?? 0,
+      read: async () => {
+        const bytes = await objects.getOutput(job.id, 'video.mp4');
+        if (!bytes) throw new Error(`video.mp4 of ${job.id} is missing`);
+        return bytes;
+      },
+      readPoster: () => objects.getOutput(job.id, 'poster.jpg'),
+      link: (ttl) => objects.outputLink(job.id, 'video.mp4', ttl),
+    };
+  }
+
+  /** After a restart: settle every unfinished job so none is lost and none is posted twice. */
+  async function recover(): Promise<void> {
+    const unfinished = await store.listByState(LIVE_STATES);
+    for (const job of unfinished) {
+      const jlog = log.child({ jobId: job.id, state: job.state });
+      try {
+        if (job.state === 'queued') continue;
+        if (job.state === 'enhancing') {
+          await store.transition(job.id, ['enhancing'], 'queued');
+          continue;
+        }
+        if (job.state === 'uploading') {
+          // The post may or may not have gone out; never risk a second one.
+          await fail(job, { code: 'DELIVERY_INTERRUPTED', message: '', retryable: true });
+          continue;
+        }
+        const status = await runner.describe(job);
+        jlog.info({ runner: status.status }, 'recovering job');
+        switch (status.status) {
+          case 'running':
+            break;
+          case 'completed':
+            await deliver(job, status.metadata);
+            break;
+          case 'failed':
+            await retryOrFail(job, status.failure);
+            break;
+          case 'stopped':
+          case 'unknown':
+            await retryOrFail(job, {
+              code: 'INTERRUPTED',
+              message: 'The bot restarted while this job ran, and it could not be resumed.',
+              retryable: true,
+            });
+            break;
+        }
+      } catch (err) {
+        jlog.error({ err }, 'recovery failed for job');
+      }
+    }
+  }
+
+  async function enhance(prompt: string): Promise<EnhancedPrompt> {
+    const text = prompt.trim();
+    if (!text) throw new UserFacingError('INVALID_COMMAND', 'Give a prompt to enhance, e.g. `/enhance a bee on a flower`.');
+    if (!enhancer) {
+      throw new UserFacingError(
+        'ENHANCER_NOT_CONFIGURED',
+        deps.enhancerSetupHint ??
+          'Prompt enhancement is not set up. Point the bot at any OpenAI-compatible chat endpoint: set OPENAI_BASE_URL (e.g. http://localhost:11434/v1 for Ollama) and OPENAI_MODEL (e.g. llama3.1), then restart.',
+      );
+    }
+    const enhanced = (await enhancer.enhance(text)).trim();
+    return promptReport(enhanced || text);
+  }
+
+  function promptReport(text: string): EnhancedPrompt {
+    const tokens = estimateTextTokens(text);
+    return {
+      text,
+      tokens,
+      limit: TEXT_TOKEN_LIMIT,
+      ...(tokens > TEXT_TOKEN_LIMIT
+        ? { warning: `This prompt is about ${tokens} tokens; CogVideoX reads only the first ${TEXT_TOKEN_LIMIT}, so the end will be cut.` }
+        : {}),
+    };
+  }
+
+  async function start(): Promise<void> {
+    stopped = false;
+    await runner.start(handleRunnerEvent);
+    await recover();
+    pump();
+  }
+
+  async function stop(): Promise<void> {
+    stopped = true;
+    for (const t of retryTimers) clearTimeout(t);
+    retryTimers.clear();
+    await runner.stop();
+    if (pumping) await pumping;
+  }
+
+  /** Waits until no dispatch pass is running (for tests and orderly shutdown). */
+  async function idle(): Promise<void> {
+    while (pumping) await pumping;
+  }
+
+  return {
+    submit,
+    resubmit,
+    cancel,
+    get: (id: string) => store.get(id),
+    list: (actor: Actor, limit = 10) => store.listByUser(actor.platform, actor.userId, limit),
+    enhance,
+    promptReport,
+    handleRunnerEvent,
+    recover,
+    start,
+    stop,
+    idle,
+    isAdmin,
+    describe: async (job: Job) => describeJob(job, job.state === 'queued' ? await queuePosition(job) : undefined),
+    hasEnhancer: () => enhancer !== undefined,
+    presetOf: (job: Job) => getPreset(job.params.model),
+  };
+}
+
+/** The processing job's job.json (see processing/ and ARCHITECTURE.md). */
+export function toJobFile(job: Job): Record<string, unknown> {
+  const p = job.params;
+  return {
+    id: job.id,
+    mode: p.mode,
+    model: p.model,
+    prompt: p.prompt,
+    negative_prompt: p.negativePrompt,
+    seed: p.seed,
+    frames: p.frames,
+    fps: p.fps,
+    steps: p.steps,
+    guidance: p.guidance,
+    height: p.height,
+    width: p.width,
+    image_fit: p.imageFit,
+    ...(p.image ? { image: p.image } : {}),
+  };
+}

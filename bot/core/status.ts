@@ -1,0 +1,108 @@
+// Builds what a chat shows for a job (StatusView) and plain-text renderings shared by adapters.
+import { failureMessage } from './errors.js';
+import type { Job } from './job.js';
+import { isFinal } from './job.js';
+import { getPreset } from './presets.js';
+import type { StatusView } from './ports.js';
+
+export function progressBar(step: number, total: number, width = 20): string {
+  const ratio = total > 0 ? Math.min(1, Math.max(0, step / total)) : 0;
+  const filled = Math.round(ratio * width);
+  return '█'.repeat(filled) + '░'.repeat(width - filled);
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function describeJob(job: Job, queuePosition?: number): StatusView {
+  const base = { jobId: job.id, state: job.state, final: isFinal(job.state) };
+  const live = !isFinal(job.state);
+  const canCancel = live && job.state !== 'uploading';
+  const p = job.progress;
+  switch (job.state) {
+    case 'queued':
+      return {
+        ...base,
+        headline: queuePosition && queuePosition > 1 ? `Queued — position ${queuePosition}` : 'Queued — next up',
+        ...(queuePosition ? { queuePosition } : {}),
+        canCancel,
+        canRetry: false,
+      };
+    case 'enhancing':
+      return { ...base, headline: 'Enhancing the prompt…', canCancel, canRetry: false };
+    case 'submitting':
+    case 'starting':
+      return { ...base, headline: p?.phase === 'loading' ? 'Loading the model…' : 'Starting the GPU…', canCancel, canRetry: false };
+    case 'running': {
+      if (!p || p.total <= 0) return { ...base, headline: 'Generating…', canCancel, canRetry: false };
+      const eta = p.etaS !== null && p.etaS !== undefined ? ` · about ${formatDuration(p.etaS)} left` : '';
+      return {
+        ...base,
+        headline: `Generating — step ${p.step}/${p.total}${eta}`,
+        progress: { step: p.step, total: p.total, bar: progressBar(p.step, p.total), etaS: p.etaS },
+        canCancel,
+        canRetry: false,
+      };
+    }
+    case 'encoding':
+      return { ...base, headline: p?.phase === 'decoding' ? 'Decoding frames…' : 'Encoding the MP4…', canCancel, canRetry: false };
+    case 'uploading':
+      return { ...base, headline: 'Uploading the video…', canCancel: false, canRetry: false };
+    case 'delivered':
+      return { ...base, headline: 'Done', detail: summary(job), canCancel: false, canRetry: false };
+    case 'cancelled':
+      return { ...base, headline: 'Cancelled', canCancel: false, canRetry: true };
+    case 'failed': {
+      const f = job.failure;
+      return {
+        ...base,
+        headline: `Failed: ${failureMessage(f?.code ?? 'INTERNAL_ERROR', f?.message)}`,
+        canCancel: false,
+        canRetry: f?.retryable ?? true,
+      };
+    }
+  }
+}
+
+/** "CogVideoX-5B · seed 42 · 49 frames @ 8 fps · 720×480 · 50 steps" */
+export function summary(job: Job): string {
+  const p = job.params;
+  const preset = getPreset(p.model);
+  const label = preset?.testOnly ? `${p.model} (test model — random noise)` : (preset?.label ?? p.model);
+  return `${label} · seed ${p.seed} · ${p.frames} frames @ ${p.fps} fps · ${p.width}×${p.height} · ${p.steps} steps · guidance ${p.guidance}`;
+}
+
+/** Parameters, seed and timings, for a "Details" view. */
+export function details(job: Job): string {
+  const p = job.params;
+  const lines = [
+    `Job ${job.id} — ${job.state}`,
+    `Prompt: ${p.prompt}`,
+    ...(p.prompt !== job.originalPrompt ? [`Original prompt: ${job.originalPrompt}`] : []),
+    ...(p.negativePrompt ? [`Negative: ${p.negativePrompt}`] : []),
+    summary(job),
+  ];
+  const timings = job.result?.metadata?.timings as Record<string, number> | undefined;
+  if (timings && typeof timings === 'object') {
+    lines.push(
+      'Timings: ' +
+        Object.entries(timings)
+          .filter(([, v]) => typeof v === 'number')
+          .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+          .join(', '),
+    );
+  }
+  if (job.finishedAt) lines.push(`Total: ${formatDuration((job.finishedAt - job.createdAt) / 1000)}`);
+  return lines.join('\n');
+}
+
+/** One line of text for terminals and logs. */
+export function statusLine(view: StatusView): string {
+  const bar = view.progress ? ` ${view.progress.bar}` : '';
+  return `[${view.jobId}] ${view.headline}${bar}`;
+}
