@@ -122,3 +122,8 @@ export interface Job {
 export type JobPatch = Partial<
   Pick<Job, 'params' | 'attempts' | 'runnerRef' | 'progress' | 'result' | 'failure' | 'conversation' | 'finishedAt'>
 >;
+
+/** The job after a transition: what every JobStore writes when its compare-and-set succeeds. */
+export function applyTransition(job: Job, to: JobState, patch: JobPatch | undefined, now: number): Job {
+  return { ...job, ...patch, state: to, version: job.version + 1, updatedAt: now };
+}

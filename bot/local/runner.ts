@@ -1,0 +1,318 @@
+// Runner that starts the processing job as a child process on this machine and watches its output folder.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JobFailure } from '../core/errors.js';
+import type { Job, JobProgress } from '../core/job.js';
+import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
+
+export interface LocalRunnerOptions {
+  /** The Python interpreter with processing/requirements installed. */
+  readonly python: string;
+  /** The repository root: `python -m processing` runs here. */
+  readonly cwd: string;
+  readonly inputDir: (jobId: string) => string;
+  readonly outputDir: (jobId: string) => string;
+  readonly modelsDir: string;
+  readonly allowDownload: boolean;
+  readonly device: 'auto' | 'cpu' | 'cuda';
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly pollMs?: number;
+  readonly logger: Logger;
+  /** Environment for the child; secrets of the bot never reach it. */
+  readonly env?: Record<string, string | undefined>;
+}
+
+interface Running {
+  readonly job: Job;
+  child?: ChildProcess;
+  pid?: number;
+  lastProgress?: string;
+  poll?: ReturnType<typeof setInterval>;
+  timeout?: ReturnType<typeof setTimeout>;
+  cancelled: boolean;
+  timedOut: boolean;
+}
+
+const ENV_ALLOW = /^(PATH|HOME|LANG|LC_[A-Z]+|TMPDIR|TZ|CUDA_[A-Z_]+|NVIDIA_[A-Z_]+|PYTORCH_[A-Z_]+|HF_[A-Z_]+|OMP_NUM_THREADS|MKL_NUM_THREADS|LD_LIBRARY_PATH|VIRTUAL_ENV)$/;
+
+export class LocalRunner implements Runner {
+  private readonly running = new Map<string, Running>();
+  private readonly waiting: Job[] = [];
+  private onEvent: ((event: RunnerEvent) => Promise<void>) | undefined;
+  private stopping = false;
+  private readonly log: Logger;
+
+  constructor(private readonly options: LocalRunnerOptions) {
+    this.log = options.logger.child({ component: 'local-runner' });
+  }
+
+  async start(onEvent: (event: RunnerEvent) => Promise<void>): Promise<void> {
+    this.onEvent = onEvent;
+    this.stopping = false;
+  }
+
+  async submit(job: Job): Promise<{ ref: string }> {
+    const ref = `local:${job.id}`;
+    if (this.running.has(job.id) || this.waiting.some((j) => j.id === job.id)) return { ref };
+    this.waiting.push(job);
+    this.next();
+    return { ref };
+  }
+
+  /** Number of jobs waiting for a free slot (the bot's queue sits in front of this one). */
+  get backlog(): number {
+    return this.waiting.length;
+  }
+
+  private next(): void {
+    while (!this.stopping && this.running.size < this.options.concurrency && this.waiting.length > 0) {
+      const job = this.waiting.shift()!;
+      void this.launch(job).catch((err) => {
+        this.log.error({ jobId: job.id, err }, 'could not start the processing job');
+        this.running.delete(job.id);
+        void this.emit({ jobId: job.id, kind: 'failed', failure: { code: 'INTERNAL_ERROR', message: 'The processing job could not be started on this machine.', retryable: false } });
+        this.next();
+      });
+    }
+  }
+
+  private async launch(job: Job): Promise<void> {
+    const slot: Running = { job, cancelled: false, timedOut: false };
+    this.running.set(job.id, slot);
+    const out = this.options.outputDir(job.id);
+    await rm(out, { recursive: true, force: true });
+    await mkdir(out, { recursive: true });
+    const args = [
+      '-m', 'processing', 'run',
+      '--input-dir', this.options.inputDir(job.id),
+      '--output-dir', out,
+      '--models-dir', this.options.modelsDir,
+      '--device', this.options.device,
+      ...(this.options.allowDownload ? ['--allow-download'] : []),
+    ];
+    const child = spawn(this.options.python, args, {
+      cwd: this.options.cwd,
+      env: childEnv(this.options.env ?? {}),
+      // Own process group: a crash of the bot leaves the job running, and the next start adopts it.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    slot.child = child;
+    slot.pid = child.pid;
+    const jlog = this.log.child({ jobId: job.id, pid: child.pid });
+    let stderrTail = '';
+    child.stdout?.on('data', (d: Buffer) => jlog.debug({ out: d.toString().trimEnd() }, 'processing stdout'));
+    child.stderr?.on('data', (d: Buffer) => {
+      stderrTail = (stderrTail + d.toString()).slice(-4000);
+      jlog.debug({ err: d.toString().trimEnd() }, 'processing stderr');
+    });
+    await writeFile(this.pidFile(job.id), JSON.stringify({ pid: child.pid, startedAt: Date.now() }));
+    jlog.info({ args: args.join(' ') }, 'processing job started');
+    void this.emit({ jobId: job.id, kind: 'started', ref: `local:${job.id}` });
+    this.watch(slot);
+    child.on('error', (err) => jlog.error({ err }, 'processing job error'));
+    child.on('close', (code, signal) => {
+      void this.finish(slot, code, signal, stderrTail).finally(() => this.next());
+    });
+  }
+
+  /** Polls progress.json and turns changes into progress events; enforces the time limit. */
+  private watch(slot: Running): void {
+    slot.poll = setInterval(() => void this.readProgress(slot), this.options.pollMs ?? 500);
+    slot.timeout = setTimeout(() => {
+      slot.timedOut = true;
+      this.kill(slot);
+    }, this.options.timeoutMs);
+  }
+
+  private async readProgress(slot: Running): Promise<void> {
+    const raw = await readFile(join(this.options.outputDir(slot.job.id), 'progress.json'), 'utf8').catch(() => undefined);
+    if (!raw || raw === slot.lastProgress) return;
+    slot.lastProgress = raw;
+    const progress = parseProgress(raw);
+    if (progress) await this.emit({ jobId: slot.job.id, kind: 'progress', progress });
+  }
+
+  private async finish(slot: Running, code: number | null, signal: NodeJS.Signals | null, stderrTail: string): Promise<void> {
+    clearInterval(slot.poll);
+    clearTimeout(slot.timeout);
+    this.running.delete(slot.job.id);
+    await rm(this.pidFile(slot.job.id), { force: true });
+    const jobId = slot.job.id;
+    if (slot.cancelled) return this.emit({ jobId, kind: 'stopped' });
+    if (slot.timedOut) {
+      return this.emit({
+        jobId,
+        kind: 'failed',
+        failure: { code: 'TIMEOUT', message: `The job took longer than ${Math.round(this.options.timeoutMs / 60000)} minutes and was stopped.`, retryable: false },
+      });
+    }
+    await this.readProgress(slot);
+    const outcome = readOutcome(this.options.outputDir(jobId));
+    if (outcome.status === 'completed' && code === 0) return this.emit({ jobId, kind: 'completed', metadata: outcome.metadata });
+    if (outcome.status === 'failed') return this.emit({ jobId, kind: 'failed', failure: outcome.failure });
+    this.log.error({ jobId, code, signal, stderr: stderrTail }, 'processing job ended without a result');
+    return this.emit({
+      jobId,
+      kind: 'failed',
+      failure: {
+        code: 'INTERNAL_ERROR',
+        message: signal === 'SIGKILL' ? 'The processing job was killed (out of memory on this machine?).' : `The processing job ended unexpectedly (exit ${code ?? signal}).`,
+        retryable: signal === 'SIGKILL',
+      },
+    });
+  }
+
+  async cancel(job: Job): Promise<void> {
+    const queuedAt = this.waiting.findIndex((j) => j.id === job.id);
+    if (queuedAt >= 0) {
+      this.waiting.splice(queuedAt, 1);
+      return;
+    }
+    const slot = this.running.get(job.id);
+    if (slot) {
+      slot.cancelled = true;
+      this.kill(slot);
+      return;
+    }
+    // An adopted child from before a restart.
+    const pid = this.livePid(job.id);
+    if (pid) killGroup(pid);
+  }
+
+  private kill(slot: Running): void {
+    if (!slot.pid) return;
+    killGroup(slot.pid, 'SIGTERM');
+    setTimeout(() => killGroup(slot.pid!, 'SIGKILL'), 5000).unref();
+  }
+
+  async describe(job: Job): Promise<RunnerStatus> {
+    const outcome = readOutcome(this.options.outputDir(job.id));
+    if (outcome.status !== 'unknown') return outcome;
+    if (this.running.has(job.id) || this.waiting.some((j) => j.id === job.id)) return { status: 'running' };
+    const pid = this.livePid(job.id);
+    if (pid) {
+      this.adopt(job, pid);
+      return { status: 'running' };
+    }
+    return { status: 'unknown' };
+  }
+
+  /** Watches a child left running by an earlier bot process until it exits. */
+  private adopt(job: Job, pid: number): void {
+    const slot: Running = { job, pid, cancelled: false, timedOut: false };
+    this.running.set(job.id, slot);
+    this.log.info({ jobId: job.id, pid }, 'adopted a running processing job');
+    this.watch(slot);
+    const check = setInterval(() => {
+      if (isAlive(pid)) return;
+      clearInterval(check);
+      const outcome = readOutcome(this.options.outputDir(job.id));
+      void this.finish(slot, outcome.status === 'completed' ? 0 : 1, null, '').finally(() => this.next());
+    }, this.options.pollMs ?? 500);
+  }
+
+  private livePid(jobId: string): number | undefined {
+    try {
+      const { pid } = JSON.parse(readFileSync(this.pidFile(jobId), 'utf8')) as { pid: number };
+      if (!isAlive(pid)) return undefined;
+      // Guard against pid reuse: the process must be our job's.
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes(this.options.outputDir(jobId)) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private pidFile(jobId: string): string {
+    return join(this.options.outputDir(jobId), '..', 'runner.json');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.waiting.length = 0;
+    const slots = [...this.running.values()];
+    for (const slot of slots) {
+      clearInterval(slot.poll);
+      clearTimeout(slot.timeout);
+      // An orderly stop ends its children; the next start retries their jobs.
+      if (slot.pid) killGroup(slot.pid, 'SIGTERM');
+    }
+    this.running.clear();
+  }
+
+  private async emit(event: RunnerEvent): Promise<void> {
+    try {
+      await this.onEvent?.(event);
+    } catch (err) {
+      this.log.error({ jobId: event.jobId, kind: event.kind, err }, 'event handler failed');
+    }
+  }
+}
+
+export function parseProgress(raw: string): JobProgress | undefined {
+  try {
+    const p = JSON.parse(raw) as Record<string, unknown>;
+    if (typeof p.phase !== 'string') return undefined;
+    return {
+      phase: p.phase,
+      step: typeof p.step === 'number' ? p.step : 0,
+      total: typeof p.total === 'number' ? p.total : 0,
+      etaS: typeof p.eta_s === 'number' ? p.eta_s : null,
+      elapsedS: typeof p.elapsed_s === 'number' ? p.elapsed_s : 0,
+    };
+  } catch {
+    return undefined; // a torn read cannot happen (atomic rename), but a foreign file might
+  }
+}
+
+/** Reads the processing job's result files: metadata.json + video.mp4, or error.json. */
+export function readOutcome(dir: string): RunnerStatus {
+  try {
+    const error = JSON.parse(readFileSync(join(dir, 'error.json'), 'utf8')) as Partial<JobFailure>;
+    return {
+      status: 'failed',
+      failure: { code: String(error.code ?? 'INTERNAL_ERROR'), message: String(error.message ?? ''), retryable: Boolean(error.retryable) },
+    };
+  } catch {
+    /* no error.json */
+  }
+  if (existsSync(join(dir, 'video.mp4'))) {
+    try {
+      return { status: 'completed', metadata: JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) as Record<string, unknown> };
+    } catch {
+      /* still writing */
+    }
+  }
+  return { status: 'unknown' };
+}
+
+function childEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = { PYTHONUNBUFFERED: '1' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && ENV_ALLOW.test(k)) out[k] = v;
+  return out;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
