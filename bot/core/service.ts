@@ -97,6 +97,7 @@ export function createJobService(deps: JobServiceDeps) {
   };
   const chats = new Map(deps.chats.map((c) => [c.platform, c]));
   const retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  const inFlight = new Set<Promise<void>>();
   const statusEdits = new EditThrottle<Job>(
     async (_jobId, job) => {
       const chat = chats.get(job.conversation.platform);
@@ -315,7 +316,8 @@ export function createJobService(deps: JobServiceDeps) {
         continue;
       }
       free--;
-      void dispatch(job);
+      const dispatching = dispatch(job).finally(() => inFlight.delete(dispatching));
+      inFlight.add(dispatching);
     }
     // Everyone still waiting moved up a place.
     for (const job of queued) if (job.state === 'queued') void showStatus(job);
@@ -556,13 +558,16 @@ export function createJobService(deps: JobServiceDeps) {
     stopped = true;
     for (const t of retryTimers) clearTimeout(t);
     retryTimers.clear();
+    await idle();
     await runner.stop();
-    if (pumping) await pumping;
   }
 
   /** Waits until no dispatch pass is running (for tests and orderly shutdown). */
   async function idle(): Promise<void> {
-    while (pumping) await pumping;
+    while (pumping || inFlight.size > 0) {
+      if (pumping) await pumping;
+      await Promise.all([...inFlight]);
+    }
   }
 
   return {
