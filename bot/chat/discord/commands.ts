@@ -1,0 +1,75 @@
+// The Discord application commands (/video, /enhance, "Animate with videobot") and the custom ids of our buttons and modals.
+import {
+  ApplicationCommandOptionType,
+  ApplicationCommandType,
+  ApplicationIntegrationType,
+  InteractionContextType,
+  type RESTPostAPIApplicationCommandsJSONBody,
+} from 'discord.js';
+import { MAX_PROMPT_CHARS } from '../../core/command.js';
+import { PRESET_IDS, getPreset } from '../../core/presets.js';
+
+export const VIDEO_COMMAND = 'video';
+export const ENHANCE_COMMAND = 'enhance';
+export const ANIMATE_COMMAND = 'Animate with videobot';
+
+/** Button and modal ids: `vb:<action>[:<arg>]`, at most 100 characters as Discord requires. */
+export const Ids = {
+  cancel: (jobId: string) => `vb:cancel:${jobId}`,
+  regenerate: (jobId: string) => `vb:regen:${jobId}`,
+  retry: (jobId: string) => `vb:retry:${jobId}`,
+  editPrompt: (jobId: string) => `vb:edit:${jobId}`,
+  details: (jobId: string) => `vb:details:${jobId}`,
+  enhanceGenerate: 'vb:enh-gen',
+  enhanceEdit: 'vb:enh-edit',
+  enhanceAgain: 'vb:enh-again',
+  /** Modal: a new prompt for an earlier job (Edit prompt). */
+  editModal: (jobId: string) => `vb:edit-modal:${jobId}`,
+  /** Modal: generate from an edited enhanced prompt. */
+  enhanceModal: 'vb:enh-modal',
+  /** Modal: the prompt for "Animate with videobot"; the arg is the context-menu interaction id. */
+  animateModal: (interactionId: string) => `vb:animate-modal:${interactionId}`,
+  promptField: 'prompt',
+} as const;
+
+export function parseId(customId: string): { action: string; arg: string } {
+  const [prefix, action = '', ...rest] = customId.split(':');
+  return prefix === 'vb' ? { action, arg: rest.join(':') } : { action: '', arg: '' };
+}
+
+const contexts = [InteractionContextType.Guild, InteractionContextType.BotDM];
+const integrationTypes = [ApplicationIntegrationType.GuildInstall];
+
+/** The command definitions, as the registration script sends them (PUT replaces the whole set). */
+export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
+  const models = PRESET_IDS.slice(0, 25).map((id) => ({ name: (getPreset(id)?.label ?? id).slice(0, 100), value: id }));
+  return [
+    {
+      type: ApplicationCommandType.ChatInput,
+      name: VIDEO_COMMAND,
+      description: 'Make a short AI video from a prompt (and optionally an image to animate)',
+      contexts,
+      integration_types: integrationTypes,
+      options: [
+        { type: ApplicationCommandOptionType.String, name: 'prompt', description: 'What should happen in the video', required: true, max_length: MAX_PROMPT_CHARS },
+        { type: ApplicationCommandOptionType.Attachment, name: 'image', description: 'An image (PNG, JPEG or WebP) to animate' },
+        { type: ApplicationCommandOptionType.String, name: 'model', description: 'Model preset', choices: models },
+        { type: ApplicationCommandOptionType.Integer, name: 'seed', description: 'Seed for a repeatable result', min_value: 0, max_value: 2 ** 32 - 1 },
+        { type: ApplicationCommandOptionType.Integer, name: 'frames', description: 'Number of frames (8N+1 for 1.0 models, 16N+1 for 1.5)', min_value: 1, max_value: 161 },
+        { type: ApplicationCommandOptionType.Integer, name: 'steps', description: 'Denoising steps (more is slower, often better)', min_value: 1, max_value: 100 },
+        { type: ApplicationCommandOptionType.Number, name: 'guidance', description: 'How closely to follow the prompt (default 6)', min_value: 1, max_value: 20 },
+        { type: ApplicationCommandOptionType.String, name: 'negative', description: 'What to avoid, e.g. "blurry, low quality"', max_length: MAX_PROMPT_CHARS },
+        { type: ApplicationCommandOptionType.Boolean, name: 'enhance', description: 'Rewrite the prompt with the prompt enhancer first' },
+      ],
+    },
+    {
+      type: ApplicationCommandType.ChatInput,
+      name: ENHANCE_COMMAND,
+      description: 'Rewrite a short idea into a detailed video prompt, then generate from it',
+      contexts,
+      integration_types: integrationTypes,
+      options: [{ type: ApplicationCommandOptionType.String, name: 'prompt', description: 'Your idea', required: true, max_length: MAX_PROMPT_CHARS }],
+    },
+    { type: ApplicationCommandType.Message, name: ANIMATE_COMMAND, contexts, integration_types: integrationTypes },
+  ];
+}

@@ -1,0 +1,198 @@
+// The terminal chat: /video, /enhance, /jobs, /cancel, /help in a shell, with a live progress line.
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { USAGE, parseVideoCommand } from '../core/command.js';
+import { UserFacingError } from '../core/errors.js';
+import type { Job } from '../core/job.js';
+import { isFinal } from '../core/job.js';
+import type { ChatSurface, Logger, StatusView, VideoFile } from '../core/ports.js';
+import { PRESETS } from '../core/presets.js';
+import type { JobService } from '../core/service.js';
+import { details, formatDuration, summary } from '../core/status.js';
+import type { ChatAdapter } from './adapter.js';
+
+export interface ShellOptions {
+  readonly input: NodeJS.ReadableStream;
+  readonly output: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly userId: string;
+  readonly logger: Logger;
+  /** Printed once at start (e.g. "No GPU found: using tiny-random"). */
+  readonly notices?: readonly string[];
+  /** Called when the user types /quit or closes the input. */
+  readonly onExit?: () => void;
+}
+
+const HELP = `Commands:
+  ${USAGE}
+      Make a video. Add --image PATH to animate a picture.
+  /enhance <prompt>     Improve a prompt with the configured LLM; then /generate uses it.
+  /generate             Make a video from the last enhanced prompt.
+  /jobs                 Your recent jobs.
+  /details <id>         Parameters, seed and timings of a job.
+  /cancel <id>          Cancel a job.
+  /models               The models and their rules.
+  /help                 This help.
+  /quit                 Leave (running jobs are stopped and retried at the next start).`;
+
+export function createShellAdapter(options: ShellOptions): ChatAdapter & { readonly done: Promise<void> } {
+  const out = options.output;
+  const tty = Boolean(out.isTTY);
+  const user = { platform: 'shell' as const, userId: options.userId };
+  let service: JobService | undefined;
+  let rl: Interface | undefined;
+  let liveLine = false;
+  let lastEnhanced: string | undefined;
+  const lastHeadline = new Map<string, string>();
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((r) => (resolveDone = r));
+
+  function print(text: string): void {
+    if (liveLine) out.write('\r\x1b[2K');
+    liveLine = false;
+    out.write(`${text}\n`);
+    rl?.prompt(true);
+  }
+
+  function live(text: string): void {
+    if (!tty) return print(text);
+    out.write(`\r\x1b[2K${text}`);
+    liveLine = true;
+  }
+
+  const surface: ChatSurface = {
+    platform: 'shell',
+    async showStatus(job: Job, view: StatusView): Promise<void> {
+      const text = renderStatus(view);
+      if (lastHeadline.get(job.id) === text) return;
+      lastHeadline.set(job.id, text);
+      if (view.final || !view.progress) print(text);
+      else live(text);
+      if (view.final) lastHeadline.delete(job.id);
+    },
+    async postVideo(job: Job, video: VideoFile): Promise<void> {
+      const link = await video.link(0);
+      const path = link?.startsWith('file:') ? fileURLToPath(link) : (link ?? '(no path)');
+      print(`[${job.id}] Video ready: ${path}\n         ${summary(job)}${job.params.prompt !== job.originalPrompt ? `\n         Enhanced prompt: ${job.params.prompt}` : ''}`);
+    },
+  };
+
+  async function handle(line: string): Promise<void> {
+    const text = line.trim();
+    if (!text) return;
+    const [command = '', ...rest] = text.split(/\s+/);
+    const args = text.slice(command.length).trim();
+    const svc = service!;
+    switch (command.toLowerCase()) {
+      case '/video':
+        return video(args);
+      case '/generate':
+        if (!lastEnhanced) return print('Nothing to generate yet: use /enhance <prompt> first, or /video <prompt>.');
+        return video(`"${lastEnhanced.replace(/"/g, "'")}"`);
+      case '/enhance': {
+        print('Enhancing…');
+        const result = await svc.enhance(args);
+        lastEnhanced = result.text;
+        print(`Enhanced prompt (${result.tokens} of ${result.limit} tokens):\n${result.text}${result.warning ? `\n⚠ ${result.warning}` : ''}\nType /generate to make it, or /video with your own edit.`);
+        return;
+      }
+      case '/jobs': {
+        const jobs = await svc.list(user, 10);
+        if (jobs.length === 0) return print('No jobs yet. Try /video a bee on a flower');
+        print(jobs.map((j) => `${j.id}  ${j.state.padEnd(10)} ${truncate(j.params.prompt, 50)}`).join('\n'));
+        return;
+      }
+      case '/details': {
+        const job = await svc.get(rest[0] ?? '');
+        if (!job) return print(`There is no job ${rest[0] ?? ''}. /jobs lists yours.`);
+        return print(details(job));
+      }
+      case '/cancel': {
+        if (!rest[0]) return print('Which job? /cancel <id> (see /jobs)');
+        const job = await svc.cancel(rest[0], user);
+        return print(`[${job.id}] Cancelled.`);
+      }
+      case '/models':
+        return print(
+          [...PRESETS.values()]
+            .map((p) => `${p.id.padEnd(20)} ${p.modes.join('+').padEnd(8)} ${p.sizes[0]![1]}×${p.sizes[0]![0]}, frames ${p.frames.step}N+1 from ${p.frames.min} to ${p.frames.max} @ ${p.fps} fps${p.testOnly ? '  (test model: noise)' : ''}`)
+            .join('\n'),
+        );
+      case '/help':
+        return print(HELP);
+      case '/quit':
+      case '/exit':
+        rl?.close();
+        return;
+      default:
+        print(command.startsWith('/') ? `Unknown command ${command}. ${'/help'} lists them.` : 'Commands start with a slash. Try /video a bee on a flower, or /help.');
+    }
+  }
+
+  async function video(args: string): Promise<void> {
+    const { text, imagePath } = takeImageFlag(args);
+    const request = parseVideoCommand(text);
+    let image: Uint8Array | undefined;
+    if (imagePath) {
+      const path = resolve(imagePath);
+      if (!existsSync(path)) throw new UserFacingError('INVALID_IMAGE', `There is no file at ${path}.`);
+      image = readFileSync(path);
+    }
+    const { job } = await service!.submit({
+      requester: user,
+      conversation: { platform: 'shell', channelId: 'terminal' },
+      request,
+      ...(image ? { image } : {}),
+    });
+    print(`[${job.id}] Queued: ${summary(job)}`);
+  }
+
+  return {
+    surface,
+    done,
+    async start(svc: JobService): Promise<void> {
+      service = svc;
+      rl = createInterface({ input: options.input, output: out, terminal: tty, prompt: '> ' });
+      out.write('videobot — type /help for commands, /quit to leave.\n');
+      for (const notice of options.notices ?? []) out.write(`${notice}\n`);
+      rl.prompt();
+      rl.on('line', (line) => {
+        handle(line).catch((err: unknown) => {
+          if (err instanceof UserFacingError) print(`✗ ${err.message}`);
+          else {
+            options.logger.error({ err }, 'shell command failed');
+            print(`✗ Something went wrong: ${(err as Error).message}`);
+          }
+        });
+      });
+      rl.on('close', () => {
+        resolveDone();
+        options.onExit?.();
+      });
+    },
+    async stop(): Promise<void> {
+      rl?.close();
+    },
+  };
+}
+
+function renderStatus(view: StatusView): string {
+  if (view.progress) {
+    const eta = view.progress.etaS !== null ? ` ETA ${formatDuration(view.progress.etaS)}` : '';
+    return `[${view.jobId}] ${view.progress.bar} step ${view.progress.step}/${view.progress.total}${eta}`;
+  }
+  const mark = view.state === 'failed' ? '✗ ' : view.state === 'delivered' ? '✓ ' : '';
+  return `[${view.jobId}] ${mark}${view.headline}${view.detail && !isFinal(view.state) ? ` — ${view.detail}` : ''}`;
+}
+
+/** Pulls `--image PATH` (a terminal-only option) out of the command text. */
+export function takeImageFlag(args: string): { text: string; imagePath?: string } {
+  const m = /(?:^|\s)--image(?:=|\s+)("([^"]+)"|'([^']+)'|(\S+))/.exec(args);
+  if (!m) return { text: args };
+  return { text: (args.slice(0, m.index) + ' ' + args.slice(m.index + m[0].length)).trim(), imagePath: m[2] ?? m[3] ?? m[4]! };
+}
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}

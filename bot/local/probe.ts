@@ -1,0 +1,28 @@
+// Asks the processing job what hardware this machine has (`python -m processing probe`).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+export interface DeviceProbe {
+  readonly cuda: boolean;
+  readonly deviceName: string | null;
+  readonly freeGib: number | null;
+  readonly totalGib: number | null;
+}
+
+export class ProcessingUnavailableError extends Error {
+  readonly code = 'PROCESSING_UNAVAILABLE';
+}
+
+export async function probeDevice(python: string, cwd: string, env: Record<string, string>): Promise<DeviceProbe> {
+  try {
+    const { stdout } = await promisify(execFile)(python, ['-m', 'processing', 'probe'], { cwd, timeout: 120_000, env });
+    const line = stdout.trim().split('\n').pop() ?? '{}';
+    const p = JSON.parse(line) as { cuda?: boolean; device_name?: string | null; free_gib?: number | null; total_gib?: number | null };
+    return { cuda: Boolean(p.cuda), deviceName: p.device_name ?? null, freeGib: p.free_gib ?? null, totalGib: p.total_gib ?? null };
+  } catch (err) {
+    throw new ProcessingUnavailableError(
+      `The Python processing job could not run (${python} -m processing probe): ${(err as Error).message.split('\n')[0]}. Run \`npm run setup\` to install it.`,
+      { cause: err },
+    );
+  }
+}

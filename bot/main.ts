@@ -1,0 +1,229 @@
+// Entry point: reads config once, builds the real adapters, and runs the bot or a one-shot command.
+import { parse as parseDotenv } from 'dotenv';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import type { ChatAdapter } from './chat/adapter.js';
+import { createShellAdapter } from './chat/shell.js';
+import { runGenerate } from './cli.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import type { ChatSurface, Enhancer, JobStore, Logger, ObjectStore, Runner } from './core/ports.js';
+import { TEST_PRESET_ID, getPreset } from './core/presets.js';
+import { createJobService, type JobService } from './core/service.js';
+import { startHealthServer } from './health.js';
+import { FsObjectStore } from './local/files.js';
+import { OpenAiEnhancer } from './local/openai-enhancer.js';
+import { ProcessingUnavailableError, probeDevice } from './local/probe.js';
+import { LocalRunner } from './local/runner.js';
+import { SqliteJobStore } from './local/sqlite.js';
+import { randomIds, systemClock } from './local/system.js';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Backend {
+  readonly store: JobStore;
+  readonly objects: ObjectStore;
+  readonly runner: Runner;
+  readonly enhancer?: Enhancer;
+  readonly defaultModel: string;
+  readonly notices: string[];
+  close(): Promise<void>;
+}
+
+const USAGE = `Usage:
+  videobot                      start the bot (chat platforms from VIDEOBOT_CHAT; default: this terminal)
+  videobot generate "<prompt>" [--model M] [--seed N] [--frames N | --seconds S] [--steps N]
+                   [--guidance G] [--negative "text"] [--enhance] [--image PATH] [--fit crop|pad]
+                                make one video; progress on stderr, the MP4 path as the last line of stdout
+  videobot help                 this text
+Configuration: environment variables or a .env file (see README.md).`;
+
+/** Reads .env (if present) under the real environment, which wins. */
+function environment(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const file = resolve('.env');
+  const fromFile = existsSync(file) ? parseDotenv(readFileSync(file)) : {};
+  return { ...fromFile, ...env };
+}
+
+function createLogger(config: Config, toFile: string | undefined): pino.Logger {
+  if (toFile) {
+    mkdirSync(dirname(toFile), { recursive: true });
+    return pino({ level: config.LOG_LEVEL }, pino.destination({ dest: toFile, mkdir: true, sync: false }));
+  }
+  if (process.stdout.isTTY) {
+    return pino({ level: config.LOG_LEVEL, transport: { target: 'pino-pretty', options: { destination: 2 } } });
+  }
+  return pino({ level: config.LOG_LEVEL });
+}
+
+async function buildLocalBackend(config: Config, logger: Logger, env: Record<string, string | undefined>): Promise<Backend> {
+  const dataDir = resolve(config.VIDEOBOT_DATA_DIR);
+  const python = resolve(REPO_ROOT, config.VIDEOBOT_PYTHON);
+  const childEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  const store = new SqliteJobStore(join(dataDir, 'videobot.db'), systemClock);
+  const objects = new FsObjectStore(join(dataDir, 'objects'));
+  const notices: string[] = [];
+  let defaultModel = config.VIDEOBOT_DEFAULT_MODEL;
+  let device = config.VIDEOBOT_DEVICE;
+  if (defaultModel !== TEST_PRESET_ID || device !== 'cpu') {
+    const probe = await probeDevice(python, REPO_ROOT, { PATH: env.PATH ?? '' });
+    if (!probe.cuda) {
+      if (defaultModel !== TEST_PRESET_ID) {
+        notices.push(
+          `No NVIDIA GPU found on this machine, so videos use the "${TEST_PRESET_ID}" test model: it runs on the CPU in seconds but makes random noise, not real video. ` +
+            `On a machine with a CUDA GPU the default is ${getPreset(defaultModel)?.label ?? defaultModel}.`,
+        );
+        defaultModel = TEST_PRESET_ID;
+      }
+      device = 'cpu';
+    } else {
+      notices.push(`GPU: ${probe.deviceName} (${probe.freeGib?.toFixed(0)} of ${probe.totalGib?.toFixed(0)} GiB free). Default model: ${getPreset(defaultModel)?.label}.`);
+    }
+  }
+  const runner = new LocalRunner({
+    python,
+    cwd: REPO_ROOT,
+    inputDir: (id) => objects.inputDir(id),
+    outputDir: (id) => objects.outputDir(id),
+    modelsDir: resolve(config.VIDEOBOT_MODELS_DIR),
+    allowDownload: config.VIDEOBOT_ALLOW_DOWNLOAD,
+    device,
+    concurrency: config.VIDEOBOT_MAX_CONCURRENT_JOBS,
+    timeoutMs: config.VIDEOBOT_JOB_TIMEOUT_SECONDS * 1000,
+    logger,
+    env: childEnv,
+  });
+  return { store, objects, runner, ...enhancerFor(config), defaultModel, notices, close: async () => store.close() };
+}
+
+function enhancerFor(config: Config): { enhancer?: Enhancer } {
+  const wanted = config.VIDEOBOT_ENHANCER;
+  if (wanted === 'off') return {};
+  if ((wanted === 'openai' || wanted === 'auto') && config.OPENAI_BASE_URL && config.OPENAI_MODEL) {
+    return {
+      enhancer: new OpenAiEnhancer({
+        baseUrl: config.OPENAI_BASE_URL,
+        model: config.OPENAI_MODEL,
+        ...(config.OPENAI_API_KEY ? { apiKey: config.OPENAI_API_KEY } : {}),
+      }),
+    };
+  }
+  if (wanted === 'openai') throw new ConfigError('Invalid configuration: VIDEOBOT_ENHANCER=openai needs OPENAI_BASE_URL and OPENAI_MODEL.');
+  return {};
+}
+
+async function buildBackend(config: Config, logger: Logger, env: Record<string, string | undefined>): Promise<Backend> {
+  if (config.VIDEOBOT_BACKEND === 'local') return buildLocalBackend(config, logger, env);
+  throw new ConfigError('Invalid configuration: VIDEOBOT_BACKEND=aws is not available in this build.');
+}
+
+function buildChats(config: Config, logger: Logger, onExit: () => void, notices: string[]): ChatAdapter[] {
+  return config.VIDEOBOT_CHAT.map((platform): ChatAdapter => {
+    switch (platform) {
+      case 'shell':
+        return createShellAdapter({ input: process.stdin, output: process.stdout, userId: userInfo().username || 'you', logger, notices, onExit });
+      default:
+        throw new ConfigError(`Invalid configuration: VIDEOBOT_CHAT=${platform} is not available in this build.`);
+    }
+  });
+}
+
+function buildService(config: Config, backend: Backend, surfaces: ChatSurface[], logger: Logger): JobService {
+  return createJobService({
+    store: backend.store,
+    objects: backend.objects,
+    runner: backend.runner,
+    ...(backend.enhancer ? { enhancer: backend.enhancer } : {}),
+    chats: surfaces,
+    clock: systemClock,
+    ids: randomIds,
+    logger,
+    defaultModel: backend.defaultModel,
+    access: {
+      allowedUsers: config.VIDEOBOT_ALLOWED_USERS,
+      allowedChannels: config.VIDEOBOT_ALLOWED_CHANNELS,
+      admins: config.VIDEOBOT_ADMINS,
+      maxJobsPerUser: config.VIDEOBOT_MAX_JOBS_PER_USER,
+      dailyQuota: config.VIDEOBOT_DAILY_QUOTA,
+    },
+    limits: { maxConcurrentJobs: config.VIDEOBOT_MAX_CONCURRENT_JOBS, maxAttempts: config.VIDEOBOT_MAX_ATTEMPTS },
+    presignTtlSeconds: config.VIDEOBOT_PRESIGN_TTL_SECONDS,
+  });
+}
+
+async function runBot(config: Config, env: Record<string, string | undefined>): Promise<number> {
+  const shell = config.VIDEOBOT_CHAT.includes('shell');
+  const logger = createLogger(config, shell ? join(resolve(config.VIDEOBOT_DATA_DIR), 'videobot.log') : undefined);
+  const backend = await buildBackend(config, logger, env);
+  let resolveExit: (code: number) => void = () => {};
+  const exited = new Promise<number>((r) => (resolveExit = r));
+  const chats = buildChats(config, logger, () => resolveExit(0), backend.notices);
+  if (!shell) for (const notice of backend.notices) logger.info(notice);
+  const service = buildService(config, backend, chats.map((c) => c.surface), logger);
+  const health = config.VIDEOBOT_HEALTH_PORT !== undefined ? await startHealthServer(config.VIDEOBOT_HEALTH_PORT, logger) : undefined;
+  await service.start();
+  for (const chat of chats) await chat.start(service);
+  health?.ready();
+  logger.info({ chat: config.VIDEOBOT_CHAT, backend: config.VIDEOBOT_BACKEND, defaultModel: backend.defaultModel }, 'videobot started');
+  const onSignal = (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    resolveExit(0);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const code = await exited;
+  for (const chat of chats) await chat.stop().catch((err: unknown) => logger.warn({ err }, 'chat stop failed'));
+  await service.stop();
+  await health?.close();
+  await backend.close();
+  logger.flush?.();
+  return code;
+}
+
+export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv): Promise<number> {
+  const env = environment(rawEnv);
+  const [command = 'start', ...rest] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 2;
+  }
+  try {
+    if (command === 'start') return await runBot(config, env);
+    if (command === 'generate') {
+      const logger = createLogger(config, join(resolve(config.VIDEOBOT_DATA_DIR), 'videobot.log'));
+      return await runGenerate(rest, {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        buildBackend: () => buildBackend(config, logger, env),
+        buildService: (backend, surface) => buildService(config, backend, [surface], logger),
+      });
+    }
+    process.stderr.write(`Unknown command "${command}".\n${USAGE}\n`);
+    return 2;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ProcessingUnavailableError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`videobot failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
