@@ -1,0 +1,1 @@
+"""videobot's GPU job: turns one job.json into video.mp4 with CogVideoX (see docs/processing.md)."""

@@ -1,0 +1,162 @@
+"""Builds the one CogVideoX pipeline a job uses (weights, dtype, scheduler, memory plan) and runs it.
+
+GPU-speed work (torch.compile, fused attention, quantisation) belongs in `build_pipeline`;
+the job flow in job.py only calls `build_pipeline` and `generate`.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from processing.errors import JobError
+from processing.presets import Preset
+
+log = logging.getLogger(__name__)
+
+MEMORY_PLANS = ("none", "model", "sequential")
+# Keeping every component resident needs roughly this multiple of the preset's
+# `min_gpu_gib` (which is sized for model CPU offload): weights of T5-XXL + transformer
+# + VAE, plus activations and the VAE decode peak.
+RESIDENT_FACTOR = 2.25
+GIB = 1024**3
+
+
+def probe_device() -> dict:
+    """What `python -m processing probe` prints: enough for the bot to pick a preset."""
+    import torch
+
+    info = {"cuda": False, "device_name": None, "total_gib": None, "free_gib": None,
+            "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2])}
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        info.update(cuda=True, device_name=torch.cuda.get_device_name(0),
+                    total_gib=round(total / GIB, 2), free_gib=round(free / GIB, 2))
+    return info
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise JobError("INTERNAL_ERROR", "This worker has no usable GPU, so the job cannot run here.",
+                       retryable=True)
+    return requested
+
+
+def resolve_dtype(preset: Preset, device: str) -> str:
+    # Half precision convolutions are missing or very slow on CPU; float32 is exact there.
+    if device == "cpu" and preset.dtype == "float16":
+        return "float32"
+    return preset.dtype
+
+
+def free_gpu_gib() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.mem_get_info()[0] / GIB
+
+
+def choose_memory_plan(requested: str, device: str, preset: Preset, free_gib: float | None) -> str:
+    """auto: everything resident when it fits, else model offload, else sequential offload."""
+    if device == "cpu":
+        if requested not in ("auto", "none"):
+            log.warning("memory plan %r needs a GPU; using 'none' on CPU", requested)
+        return "none"
+    if requested != "auto":
+        return requested
+    if free_gib is None or free_gib >= preset.min_gpu_gib * RESIDENT_FACTOR:
+        return "none"
+    if free_gib >= preset.min_gpu_gib:
+        return "model"
+    return "sequential"
+
+
+def resolve_weights(preset: Preset, models_dir: Path, allow_download: bool) -> str | None:
+    """Local save_pretrained dir first, then the Hub id if allowed; None means built in code."""
+    if preset.hf_id is None:
+        return None
+    local = models_dir / preset.name
+    if (local / "model_index.json").is_file():
+        return str(local)
+    if allow_download:
+        return preset.hf_id
+    raise JobError("MODEL_NOT_AVAILABLE",
+                   f"The {preset.label} weights are not installed on this worker (looked in {local}).",
+                   retryable=False)
+
+
+def pipeline_class(mode: str):
+    from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
+
+    return CogVideoXImageToVideoPipeline if mode == "i2v" else CogVideoXPipeline
+
+
+def load_components(preset: Preset, mode: str, weights: str | None, dtype):
+    cls = pipeline_class(mode)
+    if weights is None:
+        from processing import tiny
+
+        return cls(**tiny.build_components(mode, preset.max_text_tokens)).to(dtype=dtype)
+    local = Path(weights).is_dir()
+    try:
+        return cls.from_pretrained(weights, torch_dtype=dtype, local_files_only=local)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        where = weights if local else f"{preset.hf_id} on the Hugging Face Hub"
+        raise JobError("MODEL_NOT_AVAILABLE",
+                       f"The {preset.label} weights could not be loaded from {where}.",
+                       retryable=False) from exc
+
+
+def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, dtype_name: str, plan: str):
+    import torch
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+    dtype = getattr(torch, dtype_name)
+    pipe = load_components(preset, mode, weights, dtype)
+    scheduler_cls = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}[preset.scheduler]
+    pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    pipe.set_progress_bar_config(disable=True)
+
+    if plan == "none":
+        pipe.to(device)
+    elif plan == "model":
+        pipe.enable_model_cpu_offload(device=device)
+        pipe.vae.enable_tiling()
+    elif plan == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+        pipe.vae.enable_slicing()
+        pipe.vae.enable_tiling()
+    else:
+        raise ValueError(f"unknown memory plan {plan!r}")
+    return pipe
+
+
+def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: str, seed: int,
+             frames: int, steps: int, guidance: float, height: int, width: int, device: str,
+             image=None, on_step: Callable[[int], None] = lambda k: None) -> np.ndarray:
+    """One pipeline call; returns float frames in [0, 1] shaped (frames, height, width, 3)."""
+    import torch
+
+    def step_end(_pipe, index, _timestep, tensors):
+        on_step(index + 1)
+        return tensors
+
+    kwargs = {"image": image} if mode == "i2v" else {}
+    result = pipe(
+        prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
+        num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
+        use_dynamic_cfg=preset.dynamic_cfg, generator=torch.Generator(device=device).manual_seed(seed),
+        output_type="np", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
+        **kwargs,
+    )
+    video = np.asarray(result.frames[0], dtype=np.float32)
+    if video.shape[0] < frames:
+        raise RuntimeError(f"pipeline returned {video.shape[0]} frames, expected {frames}")
+    return video[:frames]

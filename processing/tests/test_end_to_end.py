@@ -1,0 +1,145 @@
+"""tiny-random through the real pipeline classes on CPU: t2v and i2v end to end, and determinism."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from processing import pipeline
+from processing.presets import load_presets
+from processing.progress import PHASES
+from processing.video import probe
+from processing.tests.support import run_job
+
+TINY = {"id": "j_tiny", "model": "tiny-random", "prompt": "a red fox in the snow", "seed": 7,
+        "frames": 9, "steps": 2}
+
+
+def png_bytes(size=(120, 80), colour=(200, 30, 30, 255)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def t2v(tmp_path_factory):
+    root = tmp_path_factory.mktemp("t2v")
+    (root / "input").mkdir()
+    (root / "input" / "job.json").write_text(json.dumps({**TINY, "mode": "t2v"}))
+    return run_job(root / "input", root / "out")
+
+
+@pytest.fixture(scope="module")
+def i2v(tmp_path_factory):
+    root = tmp_path_factory.mktemp("i2v")
+    (root / "input").mkdir()
+    (root / "input" / "job.json").write_text(json.dumps(
+        {**TINY, "mode": "i2v", "image": "start.png", "image_fit": "pad", "frames": 17, "fps": 12}))
+    (root / "input" / "start.png").write_bytes(png_bytes())
+    return run_job(root / "input", root / "out")
+
+
+def check_outputs(outcome, *, frames, fps):
+    assert outcome.exit_code == 0, (outcome.output_dir / "error.json").read_text() \
+        if (outcome.output_dir / "error.json").exists() else outcome.exit_code
+    out = outcome.output_dir
+    assert not (out / "error.json").exists()
+
+    info = probe(out / "video.mp4")
+    assert (info.codec, info.pix_fmt, info.faststart) == ("h264", "yuv420p", True)
+    assert (info.width, info.height, info.frames, info.fps) == (96, 64, frames, float(fps))
+
+    with Image.open(out / "poster.jpg") as poster:
+        assert poster.format == "JPEG" and poster.size == (96, 64)
+
+    progress = outcome.json("progress.json")
+    assert progress["phase"] == "done" and isinstance(progress["elapsed_s"], float)
+    assert progress["updated_at"].endswith("+00:00")
+    return outcome.json("metadata.json")
+
+
+def check_progress_history(history, steps):
+    phases = [p["phase"] for p in history]
+    order = [phase for i, phase in enumerate(phases) if i == 0 or phases[i - 1] != phase]
+    assert order == list(PHASES)
+    denoising = [p for p in history if p["phase"] == "denoising"]
+    assert [p["step"] for p in denoising] == list(range(0, steps + 1))
+    assert all(p["total"] == steps for p in denoising)
+    assert denoising[0]["eta_s"] is None and denoising[-1]["eta_s"] == 0
+    assert all(isinstance(p["eta_s"], float) for p in denoising[1:])
+
+
+def test_t2v_end_to_end(t2v):
+    metadata = check_outputs(t2v, frames=9, fps=8)
+    check_progress_history(t2v.progress, steps=2)
+    assert metadata["job"]["seed"] == 7 and metadata["job"]["mode"] == "t2v"
+    assert metadata["job"]["prompt"] == TINY["prompt"] and metadata["job"]["steps"] == 2
+    assert metadata["model"]["preset"] == "tiny-random" and metadata["model"]["test_only"] is True
+    assert "test model" in metadata["model"]["label"]
+    assert metadata["model"]["dtype"] == "float32"
+    assert metadata["model"]["scheduler"] == "CogVideoXDPMScheduler"
+    assert metadata["runtime"]["device"] == "cpu" and metadata["runtime"]["memory_plan"] == "none"
+    assert metadata["runtime"]["peak_gpu_memory_bytes"] is None
+    assert list(metadata["timings_s"]) == ["loading", "denoising", "decoding", "encoding", "total"]
+    assert all(v >= 0 for v in metadata["timings_s"].values())
+    assert metadata["versions"]["torch"] and metadata["versions"]["diffusers"]
+    assert metadata["output"] == {"video": "video.mp4", "poster": "poster.jpg", "frames": 9, "fps": 8,
+                                  "height": 64, "width": 96, "codec": "h264", "pix_fmt": "yuv420p"}
+
+
+def test_i2v_end_to_end(i2v):
+    metadata = check_outputs(i2v, frames=17, fps=12)
+    check_progress_history(i2v.progress, steps=2)
+    assert metadata["job"]["mode"] == "i2v" and metadata["job"]["image"] == "start.png"
+    assert metadata["job"]["image_fit"] == "pad"
+
+
+def test_defaults_come_from_the_preset(job_dir, tmp_path):
+    outcome = run_job(job_dir({"model": "tiny-random", "prompt": "defaults", "steps": 1}), tmp_path / "out")
+    metadata = check_outputs(outcome, frames=9, fps=8)
+    assert metadata["job"]["guidance"] == 6.0 and metadata["job"]["negative_prompt"] == ""
+    assert isinstance(metadata["job"]["seed"], int)
+
+
+@pytest.fixture(scope="module")
+def tiny_t2v_pipe():
+    preset = load_presets().get("tiny-random")
+    return preset, pipeline.build_pipeline(preset, "t2v", None, "cpu", "float32", "none")
+
+
+def generate(preset, pipe, seed):
+    return pipeline.generate(pipe, preset=preset, mode="t2v", prompt="determinism", negative_prompt="",
+                             seed=seed, frames=9, steps=2, guidance=6.0, height=64, width=96, device="cpu")
+
+
+def test_same_seed_same_frames(tiny_t2v_pipe):
+    preset, pipe = tiny_t2v_pipe
+    first, second, other = generate(preset, pipe, 3), generate(preset, pipe, 3), generate(preset, pipe, 4)
+    assert first.shape == (9, 64, 96, 3) and first.min() >= 0 and first.max() <= 1
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_tiny_weights_are_the_same_every_build(tiny_t2v_pipe):
+    preset, pipe = tiny_t2v_pipe
+    again = pipeline.build_pipeline(preset, "t2v", None, "cpu", "float32", "none")
+    np.testing.assert_array_equal(generate(preset, pipe, 5), generate(preset, again, 5))
+
+
+def test_real_preset_loads_from_models_dir(tiny_t2v_pipe, tmp_path):
+    """The save_pretrained layout a real preset ships in loads through the same code path."""
+    tiny, pipe = tiny_t2v_pipe
+    presets = load_presets()
+    two_b = presets.get("cogvideox-2b")
+    pipe.save_pretrained(tmp_path / "cogvideox-2b")
+    weights = pipeline.resolve_weights(two_b, tmp_path, allow_download=False)
+    assert weights == str(tmp_path / "cogvideox-2b")
+    loaded = pipeline.build_pipeline(two_b, "t2v", weights, "cpu", pipeline.resolve_dtype(two_b, "cpu"), "none")
+    assert type(loaded.scheduler).__name__ == "CogVideoXDDIMScheduler"
+    assert loaded.scheduler.config.timestep_spacing == "trailing"
+    frames = pipeline.generate(loaded, preset=tiny, mode="t2v", prompt="x", negative_prompt="", seed=1,
+                               frames=9, steps=1, guidance=6.0, height=64, width=96, device="cpu")
+    assert frames.shape == (9, 64, 96, 3)
