@@ -1,0 +1,89 @@
+// Posts a finished video: in a thread on the status message, as an attachment if it fits Discord's limit,
+// else re-encoded to fit, else as a time-limited link — and says which.
+import type { Job } from '../../core/job.js';
+import type { Logger, VideoFile } from '../../core/ports.js';
+import { summary } from '../../core/status.js';
+import type { ChannelMessages, UploadFile } from './messages.js';
+import { mib } from './render.js';
+import type { VideoShrinker } from './shrink.js';
+
+/** Discord's per-attachment limit when the interaction did not say (10 MiB). */
+export const DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024;
+export const LINK_TTL_SECONDS = 24 * 60 * 60;
+
+export interface DeliveryDeps {
+  readonly messages: ChannelMessages;
+  readonly shrinker?: VideoShrinker;
+  readonly linkTtlSeconds?: number;
+  readonly logger: Logger;
+}
+
+export function attachmentLimit(job: Job): number {
+  const n = Number(job.conversation.extra?.attachmentSizeLimit);
+  return Number.isFinite(n) && n > 0 ? n : DEFAULT_ATTACHMENT_LIMIT;
+}
+
+export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFile): Promise<void> {
+  const log = deps.logger.child({ jobId: job.id });
+  const { channelId, statusMessageId } = job.conversation;
+  const threadId = statusMessageId ? await deps.messages.startThread(channelId, statusMessageId, threadName(job)) : undefined;
+  const target = threadId ?? channelId;
+  const limit = attachmentLimit(job);
+  const userId = job.requester.userId;
+  const head = `<@${userId}> your video is ready.`;
+  const base = {
+    allowed_mentions: { parse: [] as [], users: [userId] },
+    // Without a thread, point at the status message so the video is found next to its prompt.
+    ...(!threadId && statusMessageId ? { message_reference: { message_id: statusMessageId, fail_if_not_exists: false } } : {}),
+  };
+  const bytes = await video.read();
+  const mp4 = (data: Uint8Array): UploadFile => ({ name: video.fileName, data, contentType: 'video/mp4' });
+
+  if (bytes.length <= limit) {
+    await deps.messages.post(target, { ...base, content: `${head}\n-# ${summary(job)}` }, [mp4(bytes)]);
+    log.info({ target, bytes: bytes.length, thread: Boolean(threadId) }, 'video posted');
+    return;
+  }
+
+  const durationS = job.params.frames / Math.max(1, job.params.fps);
+  const ttl = deps.linkTtlSeconds ?? LINK_TTL_SECONDS;
+  const shrunk = deps.shrinker
+    ? await deps.shrinker.shrink(bytes, limit, durationS).catch((err: unknown) => {
+        log.warn({ err }, 're-encoding the video to fit failed; falling back to a link');
+        return undefined;
+      })
+    : undefined;
+  if (shrunk && shrunk.length <= limit) {
+    const link = await video.link(ttl).catch(() => undefined);
+    const note =
+      `The original is ${mib(bytes.length)}, over the ${mib(limit)} attachment limit here, so this is a smaller re-encode (${mib(shrunk.length)}, lower quality).` +
+      (link ? ` Full quality, link valid for ${hours(ttl)}: ${link}` : '');
+    await deps.messages.post(target, { ...base, content: `${head} ${note}\n-# ${summary(job)}` }, [mp4(shrunk)]);
+    log.info({ target, bytes: bytes.length, shrunk: shrunk.length }, 'video re-encoded to fit and posted');
+    return;
+  }
+
+  const link = await video.link(ttl);
+  if (!link) throw new Error(`video of ${mib(bytes.length)} is over the ${mib(limit)} limit and the backend has no download links`);
+  const poster = await video.readPoster().catch(() => undefined);
+  const files = poster && poster.length <= limit ? [{ name: 'poster.jpg', data: poster, contentType: 'image/jpeg' }] : [];
+  await deps.messages.post(
+    target,
+    {
+      ...base,
+      content: `${head} It is ${mib(bytes.length)}, over the ${mib(limit)} attachment limit here, so here is a download link instead (valid for ${hours(ttl)}): ${link}\n-# ${summary(job)}`,
+    },
+    files,
+  );
+  log.info({ target, bytes: bytes.length }, 'video too large to attach; posted a link');
+}
+
+function threadName(job: Job): string {
+  const prompt = job.params.prompt.replace(/\s+/g, ' ').trim();
+  return `🎬 ${prompt.length > 80 ? `${prompt.slice(0, 80)}…` : prompt}`;
+}
+
+function hours(seconds: number): string {
+  const h = Math.round(seconds / 3600);
+  return h >= 1 ? `${h} hour${h === 1 ? '' : 's'}` : `${Math.round(seconds / 60)} minutes`;
+}
