@@ -1,0 +1,283 @@
+// JobStore on one DynamoDB table: every transition a conditional write, a TTL, a per-user index, a live-job list.
+//
+// Items (pk / sk):
+//   JOB#<id> / JOB        the job; gsi1pk = USER#<platform>#<userId>, gsi1sk = <createdAt, 15 digits>#<id> (index byUser)
+//   REQ#<requestKey> / REQ  the request key's owner; written with the job so a platform retry finds the first job
+//   LIVE / JOB#<id>       present while the job is unfinished; written with the job, deleted in the same
+//                         transaction that makes it final, so listByState reads one small partition consistently
+// Every item carries `expiresAt` (epoch seconds), the table's TTL attribute.
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
+import { FINAL_STATES, applyTransition, isFinal } from '../core/job.js';
+import type { Clock, CreateOutcome, JobStore } from '../core/ports.js';
+
+export interface DynamoJobStoreOptions {
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly clock: Clock;
+  /** VIDEOBOT_JOB_TTL_DAYS: DynamoDB deletes a job this long after it was created. */
+  readonly ttlDays: number;
+  readonly userIndexName?: string;
+}
+
+type Item = Record<string, unknown>;
+
+const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'expiresAt'] as const;
+const LIVE_PK = 'LIVE';
+/** Writers that lose a race re-read and decide again; more than a few rounds means something is wrong. */
+const MAX_CAS_ROUNDS = 8;
+
+const jobKey = (id: string) => ({ pk: `JOB#${id}`, sk: 'JOB' });
+const liveKey = (id: string) => ({ pk: LIVE_PK, sk: `JOB#${id}` });
+const requestKeyKey = (key: string) => ({ pk: `REQ#${key}`, sk: 'REQ' });
+const userPartition = (platform: Platform, userId: string) => `USER#${platform}#${userId}`;
+
+export class DynamoJobStore implements JobStore {
+  private readonly index: string;
+
+  constructor(private readonly options: DynamoJobStoreOptions) {
+    this.index = options.userIndexName ?? 'byUser';
+  }
+
+  private get table(): string {
+    return this.options.tableName;
+  }
+
+  async create(job: Job): Promise<CreateOutcome> {
+    const expiresAt = this.expiresAt(job.createdAt);
+    const items = [
+      { Put: { TableName: this.table, Item: this.toItem(job), ConditionExpression: 'attribute_not_exists(pk)' } },
+      ...(isFinal(job.state)
+        ? []
+        : [{ Put: { TableName: this.table, Item: { ...liveKey(job.id), jobId: job.id, createdAt: job.createdAt, expiresAt } } }]),
+      ...(job.requestKey
+        ? [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...requestKeyKey(job.requestKey), jobId: job.id, expiresAt },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ]
+        : []),
+    ];
+    try {
+      await this.options.client.send(new TransactWriteCommand({ TransactItems: items }));
+      return { created: true, job };
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException) || !job.requestKey) throw err;
+      const owner = await this.options.client.send(
+        new GetCommand({ TableName: this.table, Key: requestKeyKey(job.requestKey), ConsistentRead: true }),
+      );
+      const existing = typeof owner.Item?.jobId === 'string' ? await this.get(owner.Item.jobId) : undefined;
+      if (!existing) throw err;
+      return { created: false, job: existing };
+    }
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    const out = await this.options.client.send(new GetCommand({ TableName: this.table, Key: jobKey(id), ConsistentRead: true }));
+    return out.Item ? fromItem(out.Item) : undefined;
+  }
+
+  async transition(id: string, from: readonly JobState[], to: JobState, patch?: JobPatch, expectVersion?: number): Promise<Job | undefined> {
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const job = await this.get(id);
+      if (!job || !from.includes(job.state)) return undefined;
+      if (expectVersion !== undefined && job.version !== expectVersion) return undefined;
+      const next = applyTransition(job, to, patch, this.options.clock.now());
+      const put = {
+        TableName: this.table,
+        Item: this.toItem(next),
+        // The state we read, and no other write since (every write bumps the version).
+        ConditionExpression: '#state = :state AND #version = :version',
+        ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
+        ExpressionAttributeValues: { ':state': job.state, ':version': job.version },
+      };
+      try {
+        if (isFinal(to) && !isFinal(job.state)) {
+          await this.options.client.send(
+            new TransactWriteCommand({ TransactItems: [{ Put: put }, { Delete: { TableName: this.table, Key: liveKey(id) } }] }),
+          );
+        } else {
+          await this.options.client.send(new PutCommand(put));
+        }
+        return next;
+      } catch (err) {
+        // Someone else wrote first: read again and decide on the fresh state.
+        if (!lostRace(err)) throw err;
+      }
+    }
+    throw new Error(`job ${id}: gave up after ${MAX_CAS_ROUNDS} contended writes`);
+  }
+
+  async saveProgress(id: string, states: readonly JobState[], progress: JobProgress): Promise<boolean> {
+    if (states.length === 0) return false;
+    const names = states.map((_, i) => `:s${i}`);
+    try {
+      await this.options.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobKey(id),
+          UpdateExpression: 'SET progress = :progress, updatedAt = :now ADD #version :one',
+          ConditionExpression: `attribute_exists(pk) AND #state IN (${names.join(', ')})`,
+          ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':progress': progress,
+            ':now': this.options.clock.now(),
+            ':one': 1,
+            ...Object.fromEntries(states.map((s, i) => [names[i]!, s])),
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async listByUser(platform: Platform, userId: string, limit: number): Promise<Job[]> {
+    const out = await this.options.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: this.index,
+        KeyConditionExpression: 'gsi1pk = :user',
+        ExpressionAttributeValues: { ':user': userPartition(platform, userId) },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    const items = out.Items ?? [];
+    // With a KEYS_ONLY or INCLUDE projection the index lacks the job; fetch it from the table.
+    if (items.every((i) => 'params' in i)) return items.map(fromItem);
+    const jobs = await this.batchGetJobs(items.map((i) => String(i.pk).slice('JOB#'.length)));
+    return jobs.sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
+  }
+
+  async listByState(states: readonly JobState[]): Promise<Job[]> {
+    if (states.length === 0) return [];
+    let jobs: Job[];
+    if (states.some((s) => FINAL_STATES.includes(s))) {
+      jobs = await this.scanByState(states);
+    } else {
+      const ids: string[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.options.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'pk = :live',
+            ExpressionAttributeValues: { ':live': LIVE_PK },
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of page.Items ?? []) if (typeof item.jobId === 'string') ids.push(item.jobId);
+        start = page.LastEvaluatedKey;
+      } while (start);
+      jobs = (await this.batchGetJobs(ids)).filter((j) => states.includes(j.state));
+    }
+    return jobs.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  async countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number> {
+    let count = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: this.index,
+          KeyConditionExpression: 'gsi1pk = :user',
+          FilterExpression: '#state = :delivered AND finishedAt >= :since',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered', ':since': sinceMs },
+          Select: 'COUNT',
+          ExclusiveStartKey: start,
+        }),
+      );
+      count += page.Count ?? 0;
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
+  /** Only for final states (not kept in the LIVE partition): a consistent, filtered scan. */
+  private async scanByState(states: readonly JobState[]): Promise<Job[]> {
+    const jobs: Job[] = [];
+    const names = states.map((_, i) => `:s${i}`);
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new ScanCommand({
+          TableName: this.table,
+          ConsistentRead: true,
+          FilterExpression: `sk = :job AND #state IN (${names.join(', ')})`,
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':job': 'JOB', ...Object.fromEntries(states.map((s, i) => [names[i]!, s])) },
+          ExclusiveStartKey: start,
+        }),
+      );
+      jobs.push(...(page.Items ?? []).map(fromItem));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return jobs;
+  }
+
+  private async batchGetJobs(ids: readonly string[]): Promise<Job[]> {
+    const jobs: Job[] = [];
+    for (let i = 0; i < ids.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map(jobKey);
+      for (let round = 0; keys && keys.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** round)));
+        const out: BatchGetCommandOutput = await this.options.client.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        jobs.push(...(out.Responses?.[this.table] ?? []).map(fromItem));
+        keys = out.UnprocessedKeys?.[this.table]?.Keys;
+      }
+    }
+    return jobs;
+  }
+
+  private toItem(job: Job): Item {
+    return {
+      ...job,
+      ...jobKey(job.id),
+      gsi1pk: userPartition(job.requester.platform, job.requester.userId),
+      gsi1sk: `${String(job.createdAt).padStart(15, '0')}#${job.id}`,
+      expiresAt: this.expiresAt(job.createdAt),
+    };
+  }
+
+  private expiresAt(createdAtMs: number): number {
+    return Math.floor(createdAtMs / 1000) + this.options.ttlDays * 86_400;
+  }
+}
+
+function fromItem(item: Item): Job {
+  const job: Item = { ...item };
+  for (const k of KEY_ATTRIBUTES) delete job[k];
+  return job as unknown as Job;
+}
+
+function lostRace(err: unknown): boolean {
+  if (err instanceof ConditionalCheckFailedException) return true;
+  if (err instanceof TransactionCanceledException) {
+    return (err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
+  }
+  return false;
+}

@@ -1,0 +1,86 @@
+// Stages a preset's weights into the S3 model cache with a one-off processing job that may use the internet.
+import { CreateProcessingJobCommand, DescribeProcessingJobCommand, type SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { getPreset, PRESET_IDS } from '../core/presets.js';
+import { asPrefixUri } from './clients.js';
+import { CONTAINER, type ProcessingSettings } from './sagemaker.js';
+
+export interface StageModelDeps {
+  readonly sagemaker: SageMakerClient;
+  readonly settings: ProcessingSettings;
+  /** For the job name's timestamp; a second staging run of the same preset gets a new job. */
+  readonly now?: () => number;
+}
+
+export interface StageModelOptions {
+  /** Downloading needs no GPU; a CPU instance with a large disk is enough. */
+  readonly instanceType?: string;
+  readonly volumeGb?: number;
+  readonly maxRuntimeSeconds?: number;
+}
+
+export type StageModelResult =
+  | { readonly staged: false; readonly reason: string }
+  | { readonly staged: true; readonly jobName: string; readonly destination: string };
+
+/**
+ * Starts `python -m processing stage --model <preset> --dest /opt/ml/processing/output`. The job writes the
+ * weights to <dest>/<preset>/, which is uploaded to `<model-cache-uri><preset>/`, the folder generation jobs
+ * mount read-only at /opt/ml/processing/models/<preset>. Network isolation is off and no VPC is attached, so
+ * the job can reach the Hugging Face Hub; generation jobs never can.
+ */
+export async function stageModel(deps: StageModelDeps, preset: string, options: StageModelOptions = {}): Promise<StageModelResult> {
+  const info = getPreset(preset);
+  if (!info) throw new Error(`unknown model "${preset}"; choose one of: ${PRESET_IDS.join(', ')}`);
+  if (info.hfId === null) return { staged: false, reason: `${preset} is built in code; there are no weights to stage` };
+  const { settings } = deps;
+  const destination = `${asPrefixUri(settings.modelCacheUri)}${preset}/`;
+  const stamp = new Date((deps.now ?? Date.now)()).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  const slug = preset.replace(/[^a-zA-Z0-9]+/g, '-');
+  const jobName = `${settings.jobPrefix}-stage-${slug}-${stamp}`.slice(0, 63).replace(/-+$/, '');
+  await deps.sagemaker.send(
+    new CreateProcessingJobCommand({
+      ProcessingJobName: jobName,
+      RoleArn: settings.roleArn,
+      AppSpecification: {
+        ImageUri: settings.imageUri,
+        ContainerArguments: ['stage', '--model', preset, '--dest', CONTAINER.output],
+      },
+      ProcessingResources: {
+        ClusterConfig: {
+          InstanceCount: 1,
+          InstanceType: (options.instanceType ?? 'ml.m5.2xlarge') as never,
+          VolumeSizeInGB: options.volumeGb ?? Math.max(settings.volumeGb, 100),
+          ...(settings.kmsKeyId ? { VolumeKmsKeyId: settings.kmsKeyId } : {}),
+        },
+      },
+      StoppingCondition: { MaxRuntimeInSeconds: options.maxRuntimeSeconds ?? 4 * 3600 },
+      ProcessingOutputConfig: {
+        // The stage command writes <dest>/<preset>/; uploading that folder puts the files right under <uri><preset>/.
+        Outputs: [{ OutputName: 'weights', S3Output: { S3Uri: destination, LocalPath: `${CONTAINER.output}/${preset}`, S3UploadMode: 'EndOfJob' } }],
+        ...(settings.kmsKeyId ? { KmsKeyId: settings.kmsKeyId } : {}),
+      },
+      NetworkConfig: { EnableNetworkIsolation: false },
+      Tags: [{ Key: 'videobot:model-stage', Value: preset }],
+    }),
+  );
+  return { staged: true, jobName, destination };
+}
+
+/** Polls a staging job until it ends; returns its final status and failure reason. */
+export async function waitForProcessingJob(
+  sagemaker: SageMakerClient,
+  jobName: string,
+  options: { pollMs?: number; onStatus?: (status: string) => void } = {},
+): Promise<{ status: string; failureReason?: string }> {
+  let last = '';
+  for (;;) {
+    const job = await sagemaker.send(new DescribeProcessingJobCommand({ ProcessingJobName: jobName }));
+    const status = job.ProcessingJobStatus ?? 'Unknown';
+    if (status !== last) options.onStatus?.(status);
+    last = status;
+    if (status === 'Completed' || status === 'Failed' || status === 'Stopped') {
+      return { status, ...(job.FailureReason ? { failureReason: job.FailureReason } : {}) };
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 15_000));
+  }
+}

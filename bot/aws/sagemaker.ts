@@ -1,0 +1,405 @@
+// Runner on Amazon SageMaker Processing: one processing job per attempt, events from SQS, progress from S3.
+import { createHash } from 'node:crypto';
+import {
+  CreateProcessingJobCommand,
+  DescribeProcessingJobCommand,
+  StopProcessingJobCommand,
+  type CreateProcessingJobCommandInput,
+  type DescribeProcessingJobCommandOutput,
+  type SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import type { Config } from '../config.js';
+import { FAILURE_TEXT, type JobFailure } from '../core/errors.js';
+import type { Job } from '../core/job.js';
+import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
+import { getPreset } from '../core/presets.js';
+import { parseProgress } from '../local/runner.js';
+import { asPrefixUri, awsErrorName } from './clients.js';
+import type { ProcessingJobStateChange, StateChangeHandler } from './events.js';
+import type { S3ObjectStore } from './s3.js';
+
+/** SageMaker's rule for processing job names. */
+export const PROCESSING_JOB_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+const MAX_NAME = 63;
+
+export const CONTAINER = {
+  input: '/opt/ml/processing/input',
+  output: '/opt/ml/processing/output',
+  models: '/opt/ml/processing/models',
+} as const;
+
+/** Everything a processing job request needs besides the job; built once from config. */
+export interface ProcessingSettings {
+  readonly jobPrefix: string;
+  readonly roleArn: string;
+  readonly imageUri: string;
+  /** `s3://bucket/models/`; each preset's weights live under `<uri><preset>/`. */
+  readonly modelCacheUri: string;
+  readonly instanceType: string;
+  /** Per-preset instance types (SAGEMAKER_INSTANCE_TYPES). */
+  readonly instanceTypes: Readonly<Record<string, string>>;
+  readonly volumeGb: number;
+  readonly maxRuntimeSeconds: number;
+  readonly subnets: readonly string[];
+  readonly securityGroups: readonly string[];
+  /** Encrypts the ML volume and the uploaded outputs, when set. */
+  readonly kmsKeyId?: string;
+}
+
+export function processingSettingsFromConfig(config: Config): ProcessingSettings {
+  const need = (name: keyof Config): string => {
+    const v = config[name];
+    if (typeof v !== 'string' || !v) throw new Error(`the AWS backend needs ${name}`);
+    return v;
+  };
+  return {
+    jobPrefix: config.SAGEMAKER_JOB_PREFIX,
+    roleArn: need('SAGEMAKER_ROLE_ARN'),
+    imageUri: need('SAGEMAKER_IMAGE_URI'),
+    modelCacheUri: asPrefixUri(need('VIDEOBOT_MODEL_CACHE_URI')),
+    instanceType: config.SAGEMAKER_INSTANCE_TYPE,
+    instanceTypes: parseInstanceTypes(config.SAGEMAKER_INSTANCE_TYPES),
+    volumeGb: config.SAGEMAKER_VOLUME_GB,
+    maxRuntimeSeconds: config.SAGEMAKER_MAX_RUNTIME_SECONDS,
+    subnets: config.SAGEMAKER_SUBNETS,
+    securityGroups: config.SAGEMAKER_SECURITY_GROUPS,
+    ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
+  };
+}
+
+/** `["cogvideox-2b=ml.g6.2xlarge", ...]` → { 'cogvideox-2b': 'ml.g6.2xlarge' }. */
+export function parseInstanceTypes(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    const preset = pair.slice(0, at).trim();
+    const type = pair.slice(at + 1).trim();
+    if (at <= 0 || !type) throw new Error(`SAGEMAKER_INSTANCE_TYPES: expected preset=instance-type, got "${pair}"`);
+    out[preset] = type;
+  }
+  return out;
+}
+
+/**
+ * `<prefix>-<jobId>` for a job's first attempt, `<prefix>-<jobId>-r<n>` for retry n (a retried attempt needs a
+ * new name; a repeated submit of the same attempt gets the same one). Ids that are not name-safe, or too long,
+ * are shortened and get a hash of the id so that two ids never share a name.
+ */
+export function processingJobName(prefix: string, jobId: string, attempt = 1): string {
+  const suffix = attempt > 1 ? `-r${attempt}` : '';
+  const clean = jobId.replace(/[^a-zA-Z0-9-]/g, '-').replace(/^-+|-+$/g, '');
+  let name = `${prefix}-${clean}${suffix}`;
+  if (clean !== jobId || name.length > MAX_NAME) {
+    const hash = createHash('sha256').update(jobId).digest('hex').slice(0, 8);
+    const room = MAX_NAME - prefix.length - 1 - hash.length - 1 - suffix.length;
+    const head = clean.slice(0, Math.max(0, room)).replace(/-+$/, '');
+    name = `${prefix}-${head ? `${head}-` : ''}${hash}${suffix}`;
+  }
+  if (!PROCESSING_JOB_NAME.test(name)) throw new Error(`cannot make a SageMaker job name from prefix "${prefix}" and id "${jobId}"`);
+  return name;
+}
+
+/** The attempt whose processing job a job in this state refers to. */
+function currentAttempt(job: Job): number {
+  // While submitting, attempts still counts the earlier attempts; it is incremented once the runner answers.
+  return job.state === 'submitting' || job.state === 'queued' ? job.attempts + 1 : Math.max(job.attempts, 1);
+}
+
+export function instanceTypeFor(settings: ProcessingSettings, preset: string): string {
+  return settings.instanceTypes[preset] ?? settings.instanceType;
+}
+
+/** The CreateProcessingJob request for one attempt of a job. */
+export function buildProcessingJobRequest(
+  job: Job,
+  attempt: number,
+  settings: ProcessingSettings,
+  uris: { readonly input: string; readonly output: string },
+): CreateProcessingJobCommandInput {
+  const preset = job.params.model;
+  // Presets built in code (tiny-random) have no weights; an empty S3 input would fail the job.
+  const hasWeights = (getPreset(preset)?.hfId ?? null) !== null;
+  return {
+    ProcessingJobName: processingJobName(settings.jobPrefix, job.id, attempt),
+    RoleArn: settings.roleArn,
+    AppSpecification: {
+      ImageUri: settings.imageUri,
+      ContainerArguments: ['run', '--input-dir', CONTAINER.input, '--output-dir', CONTAINER.output, '--models-dir', CONTAINER.models],
+    },
+    ProcessingResources: {
+      ClusterConfig: {
+        InstanceCount: 1,
+        InstanceType: instanceTypeFor(settings, preset) as never,
+        VolumeSizeInGB: settings.volumeGb,
+        ...(settings.kmsKeyId ? { VolumeKmsKeyId: settings.kmsKeyId } : {}),
+      },
+    },
+    StoppingCondition: { MaxRuntimeInSeconds: settings.maxRuntimeSeconds },
+    ProcessingInputs: [
+      s3Input('job', uris.input, CONTAINER.input),
+      ...(hasWeights ? [s3Input('models', `${asPrefixUri(settings.modelCacheUri)}${preset}/`, `${CONTAINER.models}/${preset}`)] : []),
+    ],
+    ProcessingOutputConfig: {
+      Outputs: [{ OutputName: 'result', S3Output: { S3Uri: uris.output, LocalPath: CONTAINER.output, S3UploadMode: 'Continuous' } }],
+      ...(settings.kmsKeyId ? { KmsKeyId: settings.kmsKeyId } : {}),
+    },
+    // Weights come from the model cache; the job never needs the internet.
+    NetworkConfig: {
+      EnableNetworkIsolation: true,
+      ...(settings.subnets.length > 0 && settings.securityGroups.length > 0
+        ? { VpcConfig: { Subnets: [...settings.subnets], SecurityGroupIds: [...settings.securityGroups] } }
+        : {}),
+    },
+    Tags: [
+      { Key: 'videobot:job-id', Value: job.id },
+      { Key: 'videobot:user', Value: tagValue(`${job.requester.platform}:${job.requester.userId}`) },
+    ],
+  };
+}
+
+export function s3Input(name: string, uri: string, localPath: string) {
+  return {
+    InputName: name,
+    S3Input: {
+      S3Uri: uri,
+      LocalPath: localPath,
+      S3DataType: 'S3Prefix' as const,
+      S3InputMode: 'File' as const,
+      S3DataDistributionType: 'FullyReplicated' as const,
+    },
+  };
+}
+
+function tagValue(v: string): string {
+  return v.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_').slice(0, 256);
+}
+
+/** `s3://bucket/jobs/<id>/output/` → `<id>`. */
+export function jobIdFromOutputUri(uri: string | undefined): string | undefined {
+  return uri ? /\/jobs\/([^/]+)\/output\/?$/.exec(uri)?.[1] : undefined;
+}
+
+/** Turns SageMaker's FailureReason, ExitMessage and the job's error.json into what the user reads. */
+export function mapFailure(failureReason: string | undefined, exitMessage: string | undefined, errorFile: Record<string, unknown> | undefined): JobFailure {
+  const kind = /^\s*([A-Za-z]+Error)\b/.exec(failureReason ?? '')?.[1];
+  if (kind === 'CapacityError') return { code: 'CAPACITY', message: FAILURE_TEXT.CAPACITY!, retryable: true };
+  if (kind === 'InternalServerError') return { code: 'INTERNAL_ERROR', message: FAILURE_TEXT.INTERNAL_ERROR!, retryable: true };
+  if (errorFile && typeof errorFile.code === 'string') {
+    return {
+      code: errorFile.code,
+      message: typeof errorFile.message === 'string' && errorFile.message.trim() ? errorFile.message : (exitMessage ?? '').trim(),
+      retryable: errorFile.retryable === true,
+    };
+  }
+  if (kind === 'ClientError' && /models/i.test(failureReason ?? '')) {
+    return { code: 'MODEL_NOT_AVAILABLE', message: FAILURE_TEXT.MODEL_NOT_AVAILABLE!, retryable: false };
+  }
+  // AlgorithmError without error.json: the container's own last words, if it left any.
+  return { code: 'INTERNAL_ERROR', message: (exitMessage ?? '').trim() || FAILURE_TEXT.INTERNAL_ERROR!, retryable: false };
+}
+
+/** Where state-change events come from (the SQS consumer in production). */
+export interface StateChangeSource {
+  start(handler: StateChangeHandler): void;
+  stop(): Promise<void>;
+}
+
+export interface SageMakerRunnerOptions {
+  readonly sagemaker: SageMakerClient;
+  readonly objects: S3ObjectStore;
+  readonly events: StateChangeSource;
+  readonly settings: ProcessingSettings;
+  readonly logger: Logger;
+  /** How often progress.json is read for running jobs. */
+  readonly progressPollMs?: number;
+}
+
+interface Watched {
+  readonly name: string;
+  last?: string;
+}
+
+export class SageMakerRunner implements Runner {
+  /** The processing job of each job's current attempt, as far as this process knows. */
+  private readonly current = new Map<string, Watched>();
+  private onEvent: ((event: RunnerEvent) => Promise<void>) | undefined;
+  private poller: ReturnType<typeof setInterval> | undefined;
+  private polling = false;
+  private readonly log: Logger;
+
+  constructor(private readonly options: SageMakerRunnerOptions) {
+    this.log = options.logger.child({ component: 'sagemaker-runner' });
+  }
+
+  nameFor(job: Job, attempt = currentAttempt(job)): string {
+    return processingJobName(this.options.settings.jobPrefix, job.id, attempt);
+  }
+
+  async start(onEvent: (event: RunnerEvent) => Promise<void>): Promise<void> {
+    this.onEvent = onEvent;
+    this.options.events.start((change) => this.onStateChange(change));
+    this.poller ??= setInterval(() => void this.pollProgress(), this.options.progressPollMs ?? 5000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.poller);
+    this.poller = undefined;
+    await this.options.events.stop();
+    this.onEvent = undefined;
+  }
+
+  async submit(job: Job): Promise<{ ref: string }> {
+    const attempt = job.attempts + 1;
+    const name = this.nameFor(job, attempt);
+    const existing = await this.describeByName(name);
+    if (existing) {
+      this.log.info({ jobId: job.id, name, status: existing.ProcessingJobStatus }, 'processing job already submitted');
+    } else {
+      // A retried attempt must not see the last attempt's progress.json or error.json.
+      await this.options.objects.clearOutputs(job.id);
+      const request = buildProcessingJobRequest(job, attempt, this.options.settings, {
+        input: this.options.objects.inputUri(job.id),
+        output: this.options.objects.outputUri(job.id),
+      });
+      try {
+        await this.options.sagemaker.send(new CreateProcessingJobCommand(request));
+        this.log.info({ jobId: job.id, name, instanceType: request.ProcessingResources?.ClusterConfig?.InstanceType }, 'processing job created');
+      } catch (err) {
+        if (awsErrorName(err) !== 'ResourceInUse') throw err;
+        this.log.info({ jobId: job.id, name }, 'processing job name in use; treating it as submitted');
+      }
+    }
+    this.track(job.id, name);
+    return { ref: name };
+  }
+
+  async cancel(job: Job): Promise<void> {
+    const name = job.state === 'submitting' || !job.runnerRef ? this.nameFor(job) : job.runnerRef;
+    try {
+      await this.options.sagemaker.send(new StopProcessingJobCommand({ ProcessingJobName: name }));
+      this.log.info({ jobId: job.id, name }, 'processing job stopping');
+    } catch (err) {
+      const code = awsErrorName(err);
+      // Already finished or never created: nothing to stop.
+      if (code !== 'ValidationException' && code !== 'ResourceNotFound') throw err;
+      this.log.info({ jobId: job.id, name, code }, 'nothing to stop');
+    }
+  }
+
+  async describe(job: Job): Promise<RunnerStatus> {
+    const name = job.state === 'submitting' || !job.runnerRef ? this.nameFor(job) : job.runnerRef;
+    const described = await this.describeByName(name);
+    if (!described) return { status: 'unknown' };
+    switch (described.ProcessingJobStatus) {
+      case 'InProgress':
+      case 'Stopping':
+        this.track(job.id, name);
+        return { status: 'running' };
+      case 'Completed':
+        return { status: 'completed', metadata: (await this.options.objects.getOutputJson(job.id, 'metadata.json')) ?? {} };
+      case 'Failed':
+        return { status: 'failed', failure: await this.failureOf(job.id, described.FailureReason, described.ExitMessage) };
+      case 'Stopped':
+        return { status: 'stopped' };
+      default:
+        return { status: 'unknown' };
+    }
+  }
+
+  /** Turns one state change into a runner event. Throws when the bot could not record it (the message is redelivered). */
+  private async onStateChange(change: ProcessingJobStateChange): Promise<void> {
+    if (!change.jobName.startsWith(`${this.options.settings.jobPrefix}-`)) return;
+    const jobId = jobIdFromOutputUri(change.outputUri) ?? (await this.jobIdOf(change.jobName));
+    if (!jobId) {
+      this.log.warn({ name: change.jobName }, 'event for a processing job this bot does not know');
+      return;
+    }
+    const known = this.current.get(jobId);
+    if (known && known.name !== change.jobName) {
+      this.log.info({ jobId, name: change.jobName, current: known.name }, 'ignoring an event of an earlier attempt');
+      return;
+    }
+    const jlog = this.log.child({ jobId, name: change.jobName });
+    jlog.debug({ status: change.status }, 'processing job state change');
+    switch (change.status) {
+      case 'InProgress':
+        this.track(jobId, change.jobName);
+        return this.emit({ jobId, kind: 'started', ref: change.jobName });
+      case 'Completed': {
+        this.current.delete(jobId);
+        await this.pollOne(jobId, { name: change.jobName });
+        const metadata = (await this.options.objects.getOutputJson(jobId, 'metadata.json')) ?? {};
+        return this.emit({ jobId, kind: 'completed', metadata });
+      }
+      case 'Failed': {
+        this.current.delete(jobId);
+        const failure = await this.failureOf(jobId, change.failureReason, change.exitMessage);
+        jlog.warn({ reason: change.failureReason, exitMessage: change.exitMessage, code: failure.code }, 'processing job failed');
+        return this.emit({ jobId, kind: 'failed', failure });
+      }
+      case 'Stopped':
+        this.current.delete(jobId);
+        return this.emit({ jobId, kind: 'stopped' });
+      default:
+        return; // Stopping: the Stopped event follows
+    }
+  }
+
+  private async emit(event: RunnerEvent): Promise<void> {
+    if (!this.onEvent) throw new Error('runner not started');
+    await this.onEvent(event);
+  }
+
+  private track(jobId: string, name: string): void {
+    const known = this.current.get(jobId);
+    if (known?.name !== name) this.current.set(jobId, { name });
+  }
+
+  /** Reads progress.json of every running job; Continuous upload mode puts each rewrite in S3. */
+  private async pollProgress(): Promise<void> {
+    if (this.polling || !this.onEvent) return;
+    this.polling = true;
+    try {
+      await Promise.all([...this.current].map(([jobId, watched]) => this.pollOne(jobId, watched)));
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async pollOne(jobId: string, watched: Watched): Promise<void> {
+    try {
+      const bytes = await this.options.objects.getOutput(jobId, 'progress.json');
+      if (!bytes) return;
+      const raw = new TextDecoder().decode(bytes);
+      if (raw === watched.last) return;
+      watched.last = raw;
+      const progress = parseProgress(raw);
+      if (progress) await this.emit({ jobId, kind: 'progress', progress });
+    } catch (err) {
+      this.log.warn({ jobId, err }, 'reading progress failed');
+    }
+  }
+
+  private async failureOf(jobId: string, reason: string | undefined, exitMessage: string | undefined): Promise<JobFailure> {
+    const errorFile = await this.options.objects.getOutputJson(jobId, 'error.json');
+    return mapFailure(reason, exitMessage, errorFile);
+  }
+
+  private async jobIdOf(name: string): Promise<string | undefined> {
+    const described = await this.describeByName(name);
+    const uri = described?.ProcessingOutputConfig?.Outputs?.map((o) => o.S3Output?.S3Uri).find(Boolean);
+    return jobIdFromOutputUri(uri);
+  }
+
+  private async describeByName(name: string): Promise<DescribeProcessingJobCommandOutput | undefined> {
+    try {
+      return await this.options.sagemaker.send(new DescribeProcessingJobCommand({ ProcessingJobName: name }));
+    } catch (err) {
+      const code = awsErrorName(err);
+      if (code === 'ResourceNotFound' || (code === 'ValidationException' && /not (be )?found|does not exist/i.test(String((err as Error).message)))) {
+        return undefined;
+      }
+      throw err;
+    }
+  }
+}
