@@ -37,7 +37,7 @@ export function describeJob(job: Job, queuePosition?: number): StatusView {
       return { ...base, headline: 'Enhancing the prompt…', canCancel, canRetry: false };
     case 'submitting':
     case 'starting':
-      return { ...base, headline: p?.phase === 'loading' ? 'Loading the model…' : 'Starting the GPU…', canCancel, canRetry: false };
+      return { ...base, headline: p?.phase === 'loading' ? 'Loading the model…' : 'Starting…', canCancel, canRetry: false };
     case 'running': {
       if (!p || p.total <= 0) return { ...base, headline: 'Generating…', canCancel, canRetry: false };
       const eta = p.etaS !== null && p.etaS !== undefined ? ` · about ${formatDuration(p.etaS)} left` : '';

@@ -84,27 +84,28 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Builds a started JobService with real local store and files and a ScriptedRunner (or the runner given). */
+/** Builds a started JobService with real local store and files and a ScriptedRunner (or the one `makeRunner` builds). */
 export async function createHarness(
   chats: ChatSurface[],
-  overrides: Partial<JobServiceDeps> & { runner?: Runner } = {},
+  overrides: Partial<JobServiceDeps> & { makeRunner?: (objects: FsObjectStore) => Runner } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'videobot-test-'));
   const clock = new ManualClock();
   const store = new SqliteJobStore(':memory:', clock);
   const objects = new FsObjectStore(join(dir, 'objects'));
   const runner = new ScriptedRunner(objects);
+  const { makeRunner, ...rest } = overrides;
   const service = createJobService({
     store,
     objects,
-    runner: overrides.runner ?? runner,
+    runner: makeRunner ? makeRunner(objects) : runner,
     chats,
     clock,
     ids: sequentialIds(),
     logger: testLogger(),
     defaultModel: 'tiny-random',
     limits: { statusIntervalMs: 0, retryBackoffMs: 0 },
-    ...overrides,
+    ...rest,
   });
   await service.start();
   return {

@@ -1,0 +1,96 @@
+// The Slack adapter: a Bolt app (Socket Mode or HTTP) whose handlers call the JobService, plus the Slack ChatSurface.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { App, HTTPReceiver, SocketModeReceiver, webApi, type Receiver } from '@slack/bolt';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../core/image.js';
+import type { Logger } from '../core/ports.js';
+import type { JobService } from '../core/service.js';
+import type { ChatAdapter } from './adapter.js';
+import * as actions from './slack/actions.js';
+import * as commands from './slack/commands.js';
+import { RequestClaims, type HandlerDeps } from './slack/context.js';
+import * as events from './slack/events.js';
+import { boltLogger } from './slack/logger.js';
+import * as shortcuts from './slack/shortcuts.js';
+import { SlackSurface } from './slack/surface.js';
+import * as views from './slack/views.js';
+
+export interface SlackAdapterOptions {
+  /** SLACK_BOT_TOKEN (xoxb-…): every Web API call and file download. */
+  readonly botToken: string | undefined;
+  /** SLACK_APP_TOKEN (xapp-…, connections:write): Socket Mode only. */
+  readonly appToken?: string | undefined;
+  /** SLACK_SIGNING_SECRET: HTTP mode only; Bolt rejects unsigned, wrongly signed or stale (> 5 min) requests with 401. */
+  readonly signingSecret?: string | undefined;
+  readonly mode: 'socket' | 'http';
+  /** HTTP mode: where Slack's request URL (…/slack/events) is served. 0 picks a free port. */
+  readonly port: number;
+  /** SLACK_API_URL: the Web API base, e.g. https://slack-gov.com/api/ for GovSlack. Socket Mode's apps.connections.open uses it too. */
+  readonly apiUrl?: string | undefined;
+  readonly logger: Logger;
+  readonly imageLimits?: ImageLimits;
+}
+
+export interface SlackAdapter extends ChatAdapter {
+  readonly surface: SlackSurface;
+  /** HTTP mode, once started: the port the request URL listens on. */
+  httpPort(): number | undefined;
+}
+
+export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
+  const botToken = options.botToken;
+  if (!botToken) throw new Error('Slack needs SLACK_BOT_TOKEN (the xoxb- bot token).');
+  const log = options.logger.child({ platform: 'slack' });
+  const logger = boltLogger(log.child({ component: 'bolt' }));
+  const clientOptions: webApi.WebClientOptions = {
+    logger,
+    ...(options.apiUrl ? { slackApiUrl: options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/` } : {}),
+  };
+
+  let receiver: Receiver;
+  if (options.mode === 'http') {
+    if (!options.signingSecret) throw new Error('Slack HTTP mode needs SLACK_SIGNING_SECRET.');
+    receiver = new HTTPReceiver({ signingSecret: options.signingSecret, endpoints: '/slack/events', port: options.port, logger });
+  } else {
+    if (!options.appToken) throw new Error('Slack Socket Mode needs SLACK_APP_TOKEN (an xapp- token with connections:write).');
+    // installerOptions.clientOptions is how Bolt hands options to the Socket Mode client's own Web API client.
+    receiver = new SocketModeReceiver({ appToken: options.appToken, logger, installerOptions: { clientOptions: { ...clientOptions } } });
+  }
+
+  const app = new App({ token: botToken, receiver, logger, clientOptions, deferInitialization: true });
+  const editClient = new webApi.WebClient(botToken, { ...clientOptions, rejectRateLimitedCalls: true, retryConfig: { retries: 1 } });
+  const surface = new SlackSurface(app.client, editClient, log);
+  let server: Server | undefined;
+  let started = false;
+
+  return {
+    surface,
+    httpPort: () => (server?.address() as AddressInfo | null)?.port,
+    async start(service: JobService): Promise<void> {
+      if (started) return;
+      started = true;
+      const deps: HandlerDeps = {
+        service,
+        log,
+        botToken,
+        imageLimits: options.imageLimits ?? DEFAULT_IMAGE_LIMITS,
+        claims: new RequestClaims(),
+      };
+      for (const group of [commands, actions, views, events, shortcuts]) group.register(app, deps);
+      app.error(async (err) => log.error({ err }, 'unhandled error in a Slack handler'));
+      await app.init(); // auth.test: fails fast on a wrong token or API URL
+      if (options.mode === 'http') {
+        server = (await app.start(options.port)) as Server;
+        log.info({ port: (server.address() as AddressInfo).port, path: '/slack/events' }, 'Slack adapter listening (HTTP mode)');
+      } else {
+        await app.start();
+        log.info('Slack adapter connected (Socket Mode)');
+      }
+    },
+    async stop(): Promise<void> {
+      surface.close();
+      if (started) await app.stop();
+      started = false;
+    },
+  };
+}

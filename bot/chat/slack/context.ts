@@ -1,0 +1,188 @@
+// What every Slack handler shares: its dependencies, starting a job under a status message, images, private replies.
+import type { webApi } from '@slack/bolt';
+import { FAILURE_TEXT, UserFacingError } from '../../core/errors.js';
+import { inspectImage, type ImageLimits } from '../../core/image.js';
+import type { Conversation, Job, Requester } from '../../core/job.js';
+import type { Logger } from '../../core/ports.js';
+import type { JobService } from '../../core/service.js';
+import type { SlackFileRef } from './blocks.js';
+
+export type WebClient = webApi.WebClient;
+
+export interface HandlerDeps {
+  readonly service: JobService;
+  readonly log: Logger;
+  /** Sent as a Bearer token to download url_private_download files. */
+  readonly botToken: string;
+  readonly imageLimits: ImageLimits;
+  readonly claims: RequestClaims;
+}
+
+/**
+ * Request keys this process has already started work for. The JobService dedupes jobs by requestKey
+ * durably; this also stops a retried delivery from posting a second status message before that.
+ */
+export class RequestClaims {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly ttlMs = 15 * 60_000) {}
+
+  /** True the first time a key is claimed (within the TTL). */
+  claim(key: string): boolean {
+    const now = Date.now();
+    for (const [k, at] of this.seen) if (now - at > this.ttlMs) this.seen.delete(k);
+    if (this.seen.has(key)) return false;
+    this.seen.set(key, now);
+    return true;
+  }
+}
+
+export function slackRequester(userId: string, displayName?: string): Requester {
+  return { platform: 'slack', userId, ...(displayName ? { displayName } : {}) };
+}
+
+/** The sentence a person reads for an error: ours when we wrote one, a generic one otherwise. */
+export function errorText(err: unknown): string {
+  return err instanceof UserFacingError ? err.message : FAILURE_TEXT.INTERNAL_ERROR!;
+}
+
+export interface Place {
+  readonly channel: string;
+  /** The thread to reply in; without one the status message becomes the thread root. */
+  readonly thread?: string;
+}
+
+/**
+ * Posts the "Queued…" status message, then submits the job with that message as its conversation.
+ * On a duplicate request or an error the status message is taken back and `tell` reaches the person.
+ */
+export async function startJob(
+  client: WebClient,
+  deps: HandlerDeps,
+  place: Place,
+  requestKey: string,
+  submit: (conversation: Conversation) => Promise<{ job: Job; created: boolean }>,
+  tell: (text: string) => Promise<void>,
+): Promise<Job | undefined> {
+  const log = deps.log.child({ requestKey });
+  if (!deps.claims.claim(requestKey)) {
+    log.info('duplicate delivery; the first one is already being handled');
+    return undefined;
+  }
+  let ts: string | undefined;
+  try {
+    const posted = await client.chat.postMessage({
+      channel: place.channel,
+      ...(place.thread ? { thread_ts: place.thread } : {}),
+      text: 'Queued…',
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: ':hourglass_flowing_sand: *Queued…*' } }],
+    });
+    ts = posted.ts;
+  } catch (err) {
+    log.warn({ err }, 'could not post the status message');
+    await tell(cannotPostText(err));
+    return undefined;
+  }
+  if (!ts) {
+    await tell(FAILURE_TEXT.INTERNAL_ERROR!);
+    return undefined;
+  }
+  const conversation: Conversation = { platform: 'slack', channelId: place.channel, threadId: place.thread ?? ts, statusMessageId: ts };
+  try {
+    const { job, created } = await submit(conversation);
+    if (!created) {
+      log.info({ jobId: job.id }, 'request already has a job; removing the extra status message');
+      await deleteQuietly(client, place.channel, ts, log);
+      return job;
+    }
+    return job;
+  } catch (err) {
+    if (!(err instanceof UserFacingError)) log.error({ err }, 'submit failed');
+    await deleteQuietly(client, place.channel, ts, log);
+    await tell(errorText(err));
+    return undefined;
+  }
+}
+
+function cannotPostText(err: unknown): string {
+  const code = (err as { data?: { error?: string } }).data?.error;
+  if (code === 'not_in_channel' || code === 'channel_not_found') {
+    return 'I cannot post in this conversation. Invite me first (`/invite @videobot`), or DM me.';
+  }
+  return FAILURE_TEXT.INTERNAL_ERROR!;
+}
+
+async function deleteQuietly(client: WebClient, channel: string, ts: string, log: Logger): Promise<void> {
+  await client.chat.delete({ channel, ts }).catch((err) => log.warn({ err }, 'could not delete the status message'));
+}
+
+/** An ephemeral reply only `user` sees (a plain reply in a DM, where ephemerals are odd). */
+export async function tellPrivately(client: WebClient, log: Logger, to: { channel: string; user: string; thread?: string }, text: string): Promise<void> {
+  try {
+    if (to.channel.startsWith('D')) {
+      await client.chat.postMessage({ channel: to.channel, text, ...(to.thread ? { thread_ts: to.thread } : {}) });
+    } else {
+      await client.chat.postEphemeral({ channel: to.channel, user: to.user, text, ...(to.thread ? { thread_ts: to.thread } : {}) });
+    }
+  } catch (err) {
+    log.warn({ err, channel: to.channel }, 'could not reply to the user');
+  }
+}
+
+/** The file fields we read from Slack's event and shortcut payloads. */
+export interface SlackFile {
+  readonly id?: string;
+  readonly name?: string;
+  readonly mimetype?: string;
+  readonly size?: number;
+  readonly url_private_download?: string;
+  readonly url_private?: string;
+}
+
+/** The first image among a message's files; a clear error when there are files but none is an image. */
+export function pickImage(files: readonly SlackFile[] | undefined): SlackFileRef | undefined {
+  if (!files || files.length === 0) return undefined;
+  const file = files.find((f) => f.mimetype?.startsWith('image/')) ?? files[0]!;
+  const url = file.url_private_download ?? file.url_private;
+  if (!url) throw new UserFacingError('INVALID_IMAGE', 'The attached file cannot be downloaded (it may be an external file). Upload the image to Slack directly.');
+  if (file.mimetype && !file.mimetype.startsWith('image/')) {
+    throw new UserFacingError('INVALID_IMAGE', `${file.name ?? 'The file'} is not a PNG, JPEG or WebP image.`);
+  }
+  return {
+    url,
+    ...(file.id ? { id: file.id } : {}),
+    ...(file.name ? { name: file.name } : {}),
+    ...(file.size !== undefined ? { size: file.size } : {}),
+    ...(file.mimetype ? { mimetype: file.mimetype } : {}),
+  };
+}
+
+/** Downloads a Slack file with the bot token and checks it is an image within the limits. */
+export async function downloadImage(file: SlackFileRef, botToken: string, limits: ImageLimits): Promise<Uint8Array> {
+  const tooBig = () =>
+    new UserFacingError('INVALID_IMAGE', `The image is larger than ${Math.round(limits.maxBytes / 1024 / 1024)} MiB, the limit for animating.`);
+  if (file.size !== undefined && file.size > limits.maxBytes) throw tooBig();
+  let response: Response;
+  try {
+    response = await fetch(file.url, { headers: { Authorization: `Bearer ${botToken}` }, signal: AbortSignal.timeout(60_000) });
+  } catch (err) {
+    throw new UserFacingError('INVALID_IMAGE', 'The image could not be downloaded from Slack. Try again in a moment.', { cause: err });
+  }
+  if (!response.ok || !response.body) {
+    throw new UserFacingError('INVALID_IMAGE', `The image could not be downloaded from Slack (HTTP ${response.status}).`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > limits.maxBytes) throw tooBig();
+    chunks.push(chunk);
+  }
+  const bytes = Buffer.concat(chunks);
+  inspectImage(bytes, limits, 'The image');
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** "<@U123> make it rain" → "make it rain" */
+export function stripMentions(text: string): string {
+  return text.replace(/<@[A-Z0-9]+(\|[^>]*)?>/g, ' ').replace(/\s+/g, ' ').trim();
+}

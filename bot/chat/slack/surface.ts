@@ -1,0 +1,117 @@
+// The Slack ChatSurface: edits the status card in place and uploads the finished MP4 into the job's thread.
+//
+// Status edits and uploads use two Web API clients on purpose. @slack/web-api pauses a client's whole
+// request queue for Retry-After when a call answers 429, so a rate-limited chat.update on the upload
+// client would hold the video back. Edits therefore go through their own client that rejects
+// rate-limited calls at once; this class then waits out Retry-After itself, keeps only the newest view
+// per message (stale progress is dropped) and sends it when the window opens.
+import type { webApi } from '@slack/bolt';
+import type { Job } from '../../core/job.js';
+import type { ChatSurface, Logger, StatusView, VideoFile } from '../../core/ports.js';
+import { failureMessage, statusMessage, videoComment } from './blocks.js';
+
+type WebClient = webApi.WebClient;
+type Rendered = ReturnType<typeof statusMessage>;
+
+interface PendingEdit {
+  readonly channel: string;
+  readonly ts: string;
+  readonly message: Rendered;
+}
+
+export class SlackSurface implements ChatSurface {
+  readonly platform = 'slack' as const;
+  private blockedUntil = 0;
+  private readonly pending = new Map<string, PendingEdit>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private draining = false;
+  private readonly failuresPosted = new Set<string>();
+
+  constructor(
+    /** Uploads and thread replies: the Bolt app's client, which retries (and honours Retry-After) itself. */
+    private readonly client: WebClient,
+    /** Status edits only: created with rejectRateLimitedCalls so a 429 comes back to us at once. */
+    private readonly editClient: WebClient,
+    private readonly log: Logger,
+  ) {}
+
+  async showStatus(job: Job, view: StatusView): Promise<void> {
+    const { channelId, statusMessageId } = job.conversation;
+    if (!statusMessageId) return;
+    await this.edit({ channel: channelId, ts: statusMessageId, message: statusMessage(job, view) });
+    if (view.state === 'failed' && !this.failuresPosted.has(job.id)) {
+      this.failuresPosted.add(job.id);
+      const thread = job.conversation.threadId ?? statusMessageId;
+      await this.client.chat.postMessage({ channel: channelId, thread_ts: thread, ...failureMessage(job, view) });
+    }
+  }
+
+  async postVideo(job: Job, video: VideoFile): Promise<void> {
+    const { channelId, threadId, statusMessageId } = job.conversation;
+    const thread = threadId ?? statusMessageId;
+    const bytes = await video.read();
+    const upload = {
+      file: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      filename: video.fileName,
+      title: job.params.prompt.slice(0, 250),
+      initial_comment: videoComment(job),
+    };
+    await this.client.filesUploadV2(thread ? { ...upload, channel_id: channelId, thread_ts: thread } : { ...upload, channel_id: channelId });
+    this.log.info({ jobId: job.id, channel: channelId, bytes: bytes.byteLength }, 'video uploaded to Slack');
+  }
+
+  /** Stops the deferred-edit timer (edits still waiting are dropped). */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending.clear();
+  }
+
+  private async edit(edit: PendingEdit): Promise<void> {
+    const key = `${edit.channel}:${edit.ts}`;
+    // While rate limited, or while an earlier view of this message waits, only the newest view is kept.
+    if (Date.now() < this.blockedUntil || this.draining || this.pending.has(key)) {
+      this.pending.set(key, edit);
+      this.schedule();
+      return;
+    }
+    await this.send(key, edit);
+  }
+
+  private async send(key: string, edit: PendingEdit): Promise<void> {
+    try {
+      await this.editClient.chat.update({ channel: edit.channel, ts: edit.ts, ...edit.message });
+    } catch (err) {
+      const retryAfter = (err as { code?: string; retryAfter?: number }).code === 'slack_webapi_rate_limited_error' ? (err as { retryAfter?: number }).retryAfter : undefined;
+      if (retryAfter === undefined) throw err;
+      this.blockedUntil = Math.max(this.blockedUntil, Date.now() + retryAfter * 1000);
+      this.log.info({ retryAfterS: retryAfter }, 'chat.update rate limited; holding status edits');
+      if (!this.pending.has(key)) this.pending.set(key, edit); // a newer view may have arrived meanwhile
+      this.schedule();
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer || this.draining) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.drain();
+    }, Math.max(0, this.blockedUntil - Date.now()));
+    this.timer.unref?.();
+  }
+
+  /** Sends waiting views one at a time, oldest message first, until rate limited again. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.pending.size > 0 && Date.now() >= this.blockedUntil) {
+        const [key, edit] = this.pending.entries().next().value as [string, PendingEdit];
+        this.pending.delete(key);
+        await this.send(key, edit).catch((err) => this.log.warn({ err }, 'deferred status edit failed'));
+      }
+    } finally {
+      this.draining = false;
+    }
+    if (this.pending.size > 0) this.schedule();
+  }
+}

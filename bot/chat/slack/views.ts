@@ -1,0 +1,66 @@
+// Modal submissions: the prompt modal of Edit & generate, Edit prompt and Animate with videobot.
+import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
+import { parseVideoCommand, type VideoRequest } from '../../core/command.js';
+import { UserFacingError } from '../../core/errors.js';
+import { PROMPT_BLOCK, PROMPT_INPUT, PROMPT_VIEW, type PromptModal } from './blocks.js';
+import { downloadImage, errorText, slackRequester, startJob, tellPrivately, type HandlerDeps } from './context.js';
+
+type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
+
+export function register(app: App, deps: HandlerDeps): void {
+  app.view<ViewSubmitAction>({ callback_id: PROMPT_VIEW, type: 'view_submission' }, (args) => submitPrompt(args, deps));
+}
+
+async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: HandlerDeps): Promise<void> {
+  const meta = JSON.parse(view.private_metadata || '{}') as PromptModal;
+  const text = (view.state.values[PROMPT_BLOCK]?.[PROMPT_INPUT]?.value ?? '').trim();
+  let request: VideoRequest;
+  try {
+    request = parseVideoCommand(text);
+    if (!request.prompt) throw new UserFacingError('INVALID_COMMAND', 'Write a prompt first.');
+  } catch (err) {
+    // Input errors stay in the modal, under the field.
+    await ack({ response_action: 'errors', errors: { [PROMPT_BLOCK]: errorText(err) } });
+    return;
+  }
+  await ack();
+  const user = body.user.id;
+  const requester = slackRequester(user, body.user.name);
+  const key = `slack:view:${view.id}`;
+
+  if (meta.kind === 'edit') {
+    const job = await deps.service.get(meta.jobId);
+    if (!job) return;
+    const { channelId, threadId } = job.conversation;
+    const tell = (message: string) => tellPrivately(client, deps.log, { channel: channelId, user, ...(threadId ? { thread: threadId } : {}) }, message);
+    await startJob(
+      client,
+      deps,
+      { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
+      key,
+      (conversation) => deps.service.resubmit(job.id, requester, { prompt: request.prompt }, conversation, key),
+      tell,
+    );
+    return;
+  }
+
+  const place = { channel: meta.channel, ...(meta.thread ? { thread: meta.thread } : {}) };
+  const tell = (message: string) => tellPrivately(client, deps.log, { ...place, user }, message);
+  let image: Uint8Array | undefined;
+  if (meta.kind === 'animate') {
+    try {
+      image = await downloadImage(meta.file, deps.botToken, deps.imageLimits);
+    } catch (err) {
+      await tell(errorText(err));
+      return;
+    }
+  }
+  await startJob(
+    client,
+    deps,
+    place,
+    key,
+    (conversation) => deps.service.submit({ requester, conversation, request, requestKey: key, ...(image ? { image } : {}) }),
+    tell,
+  );
+}
