@@ -1,5 +1,6 @@
 // A loopback fake of Bedrock Runtime's Converse endpoint (POST /model/{modelId}/converse), scripted per test.
-import { createServer, type Server } from 'node:http';
+// HTTP/2 without TLS: the Bedrock Runtime client talks HTTP/2 only (its streaming operations need it).
+import { createServer, type Http2Server } from 'node:http2';
 
 export type ConverseReply =
   | { readonly text: string; readonly stopReason?: string }
@@ -9,7 +10,7 @@ export class FakeBedrock {
   readonly requests: { modelId: string; body: Record<string, any> }[] = [];
   /** Replies in order; the last one repeats. */
   replies: ConverseReply[] = [{ text: 'A bee lands on a sunflower, slow dolly-in, golden hour light.' }];
-  private server?: Server;
+  private server?: Http2Server;
   url = '';
 
   async start(): Promise<string> {
@@ -18,7 +19,8 @@ export class FakeBedrock {
       for await (const c of req) chunks.push(c as Buffer);
       const m = /^\/model\/([^/]+)\/converse$/.exec(req.url ?? '');
       if (req.method !== 'POST' || !m) {
-        res.writeHead(404, { 'x-amzn-errortype': 'UnknownOperationException' }).end('{}');
+        res.writeHead(404, { 'x-amzn-errortype': 'UnknownOperationException' });
+        res.end('{}');
         return;
       }
       this.requests.push({ modelId: decodeURIComponent(m[1]!), body: JSON.parse(Buffer.concat(chunks).toString() || '{}') });
