@@ -197,6 +197,17 @@ export function createJobService(deps: JobServiceDeps) {
     return { job, created: true };
   }
 
+  /**
+   * Runs the checks submit() makes (access, parameters, image, per-user limits) without creating a job,
+   * so an adapter can refuse privately before it posts anything public. submit() still checks again.
+   */
+  async function check(req: Omit<SubmitRequest, 'requestKey'>): Promise<void> {
+    checkAccess(req.requester, req.conversation);
+    const imageName = req.image ? `image.${inspectImage(req.image, limits.imageLimits, 'The image').extension}` : undefined;
+    buildJobParams(req.request, { defaultModel: deps.defaultModel, randomSeed: 0, ...(imageName ? { image: imageName } : {}) });
+    await checkLimits(req.requester);
+  }
+
   /** Makes a new job from an earlier one (Retry, Regenerate, Edit prompt), in the conversation given. */
   async function resubmit(
     jobId: string,
@@ -572,6 +583,7 @@ export function createJobService(deps: JobServiceDeps) {
 
   return {
     submit,
+    check,
     resubmit,
     cancel,
     get: (id: string) => store.get(id),
