@@ -321,7 +321,9 @@ export function createJobService(deps: JobServiceDeps) {
     const now = clock.now();
     for (const job of queued) {
       if (free <= 0) break;
-      const notBefore = job.updatedAt + (job.attempts > 0 ? limits.retryBackoffMs * 2 ** (job.attempts - 1) : 0);
+      // Capacity and internal errors back off exponentially; a job cut off by a restart goes again at once.
+      const backoff = job.attempts > 0 && job.failure?.code !== 'INTERRUPTED' ? limits.retryBackoffMs * 2 ** (job.attempts - 1) : 0;
+      const notBefore = job.updatedAt + backoff;
       if (now < notBefore) {
         scheduleRetry(notBefore - now);
         continue;

@@ -3,7 +3,7 @@ import type { AllMiddlewareArgs, App, BlockAction, ButtonAction, SlackActionMidd
 import { UserFacingError } from '../../core/errors.js';
 import type { Job } from '../../core/job.js';
 import { ACTION, detailsModal, enhanceMessage, promptModal } from './blocks.js';
-import { errorText, slackRequester, startJob, tellPrivately, type HandlerDeps, type WebClient } from './context.js';
+import { errorText, plannedConversation, slackRequester, startJob, tellPrivately, type HandlerDeps, type WebClient } from './context.js';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 type Handler = (args: ButtonArgs, deps: HandlerDeps) => Promise<void>;
@@ -66,14 +66,12 @@ async function again(args: ButtonArgs, deps: HandlerDeps, changes: { newSeed?: b
   const by = slackRequester(args.body.user.id, args.body.user.name);
   const key = `slack:action:${args.action.action_ts}`;
   const { channelId, threadId } = job.conversation;
-  await startJob(
-    args.client,
-    deps,
-    { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
-    key,
-    (conversation) => deps.service.resubmit(job.id, { ...by, platform: 'slack' }, changes, conversation, key),
-    (text) => tell(args, deps, text),
-  );
+  await startJob(args.client, deps, {
+    place: { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
+    requestKey: key,
+    submit: (conversation) => deps.service.resubmit(job.id, by, changes, conversation, key),
+    tell: (text) => tell(args, deps, text),
+  });
 }
 
 async function editPrompt(args: ButtonArgs, deps: HandlerDeps): Promise<void> {
@@ -96,14 +94,14 @@ async function enhanceGenerate(args: ButtonArgs, deps: HandlerDeps): Promise<voi
   if (!channel) throw new UserFacingError('INVALID_COMMAND', 'Use /video with the prompt here instead.');
   const requester = slackRequester(args.body.user.id, args.body.user.name);
   const key = `slack:action:${args.action.action_ts}`;
-  await startJob(
-    args.client,
-    deps,
-    { channel },
-    key,
-    (conversation) => deps.service.submit({ requester, conversation, request: { prompt }, requestKey: key }),
-    (text) => tell(args, deps, text),
-  );
+  const request = { prompt };
+  await startJob(args.client, deps, {
+    place: { channel },
+    requestKey: key,
+    check: () => deps.service.check({ requester, conversation: plannedConversation({ channel }), request }),
+    submit: (conversation) => deps.service.submit({ requester, conversation, request, requestKey: key }),
+    tell: (text) => tell(args, deps, text),
+  });
 }
 
 async function enhanceEdit(args: ButtonArgs, _deps: HandlerDeps): Promise<void> {

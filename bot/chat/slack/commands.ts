@@ -2,7 +2,8 @@
 import type { AllMiddlewareArgs, App, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { USAGE, parseVideoCommand, type VideoRequest } from '../../core/command.js';
 import { enhanceMessage } from './blocks.js';
-import { errorText, slackRequester, startJob, type HandlerDeps } from './context.js';
+import { InvalidCommandError, UserFacingError } from '../../core/errors.js';
+import { errorText, plannedConversation, slackRequester, startJob, type HandlerDeps } from './context.js';
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
@@ -19,24 +20,26 @@ async function video({ command, ack, respond, client }: CommandArgs, deps: Handl
     await ack({ response_type: 'ephemeral', text: VIDEO_HELP });
     return;
   }
+  const requester = slackRequester(command.user_id, command.user_name);
+  const place = { channel: command.channel_id };
   let request: VideoRequest;
   try {
     request = parseVideoCommand(text);
+    await deps.service.check({ requester, conversation: plannedConversation(place), request });
   } catch (err) {
-    // Bad input is answered in the ack itself: only the person who typed it sees it.
-    await ack({ response_type: 'ephemeral', text: `${errorText(err)}\n${VIDEO_HELP}` });
+    // Bad input, access and limits are answered in the ack itself: only the person who typed it sees it.
+    if (!(err instanceof UserFacingError)) deps.log.error({ err }, 'checking /video failed');
+    await ack({ response_type: 'ephemeral', text: err instanceof InvalidCommandError ? `${errorText(err)}\n${VIDEO_HELP}` : errorText(err) });
     return;
   }
   await ack();
-  const requester = slackRequester(command.user_id, command.user_name);
-  await startJob(
-    client,
-    deps,
-    { channel: command.channel_id },
-    `slack:${command.trigger_id}`,
-    (conversation) => deps.service.submit({ requester, conversation, request, requestKey: `slack:${command.trigger_id}` }),
-    (message) => respond({ response_type: 'ephemeral', text: message }).then(() => undefined),
-  );
+  const requestKey = `slack:${command.trigger_id}`;
+  await startJob(client, deps, {
+    place,
+    requestKey,
+    submit: (conversation) => deps.service.submit({ requester, conversation, request, requestKey }),
+    tell: (message) => respond({ response_type: 'ephemeral', text: message }).then(() => undefined),
+  });
 }
 
 async function enhance({ command, ack, respond }: CommandArgs, deps: HandlerDeps): Promise<void> {

@@ -51,21 +51,33 @@ export interface Place {
   readonly thread?: string;
 }
 
+export interface StartJob {
+  readonly place: Place;
+  readonly requestKey: string;
+  /** The JobService's checks, run before anything public is posted (access, parameters, limits). */
+  readonly check?: () => Promise<void>;
+  readonly submit: (conversation: Conversation) => Promise<{ job: Job; created: boolean }>;
+  /** Reaches the person privately. */
+  readonly tell: (text: string) => Promise<void>;
+}
+
 /**
  * Posts the "Queued…" status message, then submits the job with that message as its conversation.
- * On a duplicate request or an error the status message is taken back and `tell` reaches the person.
+ * Refusals reach the person privately through `tell`; on a duplicate or a late refusal the status
+ * message is taken back.
  */
-export async function startJob(
-  client: WebClient,
-  deps: HandlerDeps,
-  place: Place,
-  requestKey: string,
-  submit: (conversation: Conversation) => Promise<{ job: Job; created: boolean }>,
-  tell: (text: string) => Promise<void>,
-): Promise<Job | undefined> {
+export async function startJob(client: WebClient, deps: HandlerDeps, start: StartJob): Promise<Job | undefined> {
+  const { place, requestKey, tell } = start;
   const log = deps.log.child({ requestKey });
   if (!deps.claims.claim(requestKey)) {
     log.info('duplicate delivery; the first one is already being handled');
+    return undefined;
+  }
+  try {
+    await start.check?.();
+  } catch (err) {
+    if (!(err instanceof UserFacingError)) log.error({ err }, 'checking the request failed');
+    await tell(errorText(err));
     return undefined;
   }
   let ts: string | undefined;
@@ -88,11 +100,10 @@ export async function startJob(
   }
   const conversation: Conversation = { platform: 'slack', channelId: place.channel, threadId: place.thread ?? ts, statusMessageId: ts };
   try {
-    const { job, created } = await submit(conversation);
+    const { job, created } = await start.submit(conversation);
     if (!created) {
       log.info({ jobId: job.id }, 'request already has a job; removing the extra status message');
       await deleteQuietly(client, place.channel, ts, log);
-      return job;
     }
     return job;
   } catch (err) {
@@ -101,6 +112,11 @@ export async function startJob(
     await tell(errorText(err));
     return undefined;
   }
+}
+
+/** A conversation for checks made before the status message exists. */
+export function plannedConversation(place: Place): Conversation {
+  return { platform: 'slack', channelId: place.channel, ...(place.thread ? { threadId: place.thread } : {}) };
 }
 
 function cannotPostText(err: unknown): string {

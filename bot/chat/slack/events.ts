@@ -6,6 +6,7 @@ import {
   downloadImage,
   errorText,
   pickImage,
+  plannedConversation,
   slackRequester,
   startJob,
   stripMentions,
@@ -72,15 +73,15 @@ async function handle(client: WebClient, deps: HandlerDeps, message: IncomingMes
       throw new UserFacingError('INVALID_COMMAND', file ? 'Say how the image should move, e.g. "@videobot the waves roll in".' : 'Describe the video you want.');
     }
     const image = file ? await downloadImage(file, deps.botToken, deps.imageLimits) : undefined;
-    await startJob(
-      client,
-      deps,
-      { channel: message.channel, ...(thread ? { thread } : {}) },
+    const place = { channel: message.channel, ...(thread ? { thread } : {}) };
+    const submission = { requester: slackRequester(message.user), request, ...(image ? { image } : {}) };
+    await startJob(client, deps, {
+      place,
       requestKey,
-      (conversation) =>
-        deps.service.submit({ requester: slackRequester(message.user), conversation, request, requestKey, ...(image ? { image } : {}) }),
+      check: () => deps.service.check({ ...submission, conversation: plannedConversation(place) }),
+      submit: (conversation) => deps.service.submit({ ...submission, conversation, requestKey }),
       tell,
-    );
+    });
   } catch (err) {
     if (!(err instanceof UserFacingError)) deps.log.error({ err }, 'message handler failed');
     await tell(errorText(err));

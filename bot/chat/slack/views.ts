@@ -3,7 +3,7 @@ import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction 
 import { parseVideoCommand, type VideoRequest } from '../../core/command.js';
 import { UserFacingError } from '../../core/errors.js';
 import { PROMPT_BLOCK, PROMPT_INPUT, PROMPT_VIEW, type PromptModal } from './blocks.js';
-import { downloadImage, errorText, slackRequester, startJob, tellPrivately, type HandlerDeps } from './context.js';
+import { downloadImage, errorText, plannedConversation, slackRequester, startJob, tellPrivately, type HandlerDeps } from './context.js';
 
 type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 
@@ -33,14 +33,12 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
     if (!job) return;
     const { channelId, threadId } = job.conversation;
     const tell = (message: string) => tellPrivately(client, deps.log, { channel: channelId, user, ...(threadId ? { thread: threadId } : {}) }, message);
-    await startJob(
-      client,
-      deps,
-      { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
-      key,
-      (conversation) => deps.service.resubmit(job.id, requester, { prompt: request.prompt }, conversation, key),
+    await startJob(client, deps, {
+      place: { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
+      requestKey: key,
+      submit: (conversation) => deps.service.resubmit(job.id, requester, { prompt: request.prompt }, conversation, key),
       tell,
-    );
+    });
     return;
   }
 
@@ -55,12 +53,12 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
       return;
     }
   }
-  await startJob(
-    client,
-    deps,
+  const submission = { requester, request, ...(image ? { image } : {}) };
+  await startJob(client, deps, {
     place,
-    key,
-    (conversation) => deps.service.submit({ requester, conversation, request, requestKey: key, ...(image ? { image } : {}) }),
+    requestKey: key,
+    check: () => deps.service.check({ ...submission, conversation: plannedConversation(place) }),
+    submit: (conversation) => deps.service.submit({ ...submission, conversation, requestKey: key }),
     tell,
-  );
+  });
 }
