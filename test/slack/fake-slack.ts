@@ -103,7 +103,7 @@ export class FakeSlack {
     return `${this.base}/api/`;
   }
 
-  responseUrl(id = randomUUID()): string {
+  responseUrl(id: string = randomUUID()): string {
     return `${this.base}/respond/${id}`;
   }
 
@@ -147,7 +147,7 @@ export class FakeSlack {
   }
 
   /** Sends one envelope to the connected app and resolves with its acknowledgement. */
-  deliver(type: 'slash_commands' | 'interactive' | 'events_api', payload: Record<string, unknown>, timeoutMs = 5000): Promise<SocketAck> {
+  deliver(type: 'slash_commands' | 'interactive' | 'events_api', payload: object, timeoutMs = 5000): Promise<SocketAck> {
     const socket = [...this.sockets].find((s) => s.readyState === s.OPEN);
     if (!socket) return Promise.reject(new Error('no Socket Mode connection'));
     const envelope_id = randomUUID();

@@ -248,14 +248,16 @@ describe('Slack adapter (HTTP mode)', () => {
     expect(statusMessageOf(w, again).thread_ts).toBe(status.ts);
   });
 
-  it('surfaces access and quota refusals from the JobService privately and leaves no status message', async () => {
-    w = await startWorld({ service: { access: { allowedUsers: [`slack:${BOB.user}`] } } });
-    const responseUrl = w.fake.responseUrl('denied');
-    await w.slack.form(slashCommand('/video', 'a bee', ALICE, responseUrl));
-    const reply = await eventually(() => w!.fake.responses.find((r) => r.id === 'denied'), 5000, 'refusal');
-    expect(reply.body).toMatchObject({ response_type: 'ephemeral' });
-    expect(reply.body.text).toMatch(/not on the list/);
-    expect(w.fake.messages.size).toBe(0); // the "Queued…" message was taken back
-    expect(w.h.runner.submitted).toHaveLength(0);
+  it('refuses privately, before posting anything, when the JobService says no (access, limits)', async () => {
+    w = await startWorld({ service: { access: { allowedUsers: [`slack:${BOB.user}`], maxJobsPerUser: 1 } } });
+    const denied = await w.slack.form(slashCommand('/video', 'a bee', ALICE, w.fake.responseUrl()));
+    expect(JSON.parse(denied.body)).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/not on the list/) });
+
+    expect((await w.slack.form(slashCommand('/video', 'one', BOB, w.fake.responseUrl()))).body).toBe('');
+    await nthSubmitted(w);
+    const busy = await w.slack.form(slashCommand('/video', 'two', BOB, w.fake.responseUrl()));
+    expect(JSON.parse(busy.body).text).toMatch(/limit is 1 at a time/);
+    expect(w.fake.callsTo('chat.postMessage')).toHaveLength(1); // only the status message of "one"
+    expect(w.h.runner.submitted).toHaveLength(1);
   });
 });

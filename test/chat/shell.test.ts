@@ -1,0 +1,84 @@
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createShellAdapter } from '../../bot/chat/shell.js';
+import type { Enhancer } from '../../bot/core/ports.js';
+import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
+
+describe('terminal chat', () => {
+  let h: Harness;
+  let input: PassThrough;
+  let screen = '';
+  afterEach(async () => {
+    input.end();
+    await h.close();
+  });
+
+  async function setup(enhancer?: Enhancer) {
+    input = new PassThrough();
+    const output = new PassThrough();
+    screen = '';
+    output.on('data', (d: Buffer) => (screen += d.toString()));
+    const shell = createShellAdapter({ input, output, userId: 'me', logger: testLogger(), notices: ['No NVIDIA GPU found'] });
+    h = await createHarness([shell.surface], enhancer ? { enhancer } : {});
+    // The shell speaks for platform "shell"; the harness's user lists are per platform.
+    await shell.start(h.service);
+  }
+  const type = (line: string) => input.write(`${line}\n`);
+  const shown = (text: string | RegExp) => eventually(() => (typeof text === 'string' ? screen.includes(text) : text.test(screen)), 5000, `screen to show ${text}`);
+
+  it('makes a video: queue, progress bar with step and ETA, then the MP4 path', async () => {
+    await setup();
+    expect(screen).toContain('No NVIDIA GPU found');
+    type('/video a bee on a flower --seed 9');
+    await shown(/\[j0001\] Queued: tiny-random \(test model — random noise\) · seed 9/);
+    await eventually(() => h.runner.submitted.length === 1);
+    await eventually(async () => (await h.store.get('j0001'))?.state === 'starting');
+    await h.runner.progress('j0001', 2, 4);
+    await shown(/█{10}░{10} step 2\/4 ETA 4s/);
+    await h.runner.complete('j0001');
+    await shown(/Video ready: \/.*j0001\/output\/video\.mp4/);
+    type('/jobs');
+    await shown(/j0001 {2}delivered {2}a bee on a flower/);
+    type('/details j0001');
+    await shown('Prompt: a bee on a flower');
+  });
+
+  it('answers bad input with one clear sentence and keeps going', async () => {
+    await setup();
+    type('/video a bee --frames 50');
+    await shown('✗ tiny-random (test model: random weights, outputs noise) needs 8N+1 frames from 9 to 49');
+    type('/video');
+    await shown('✗ Describe the video you want');
+    type('/video x --image /nonexistent.png');
+    await shown('✗ There is no file at /nonexistent.png.');
+    type('/frobnicate');
+    await shown('Unknown command /frobnicate.');
+    type('/cancel j9999');
+    await shown('✗ There is no job j9999.');
+    expect(h.runner.submitted).toHaveLength(0);
+  });
+
+  it('cancels a job', async () => {
+    await setup();
+    type('/video a bee');
+    await eventually(async () => (await h.store.get('j0001'))?.state === 'starting');
+    type('/cancel j0001');
+    await shown('[j0001] Cancelled.');
+    expect(h.runner.cancelled).toEqual(['j0001']);
+  });
+
+  it('explains how to set up /enhance when no enhancer is configured', async () => {
+    await setup();
+    type('/enhance a bee');
+    await shown('✗ Prompt enhancement is not set up. Point the bot at any OpenAI-compatible chat endpoint: set OPENAI_BASE_URL');
+  });
+
+  it('enhances, then /generate makes the enhanced prompt', async () => {
+    await setup({ name: 'fake', enhance: async (p) => `A macro shot of ${p}, golden light, slow dolly-in.` });
+    type('/enhance a bee');
+    await shown('A macro shot of a bee, golden light, slow dolly-in.');
+    type('/generate');
+    await eventually(() => h.runner.submitted.length === 1);
+    expect(h.runner.submitted[0]!.params.prompt).toBe('A macro shot of a bee, golden light, slow dolly-in.');
+  });
+});
