@@ -14,7 +14,14 @@ export interface FfmpegShrinkerOptions {
   readonly timeoutMs?: number;
 }
 
-/** H.264 at the bitrate that fits, then once more at 70% of it if the first try overshoots. */
+/** Tries, in order: the bitrate that fits; 70% of it at 3/4 size; half of it at half size. */
+const ATTEMPTS = [
+  { bitrate: 1, scale: 1 },
+  { bitrate: 0.7, scale: 0.75 },
+  { bitrate: 0.5, scale: 0.5 },
+] as const;
+
+/** H.264 at a bitrate computed from the byte budget and the clip length. */
 export function createFfmpegShrinker(options: FfmpegShrinkerOptions): VideoShrinker {
   return {
     async shrink(mp4, maxBytes, durationS) {
@@ -22,14 +29,16 @@ export function createFfmpegShrinker(options: FfmpegShrinkerOptions): VideoShrin
       try {
         const input = join(dir, 'in.mp4');
         await writeFile(input, mp4);
-        const seconds = Math.max(0.5, durationS);
         // 90% of the budget for video, leaving room for the container.
-        let kbps = Math.floor((maxBytes * 8 * 0.9) / seconds / 1000);
-        for (let attempt = 0; attempt < 2 && kbps >= 50; attempt++, kbps = Math.floor(kbps * 0.7)) {
-          const output = join(dir, `out${attempt}.mp4`);
+        const budgetKbps = (maxBytes * 8 * 0.9) / Math.max(0.5, durationS) / 1000;
+        for (const [n, attempt] of ATTEMPTS.entries()) {
+          const kbps = Math.floor(budgetKbps * attempt.bitrate);
+          if (kbps < 20) break;
+          const output = join(dir, `out${n}.mp4`);
+          const scale = attempt.scale === 1 ? [] : ['-vf', `scale=trunc(iw*${attempt.scale}/2)*2:trunc(ih*${attempt.scale}/2)*2`];
           await run(options.ffmpegPath, [
-            '-hide_banner', '-loglevel', 'error', '-y', '-i', input,
-            '-an', '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps * 2}k`,
+            '-hide_banner', '-loglevel', 'error', '-y', '-i', input, ...scale,
+            '-an', '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps}k`,
             '-pix_fmt', 'yuv420p', '-movflags', '+faststart', output,
           ], options.timeoutMs ?? 120_000);
           const bytes = await readFile(output);
