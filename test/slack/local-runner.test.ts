@@ -1,0 +1,56 @@
+// End to end: /video in Slack → the real LocalRunner running the real processing job (tiny-random, CPU) → MP4 in the thread.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalRunner } from '../../bot/local/runner.js';
+import { eventually, testLogger } from '../support/harness.js';
+import { PYTHON, REPO_ROOT, hasPython, probeVideo } from '../support/video.js';
+import { slashCommand } from './payloads.js';
+import { ALICE, startWorld, statusMessageOf, type SlackWorld } from './setup.js';
+
+describe.skipIf(!hasPython)('Slack adapter with the local runner and tiny-random (skipped without .venv/bin/python: run scripts/setup-python.sh)', () => {
+  let w: SlackWorld | undefined;
+  afterEach(async () => {
+    await w?.close();
+    w = undefined;
+  });
+
+  it('turns /video into an H.264 MP4 uploaded into the status message’s thread, with live progress on the way', async () => {
+    w = await startWorld({
+      makeRunner: (objects) =>
+        new LocalRunner({
+          python: PYTHON,
+          cwd: REPO_ROOT,
+          inputDir: (id) => objects.inputDir(id),
+          outputDir: (id) => objects.outputDir(id),
+          modelsDir: join(objects.root, 'models'),
+          allowDownload: false,
+          device: 'cpu',
+          concurrency: 1,
+          timeoutMs: 120_000,
+          pollMs: 50,
+          logger: testLogger(),
+          env: { PATH: process.env.PATH },
+        }),
+    });
+    const { fake, h, slack } = w;
+    await slack.form(slashCommand('/video', 'a tiny bee --model tiny-random --frames 9 --steps 3 --seed 3', ALICE, fake.responseUrl()));
+    const job = await eventually(async () => (await h.store.listByState(['starting', 'running', 'encoding', 'uploading', 'delivered', 'failed']))[0], 10_000, 'job');
+    const upload = await eventually(() => [...fake.uploads.values()].find((u) => u.completed), 90_000, 'upload');
+    const done = await h.store.get(job.id);
+    expect(done?.state, JSON.stringify(done?.failure)).toBe('delivered');
+
+    const status = statusMessageOf(w, job);
+    expect(upload.completed).toMatchObject({ channel_id: ALICE.channel, thread_ts: status.ts });
+    expect(upload.completed!.initial_comment).toContain('seed 3');
+    expect(upload.completed!.initial_comment).toContain('test model');
+    const path = join(h.dir, 'uploaded.mp4');
+    writeFileSync(path, upload.bytes!);
+    expect(probeVideo(path)).toMatchObject({ codec: 'h264', pix_fmt: 'yuv420p', frames: 9 });
+
+    // The status message went through the job's states by editing the one message.
+    const edits = fake.callsTo('chat.update').filter((c) => c.args.ts === status.ts).map((c) => String(c.args.text));
+    expect(edits.some((t) => /^Generating — step \d\/3/.test(t))).toBe(true);
+    expect(edits.at(-1)).toBe('Done');
+  }, 120_000);
+});
