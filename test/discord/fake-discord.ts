@@ -398,6 +398,7 @@ export class FakeDiscord {
     if (path === '/gateway/bot' && method === 'GET') {
       return [200, { url: this.baseUrl.replace('http', 'ws'), shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 } }];
     }
+    if (path === '/applications/@me' && method === 'GET') return [200, { id: this.applicationId, name: 'videobot', bot_public: true, flags: 0 }];
     if ((m = path.match(/^\/applications\/(\d+)(?:\/guilds\/(\d+))?\/commands$/)) && method === 'PUT') {
       const list = (call.body as any[]).map((c) => ({ ...c, id: this.snowflake(), application_id: m![1], version: this.snowflake(), ...(m![2] ? { guild_id: m![2] } : {}) }));
       this.commands.set(m[2] ? `guild:${m[2]}` : 'global', list);
