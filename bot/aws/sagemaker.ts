@@ -220,8 +220,15 @@ interface Watched {
 }
 
 export class SageMakerRunner implements Runner {
-  /** The processing job of each job's current attempt, as far as this process knows. */
-  private readonly current = new Map<string, Watched>();
+  /** The processing job of each job's current attempt, as far as this process knows (events of others are stale). */
+  private readonly current = new Map<string, string>();
+  /** Running jobs whose progress.json is polled. */
+  private readonly watched = new Map<string, Watched>();
+  /**
+   * Jobs this process submitted. JobService moves them to `starting` itself (with the runner ref and the attempt
+   * count) once submit() returns, so their InProgress event must not race it with a bare `started`.
+   */
+  private readonly submittedHere = new Set<string>();
   private onEvent: ((event: RunnerEvent) => Promise<void>) | undefined;
   private poller: ReturnType<typeof setInterval> | undefined;
   private polling = false;
@@ -251,6 +258,7 @@ export class SageMakerRunner implements Runner {
   async submit(job: Job): Promise<{ ref: string }> {
     const attempt = job.attempts + 1;
     const name = this.nameFor(job, attempt);
+    this.submittedHere.add(job.id);
     const existing = await this.describeByName(name);
     if (existing) {
       this.log.info({ jobId: job.id, name, status: existing.ProcessingJobStatus }, 'processing job already submitted');
@@ -270,6 +278,7 @@ export class SageMakerRunner implements Runner {
       }
     }
     this.track(job.id, name);
+    this.submittedHere.add(job.id);
     return { ref: name };
   }
 
@@ -290,6 +299,7 @@ export class SageMakerRunner implements Runner {
     const name = job.state === 'submitting' || !job.runnerRef ? this.nameFor(job) : job.runnerRef;
     const described = await this.describeByName(name);
     if (!described) return { status: 'unknown' };
+    this.current.set(job.id, name);
     switch (described.ProcessingJobStatus) {
       case 'InProgress':
       case 'Stopping':
@@ -315,8 +325,8 @@ export class SageMakerRunner implements Runner {
       return;
     }
     const known = this.current.get(jobId);
-    if (known && known.name !== change.jobName) {
-      this.log.info({ jobId, name: change.jobName, current: known.name }, 'ignoring an event of an earlier attempt');
+    if (known && known !== change.jobName) {
+      this.log.info({ jobId, name: change.jobName, current: known }, 'ignoring an event of an earlier attempt');
       return;
     }
     const jlog = this.log.child({ jobId, name: change.jobName });
@@ -324,21 +334,22 @@ export class SageMakerRunner implements Runner {
     switch (change.status) {
       case 'InProgress':
         this.track(jobId, change.jobName);
+        if (this.submittedHere.has(jobId)) return;
         return this.emit({ jobId, kind: 'started', ref: change.jobName });
       case 'Completed': {
-        this.current.delete(jobId);
+        this.finished(jobId);
         await this.pollOne(jobId, { name: change.jobName });
         const metadata = (await this.options.objects.getOutputJson(jobId, 'metadata.json')) ?? {};
         return this.emit({ jobId, kind: 'completed', metadata });
       }
       case 'Failed': {
-        this.current.delete(jobId);
+        this.finished(jobId);
         const failure = await this.failureOf(jobId, change.failureReason, change.exitMessage);
         jlog.warn({ reason: change.failureReason, exitMessage: change.exitMessage, code: failure.code }, 'processing job failed');
         return this.emit({ jobId, kind: 'failed', failure });
       }
       case 'Stopped':
-        this.current.delete(jobId);
+        this.finished(jobId);
         return this.emit({ jobId, kind: 'stopped' });
       default:
         return; // Stopping: the Stopped event follows
@@ -351,8 +362,13 @@ export class SageMakerRunner implements Runner {
   }
 
   private track(jobId: string, name: string): void {
-    const known = this.current.get(jobId);
-    if (known?.name !== name) this.current.set(jobId, { name });
+    this.current.set(jobId, name);
+    if (this.watched.get(jobId)?.name !== name) this.watched.set(jobId, { name });
+  }
+
+  private finished(jobId: string): void {
+    this.watched.delete(jobId);
+    this.submittedHere.delete(jobId);
   }
 
   /** Reads progress.json of every running job; Continuous upload mode puts each rewrite in S3. */
@@ -360,7 +376,7 @@ export class SageMakerRunner implements Runner {
     if (this.polling || !this.onEvent) return;
     this.polling = true;
     try {
-      await Promise.all([...this.current].map(([jobId, watched]) => this.pollOne(jobId, watched)));
+      await Promise.all([...this.watched].map(([jobId, watched]) => this.pollOne(jobId, watched)));
     } finally {
       this.polling = false;
     }
