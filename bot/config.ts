@@ -44,6 +44,8 @@ export const configSchema = z.object({
   VIDEOBOT_MODELS_DIR: z.string().default('./var/models'),
   VIDEOBOT_ALLOW_DOWNLOAD: bool.default(false),
   VIDEOBOT_DEVICE: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  /** ffmpeg for shrinking videos over a chat's upload limit; default: the one imageio-ffmpeg ships in .venv, else `ffmpeg` on PATH. */
+  VIDEOBOT_FFMPEG: optionalString,
 
   // Prompt enhancer
   VIDEOBOT_ENHANCER: z.enum(['auto', 'openai', 'bedrock', 'off']).default('auto'),

@@ -5,8 +5,12 @@ import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import { execFileSync } from 'node:child_process';
+import { createAwsBackend } from './aws/backend.js';
 import type { ChatAdapter } from './chat/adapter.js';
+import { createDiscordAdapter, createFfmpegShrinker } from './chat/discord.js';
 import { createShellAdapter } from './chat/shell.js';
+import { createSlackAdapter } from './chat/slack.js';
 import { runGenerate } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { ChatSurface, Enhancer, JobStore, Logger, ObjectStore, Runner } from './core/ports.js';
@@ -37,6 +41,9 @@ const USAGE = `Usage:
   videobot generate "<prompt>" [--model M] [--seed N] [--frames N | --seconds S] [--steps N]
                    [--guidance G] [--negative "text"] [--enhance] [--image PATH] [--fit crop|pad]
                                 make one video; progress on stderr, the MP4 path as the last line of stdout
+  videobot models stage PRESET [PRESET…]
+                                AWS backend: copy a preset's weights from Hugging Face into the S3 model cache
+                                (a one-off SageMaker job that may use the internet; generation jobs never do)
   videobot help                 this text
 Configuration: environment variables or a .env file (see README.md).`;
 
@@ -116,7 +123,28 @@ function enhancerFor(config: Config): { enhancer?: Enhancer } {
 
 async function buildBackend(config: Config, logger: Logger, env: Record<string, string | undefined>): Promise<Backend> {
   if (config.VIDEOBOT_BACKEND === 'local') return buildLocalBackend(config, logger, env);
-  throw new ConfigError('Invalid configuration: VIDEOBOT_BACKEND=aws is not available in this build.');
+  const aws = createAwsBackend(config, logger);
+  const enhancer = enhancerFor(config).enhancer ?? aws.enhancer;
+  return {
+    store: aws.store,
+    objects: aws.objects,
+    runner: aws.runner,
+    ...(enhancer ? { enhancer } : {}),
+    defaultModel: config.VIDEOBOT_DEFAULT_MODEL,
+    notices: [],
+    close: () => aws.close(),
+  };
+}
+
+/** ffmpeg for re-encoding oversize videos: VIDEOBOT_FFMPEG, else imageio-ffmpeg's from .venv, else none. */
+function findFfmpeg(config: Config): string | undefined {
+  if (config.VIDEOBOT_FFMPEG) return config.VIDEOBOT_FFMPEG;
+  try {
+    const python = resolve(REPO_ROOT, config.VIDEOBOT_PYTHON);
+    return execFileSync(python, ['-c', 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())'], { encoding: 'utf8', timeout: 30_000 }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function buildChats(config: Config, logger: Logger, onExit: () => void, notices: string[]): ChatAdapter[] {
@@ -124,8 +152,28 @@ function buildChats(config: Config, logger: Logger, onExit: () => void, notices:
     switch (platform) {
       case 'shell':
         return createShellAdapter({ input: process.stdin, output: process.stdout, userId: userInfo().username || 'you', logger, notices, onExit });
-      default:
-        throw new ConfigError(`Invalid configuration: VIDEOBOT_CHAT=${platform} is not available in this build.`);
+      case 'slack':
+        return createSlackAdapter({
+          botToken: config.SLACK_BOT_TOKEN,
+          appToken: config.SLACK_APP_TOKEN,
+          signingSecret: config.SLACK_SIGNING_SECRET,
+          mode: config.SLACK_MODE,
+          port: config.SLACK_PORT,
+          apiUrl: config.SLACK_API_URL,
+          logger,
+        });
+      case 'discord': {
+        const ffmpeg = findFfmpeg(config);
+        if (!ffmpeg) logger.warn('no ffmpeg found: Discord videos over the upload limit will be posted as download links');
+        return createDiscordAdapter({
+          token: config.DISCORD_TOKEN!,
+          ...(config.DISCORD_APPLICATION_ID ? { applicationId: config.DISCORD_APPLICATION_ID } : {}),
+          ...(config.DISCORD_API_URL ? { apiUrl: config.DISCORD_API_URL } : {}),
+          ...(ffmpeg ? { shrinker: createFfmpegShrinker({ ffmpegPath: ffmpeg }) } : {}),
+          linkTtlSeconds: config.VIDEOBOT_PRESIGN_TTL_SECONDS,
+          logger,
+        });
+      }
     }
   });
 }
@@ -182,6 +230,28 @@ async function runBot(config: Config, env: Record<string, string | undefined>): 
   return code;
 }
 
+async function stageModels(config: Config, presets: readonly string[]): Promise<number> {
+  if (config.VIDEOBOT_BACKEND !== 'aws') {
+    process.stderr.write('`videobot models stage` fills the S3 model cache, so it needs VIDEOBOT_BACKEND=aws. Locally, put the weights in VIDEOBOT_MODELS_DIR/<preset>/ or set VIDEOBOT_ALLOW_DOWNLOAD=true.\n');
+    return 2;
+  }
+  if (presets.length === 0) {
+    process.stderr.write('Which model? e.g. `videobot models stage cogvideox-5b`\n');
+    return 2;
+  }
+  const logger = createLogger(config, undefined);
+  const aws = createAwsBackend(config, logger);
+  try {
+    for (const preset of presets) {
+      const result = await aws.stageModel(preset);
+      process.stdout.write(result.staged ? `${preset}: staging job ${result.jobName} started; weights go to ${result.destination}\n` : `${preset}: nothing to stage (${result.reason})\n`);
+    }
+    return 0;
+  } finally {
+    await aws.close();
+  }
+}
+
 export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv): Promise<number> {
   const env = environment(rawEnv);
   const [command = 'start', ...rest] = argv;
@@ -207,6 +277,7 @@ export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv): 
         buildService: (backend, surface) => buildService(config, backend, [surface], logger),
       });
     }
+    if (command === 'models' && rest[0] === 'stage') return await stageModels(config, rest.slice(1));
     process.stderr.write(`Unknown command "${command}".\n${USAGE}\n`);
     return 2;
   } catch (err) {
