@@ -217,6 +217,43 @@ describe('Slack adapter (HTTP mode)', () => {
     expect(job.conversation).toMatchObject({ channelId: ALICE.channel, threadId: message.ts });
   });
 
+  it('animates an image sent in a DM and ignores the bot’s own messages there', async () => {
+    w = await startWorld();
+    const { fake, slack } = w;
+    const file = fake.addFile('dog.png', pngHeader(512, 512), 'image/png');
+    const dm = { channel: 'D0ALICE', channel_type: 'im' };
+    await slack.event(eventCallback({ type: 'message', bot_id: 'B0OTHER', user: 'U0OTHERBOT', ...dm, ts: '1700000750.000100', text: 'a bot says hi' }));
+    await slack.event(eventCallback({ type: 'message', subtype: 'file_share', user: ALICE.user, ...dm, ts: '1700000760.000100', text: 'the dog wags its tail', files: [file] }));
+    const job = await nthSubmitted(w);
+    expect(job.params).toMatchObject({ mode: 'i2v', prompt: 'the dog wags its tail' });
+    const status = statusMessageOf(w, job);
+    expect(status.channel).toBe('D0ALICE');
+    expect(job.conversation).toMatchObject({ channelId: 'D0ALICE', threadId: status.ts });
+    expect(w.h.runner.submitted).toHaveLength(1);
+  });
+
+  it('Regenerate makes a new job with a new seed in the same thread; Details opens a modal', async () => {
+    w = await startWorld();
+    const { fake, h, slack } = w;
+    await slack.form(slashCommand('/video', 'a bee --seed 5', ALICE, fake.responseUrl()));
+    const job = await nthSubmitted(w);
+    await eventually(async () => (await h.store.get(job.id))?.state === 'starting');
+    await h.runner.complete(job.id);
+    const status = statusMessageOf(w, job);
+    await eventually(() => statusMessageOf(w!, job).text === 'Done', 5000, 'done');
+
+    await slack.interactive(blockAction(ACTION.details, job.id, BOB, { ts: status.ts }, fake.responseUrl()));
+    const details = await eventually(() => fake.callsTo('views.open')[0], 5000, 'details modal');
+    expect(JSON.stringify(details.args.view)).toContain(`Job ${job.id} — delivered`);
+
+    await slack.interactive(blockAction(ACTION.regenerate, job.id, BOB, { ts: status.ts }, fake.responseUrl()));
+    const again = await nthSubmitted(w, 2);
+    expect(again.params.prompt).toBe('a bee');
+    expect(again.params.seed).not.toBe(5);
+    expect(again.requester.userId).toBe(BOB.user);
+    expect(again.conversation).toMatchObject({ channelId: ALICE.channel, threadId: status.ts });
+  });
+
   it('answers a web page instead of an image with a clear private reply and starts nothing', async () => {
     w = await startWorld();
     const { fake, slack } = w;
