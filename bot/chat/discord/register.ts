@@ -1,5 +1,5 @@
 // Creates or updates the bot's application commands: in one guild (instant, for testing) or globally.
-import { REST, Routes, type RESTGetAPIApplicationResult } from 'discord.js';
+import { REST, Routes } from 'discord.js';
 import { commandDefinitions } from './commands.js';
 
 export interface RegisterOptions {
@@ -13,7 +13,7 @@ export interface RegisterOptions {
 
 export async function registerCommands(options: RegisterOptions): Promise<{ scope: string; names: string[] }> {
   const rest = new REST(options.apiUrl ? { api: options.apiUrl } : {}).setToken(options.token);
-  const applicationId = options.applicationId ?? ((await rest.get(Routes.currentApplication())) as RESTGetAPIApplicationResult).id;
+  const applicationId = options.applicationId ?? ((await rest.get(Routes.currentApplication())) as { id: string }).id;
   const route = options.guildId ? Routes.applicationGuildCommands(applicationId, options.guildId) : Routes.applicationCommands(applicationId);
   // PUT replaces the whole set, so running this again updates commands and removes ones we dropped.
   const saved = (await rest.put(route, { body: commandDefinitions() })) as { name: string }[];
