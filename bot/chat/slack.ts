@@ -73,6 +73,7 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
         service,
         log,
         botToken,
+        isSlackFileHost: (host) => isSlackFileHost(host, options.apiUrl),
         imageLimits: options.imageLimits ?? DEFAULT_IMAGE_LIMITS,
         claims: new RequestClaims(),
       };
@@ -93,4 +94,11 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
       started = false;
     },
   };
+}
+
+/** Slack's hosts (slack.com, GovSlack's slack-gov.com, and their subdomains such as files.slack.com) or the configured API host. */
+export function isSlackFileHost(host: string, apiUrl?: string): boolean {
+  const h = host.toLowerCase();
+  if (['slack.com', 'slack-gov.com'].some((d) => h === d || h.endsWith(`.${d}`))) return true;
+  return apiUrl !== undefined && URL.canParse(apiUrl) && new URL(apiUrl).hostname.toLowerCase() === h;
 }

@@ -266,6 +266,15 @@ describe('Slack adapter (HTTP mode)', () => {
     expect(w.h.runner.submitted).toHaveLength(0);
   });
 
+  it('never sends the bot token to a file host that is not Slack’s', async () => {
+    w = await startWorld();
+    const file = { ...w.fake.addFile('x.png', pngHeader(10, 10), 'image/png'), url_private_download: 'http://files.example.org/x.png' };
+    await w.slack.event(eventCallback({ type: 'app_mention', user: ALICE.user, channel: ALICE.channel, ts: '1700000850.000100', text: `<@${BOT_USER_ID}> spin`, files: [file] }));
+    const reply = await eventually(() => w!.fake.callsTo('chat.postEphemeral')[0], 5000, 'reply');
+    expect(reply.args.text).toMatch(/not stored in Slack/);
+    expect(w.h.runner.submitted).toHaveLength(0);
+  });
+
   it('posts a failure in the thread with a Retry button that makes the same video again', async () => {
     w = await startWorld();
     const { fake, h, slack } = w;

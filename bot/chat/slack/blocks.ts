@@ -155,7 +155,8 @@ export function promptModal(meta: PromptModal, initial: string): types.ModalView
         type: 'input',
         block_id: PROMPT_BLOCK,
         label: { type: 'plain_text', text: meta.kind === 'animate' ? 'How should the image move?' : 'Prompt' },
-        hint: { type: 'plain_text', text: 'Options such as --seed 42 or --frames 49 work here too.' },
+        // Edit prompt keeps the earlier job's settings (resubmit changes only the prompt), so options are offered only for new videos.
+        ...(meta.kind === 'edit' ? {} : { hint: { type: 'plain_text' as const, text: 'Options such as --seed 42 or --frames 49 work here too.' } }),
         element: {
           type: 'plain_text_input',
           action_id: PROMPT_INPUT,

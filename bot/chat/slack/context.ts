@@ -14,6 +14,8 @@ export interface HandlerDeps {
   readonly log: Logger;
   /** Sent as a Bearer token to download url_private_download files. */
   readonly botToken: string;
+  /** Hosts the bot token may be sent to when downloading a file (Slack's, or the configured API host). */
+  readonly isSlackFileHost: (host: string) => boolean;
   readonly imageLimits: ImageLimits;
   readonly claims: RequestClaims;
 }
@@ -173,7 +175,16 @@ export function pickImage(files: readonly SlackFile[] | undefined): SlackFileRef
 }
 
 /** Downloads a Slack file with the bot token and checks it is an image within the limits. */
-export async function downloadImage(file: SlackFileRef, botToken: string, limits: ImageLimits): Promise<Uint8Array> {
+export async function downloadImage(file: SlackFileRef, deps: Pick<HandlerDeps, 'botToken' | 'isSlackFileHost' | 'imageLimits'>): Promise<Uint8Array> {
+  const { botToken, imageLimits: limits } = deps;
+  let host: string;
+  try {
+    host = new URL(file.url).hostname;
+  } catch {
+    host = '';
+  }
+  // The bot token goes only to Slack's own file hosts.
+  if (!deps.isSlackFileHost(host)) throw new UserFacingError('INVALID_IMAGE', 'That image is not stored in Slack. Upload the image file itself.');
   const tooBig = () =>
     new UserFacingError('INVALID_IMAGE', `The image is larger than ${Math.round(limits.maxBytes / 1024 / 1024)} MiB, the limit for animating.`);
   if (file.size !== undefined && file.size > limits.maxBytes) throw tooBig();

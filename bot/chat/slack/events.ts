@@ -72,7 +72,7 @@ async function handle(client: WebClient, deps: HandlerDeps, message: IncomingMes
     if (!request.prompt) {
       throw new UserFacingError('INVALID_COMMAND', file ? 'Say how the image should move, e.g. "@videobot the waves roll in".' : 'Describe the video you want.');
     }
-    const image = file ? await downloadImage(file, deps.botToken, deps.imageLimits) : undefined;
+    const image = file ? await downloadImage(file, deps) : undefined;
     const place = { channel: message.channel, ...(thread ? { thread } : {}) };
     const submission = { requester: slackRequester(message.user), request, ...(image ? { image } : {}) };
     await startJob(client, deps, {

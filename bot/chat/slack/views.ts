@@ -47,7 +47,7 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
   let image: Uint8Array | undefined;
   if (meta.kind === 'animate') {
     try {
-      image = await downloadImage(meta.file, deps.botToken, deps.imageLimits);
+      image = await downloadImage(meta.file, deps);
     } catch (err) {
       await tell(errorText(err));
       return;
