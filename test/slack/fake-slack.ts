@@ -267,6 +267,7 @@ export class FakeSlack {
     },
     'chat.postEphemeral': (a) => {
       if (!a.channel || !a.user) throw new Error('invalid_arguments');
+      if (this.notInChannel.has(a.channel)) throw new Error('channel_not_found');
       return { message_ts: this.nextTs() };
     },
     'views.open': (a) => {

@@ -275,6 +275,25 @@ describe('Slack adapter (HTTP mode)', () => {
     expect(w.h.runner.submitted).toHaveLength(0);
   });
 
+  it('asks to be invited when it cannot post in the channel', async () => {
+    w = await startWorld();
+    w.fake.notInChannel.add('C0PRIVATE');
+    const where = { user: ALICE.user, channel: 'C0PRIVATE' };
+    await w.slack.form(slashCommand('/video', 'a bee', where, w.fake.responseUrl('private')));
+    const reply = await eventually(() => w!.fake.responses.find((r) => r.id === 'private'), 5000, 'reply');
+    expect(reply.body.text).toMatch(/Invite me first/);
+    expect(await w.h.store.listByState(LIVE_STATES)).toHaveLength(0);
+
+    // From the shortcut's modal there is no response_url: the reply falls back to the person's DM with the app.
+    const file = w.fake.addFile('a.png', pngHeader(64, 64), 'image/png');
+    await w.slack.interactive(messageShortcut(ANIMATE_SHORTCUT, where, { ts: '1700000990.000100', text: '', user: BOB.user, files: [file] }, w.fake.responseUrl()));
+    const opened = await eventually(() => w!.fake.callsTo('views.open')[0], 5000, 'modal');
+    const view = opened.args.view as { callback_id: string; private_metadata: string };
+    await w.slack.interactive(viewSubmission({ id: 'V0MODAL3', ...view }, ALICE.user, { [PROMPT_BLOCK]: { [PROMPT_INPUT]: { type: 'plain_text_input', value: 'spin' } } }));
+    const dm = await eventually(() => w!.fake.callsTo('chat.postMessage').find((c) => c.args.channel === ALICE.user), 5000, 'DM fallback');
+    expect(dm.args.text).toMatch(/Invite me first/);
+  });
+
   it('posts a failure in the thread with a Retry button that makes the same video again', async () => {
     w = await startWorld();
     const { fake, h, slack } = w;

@@ -133,7 +133,10 @@ async function deleteQuietly(client: WebClient, channel: string, ts: string, log
   await client.chat.delete({ channel, ts }).catch((err) => log.warn({ err }, 'could not delete the status message'));
 }
 
-/** An ephemeral reply only `user` sees (a plain reply in a DM, where ephemerals are odd). */
+/**
+ * An ephemeral reply only `user` sees (a plain reply in a DM, where ephemerals are odd). Where the bot
+ * cannot post (a channel it is not in), the reply goes to the person's DM with the app instead.
+ */
 export async function tellPrivately(client: WebClient, log: Logger, to: { channel: string; user: string; thread?: string }, text: string): Promise<void> {
   try {
     if (to.channel.startsWith('D')) {
@@ -142,7 +145,8 @@ export async function tellPrivately(client: WebClient, log: Logger, to: { channe
       await client.chat.postEphemeral({ channel: to.channel, user: to.user, text, ...(to.thread ? { thread_ts: to.thread } : {}) });
     }
   } catch (err) {
-    log.warn({ err, channel: to.channel }, 'could not reply to the user');
+    log.warn({ err, channel: to.channel }, 'could not reply in the conversation; replying in a DM');
+    await client.chat.postMessage({ channel: to.user, text }).catch((e) => log.warn({ err: e }, 'could not reply to the user'));
   }
 }
 
