@@ -93,6 +93,7 @@ export class FakeDiscord {
   private readonly cdn = new Map<string, { bytes: Uint8Array; contentType: string }>();
   private readonly rules: Rule[] = [];
   private readonly sockets = new Set<WebSocket>();
+  private readonly payloads = new Map<string, unknown>();
   private nextId = 1_300_000_000_000_000_000n;
   private seq = 0;
   private callSeq = 0;
@@ -268,8 +269,14 @@ export class FakeDiscord {
       data,
       ...(opts.message ? { message: this.apiMessage(opts.message) } : {}),
     };
+    this.payloads.set(id, payload);
     this.send({ op: 0, t: 'INTERACTION_CREATE', s: ++this.seq, d: payload });
     return id;
+  }
+
+  /** Sends the same INTERACTION_CREATE again, as a gateway replay after a resume would. */
+  redispatch(interactionId: string): void {
+    this.send({ op: 0, t: 'INTERACTION_CREATE', s: ++this.seq, d: this.payloads.get(interactionId) });
   }
 
   private send(payload: unknown): void {

@@ -72,6 +72,20 @@ describe('Discord /video', () => {
     expect(await w.h.store.listByState(['queued', 'submitting', 'starting'])).toHaveLength(0);
   });
 
+  it('starts one job for an interaction delivered twice', async () => {
+    w = await startWorld();
+    const id = await w.fake.slashCommand('video', [prompt('only once')]);
+    const { jobId } = await startedJob(w, id);
+    w.fake.redispatch(id);
+    await eventually(() => w.fake.calls.filter((c) => c.path.startsWith(`/interactions/${id}/`)).length === 2, 5000, 'second callback');
+    const second = w.fake.calls.filter((c) => c.path.startsWith(`/interactions/${id}/`))[1]!;
+    expect(second.status).toBe(400); // 40060: already acknowledged
+    await new Promise((r) => setTimeout(r, 200));
+    expect(w.fake.calls.filter((c) => c.path.startsWith(`/interactions/${id}/`))).toHaveLength(2);
+    expect(w.fake.channelMessages(w.fake.channelId)).toHaveLength(1);
+    expect((await w.h.store.listByUser('discord', '100000000000000001', 10)).map((j) => j.id)).toEqual([jobId]);
+  });
+
   it('answers an invalid request ephemerally and removes the status message it had posted', async () => {
     w = await startWorld();
     const id = await w.fake.slashCommand('video', [prompt('x'), { name: 'frames', type: 4, value: 10 }]);

@@ -1,5 +1,6 @@
 // One small function per Discord command, button and modal, all calling the same JobService.
 import {
+  DiscordAPIError,
   MessageFlags,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
@@ -33,6 +34,8 @@ export interface HandlerContext {
 const EPHEMERAL = { flags: MessageFlags.Ephemeral } as const;
 const INTERNAL = 'Something went wrong on our side. Try again; if it keeps happening, tell an admin.';
 const PENDING_IMAGE_TTL_MS = 15 * 60 * 1000;
+const ALREADY_ACKNOWLEDGED = 40060;
+const UNKNOWN_INTERACTION = 10062;
 
 /** Routes one interaction to its handler; every failure ends as an ephemeral sentence for the user. */
 export async function handleInteraction(ctx: HandlerContext, i: Interaction): Promise<void> {
@@ -51,6 +54,11 @@ export async function handleInteraction(ctx: HandlerContext, i: Interaction): Pr
     }
     log.warn({ type: i.type }, 'unhandled interaction');
   } catch (err) {
+    if (err instanceof DiscordAPIError && (err.code === ALREADY_ACKNOWLEDGED || err.code === UNKNOWN_INTERACTION)) {
+      // A replayed or expired interaction: someone else answered it, or nobody can now.
+      log.info({ code: err.code }, 'interaction already answered or expired; ignoring');
+      return;
+    }
     if (!(err instanceof UserFacingError)) log.error({ err }, 'interaction failed');
     await tell(i, err instanceof UserFacingError ? err.message : (channelErrorText(err) ?? INTERNAL)).catch((e: unknown) =>
       log.warn({ err: e }, 'could not tell the user about an error'),
