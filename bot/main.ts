@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createAwsBackend } from './aws/backend.js';
 import type { ChatAdapter } from './chat/adapter.js';
 import { createDiscordAdapter, createFfmpegShrinker } from './chat/discord.js';
+import { registerCommands } from './chat/discord/register.js';
 import { createShellAdapter } from './chat/shell.js';
 import { createSlackAdapter } from './chat/slack.js';
 import { runGenerate } from './cli.js';
@@ -44,6 +45,7 @@ const USAGE = `Usage:
   videobot models stage PRESET [PRESET…]
                                 AWS backend: copy a preset's weights from Hugging Face into the S3 model cache
                                 (a one-off SageMaker job that may use the internet; generation jobs never do)
+  videobot discord register     register the Discord slash commands (guild if DISCORD_GUILD_ID is set)
   videobot help                 this text
 Configuration: environment variables or a .env file (see README.md).`;
 
@@ -230,6 +232,23 @@ async function runBot(config: Config, env: Record<string, string | undefined>): 
   return code;
 }
 
+/** `npm run discord:register`: /video, /enhance and "Animate with videobot"; guild if DISCORD_GUILD_ID is set, else global. */
+async function registerDiscord(config: Config): Promise<number> {
+  if (!config.DISCORD_TOKEN) {
+    process.stderr.write('Set DISCORD_TOKEN (the bot token from the Developer Portal, Bot page) to register commands.\n');
+    return 2;
+  }
+  const result = await registerCommands({
+    token: config.DISCORD_TOKEN,
+    ...(config.DISCORD_APPLICATION_ID ? { applicationId: config.DISCORD_APPLICATION_ID } : {}),
+    ...(config.DISCORD_GUILD_ID ? { guildId: config.DISCORD_GUILD_ID } : {}),
+    ...(config.DISCORD_API_URL ? { apiUrl: config.DISCORD_API_URL } : {}),
+  });
+  process.stdout.write(`Registered ${result.names.map((n) => `"${n}"`).join(', ')} (${result.scope}).\n`);
+  if (!config.DISCORD_GUILD_ID) process.stdout.write('Global commands can take up to an hour to appear; set DISCORD_GUILD_ID for instant updates while testing.\n');
+  return 0;
+}
+
 async function stageModels(config: Config, presets: readonly string[]): Promise<number> {
   if (config.VIDEOBOT_BACKEND !== 'aws') {
     process.stderr.write('`videobot models stage` fills the S3 model cache, so it needs VIDEOBOT_BACKEND=aws. Locally, put the weights in VIDEOBOT_MODELS_DIR/<preset>/ or set VIDEOBOT_ALLOW_DOWNLOAD=true.\n');
@@ -278,6 +297,7 @@ export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv): 
       });
     }
     if (command === 'models' && rest[0] === 'stage') return await stageModels(config, rest.slice(1));
+    if (command === 'discord' && rest[0] === 'register') return await registerDiscord(config);
     process.stderr.write(`Unknown command "${command}".\n${USAGE}\n`);
     return 2;
   } catch (err) {

@@ -26,7 +26,7 @@ describe('Discord command registration', () => {
 
   it('`npm run discord:register` registers globally when DISCORD_GUILD_ID is unset', async () => {
     fake = await FakeDiscord.start();
-    const { stdout } = await promisify(execFile)('node_modules/.bin/tsx', ['bot/chat/discord-register.ts'], {
+    const { stdout } = await promisify(execFile)('node_modules/.bin/tsx', ['bot/main.ts', 'discord', 'register'], {
       env: { PATH: process.env.PATH, DISCORD_TOKEN: TOKEN, DISCORD_APPLICATION_ID: fake.applicationId, DISCORD_API_URL: fake.apiUrl, VIDEOBOT_DATA_DIR: '/nonexistent' },
     });
     expect(stdout).toContain('Registered "video", "enhance", "Animate with videobot" (global).');
