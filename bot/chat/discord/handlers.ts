@@ -139,6 +139,8 @@ async function videoCommand(ctx: HandlerContext, i: ChatInputCommandInteraction)
   if (enhance !== null) request.enhance = enhance;
   const attachment = o.getAttachment('image');
   const image = attachment ? await downloadImage(attachment, ctx.imageLimits) : undefined;
+  // Refuse bad input privately before anything is posted in the channel.
+  await ctx.service.check({ requester: requester(i), conversation: { platform: 'discord', channelId: i.channelId ?? '' }, request, ...(image ? { image } : {}) });
   await startJob(ctx, i, request.prompt, (conversation, requestKey) =>
     ctx.service.submit({ requester: requester(i), conversation, request, requestKey, ...(image ? { image } : {}) }),
   );
