@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# The bot's container image (ECS Fargate, linux/amd64). Build: docker build -t videobot .
+# Runs TypeScript directly with tsx (a runtime dependency), so there is no build step.
+
+FROM node:20-slim AS deps
+WORKDIR /app
+# better-sqlite3 downloads a prebuilt binary; the toolchain is the fallback when none fits.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+FROM node:20-slim
+ENV NODE_ENV=production \
+    VIDEOBOT_HEALTH_PORT=8080
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY bot ./bot
+# The model presets are shared with the processing job; the bot imports this one file.
+COPY processing/presets.json ./processing/presets.json
+USER node
+# 3000: Slack HTTP mode (SLACK_PORT); 8080: /healthz. Socket Mode and Discord need neither inbound.
+EXPOSE 3000 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "--import", "tsx", "bot/main.ts"]

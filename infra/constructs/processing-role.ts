@@ -1,0 +1,97 @@
+// The SageMaker execution role of the processing jobs: read inputs and weights, write outputs, log, pull the image.
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { acknowledgeWildcardActions, acknowledgeWildcardResources } from '../nag.js';
+
+export interface ProcessingRoleProps {
+  readonly inputBucket: s3.IBucket;
+  readonly outputBucket: s3.IBucket;
+  readonly modelBucket: s3.IBucket;
+  /** Prefix of the weights inside modelBucket, e.g. "models/". */
+  readonly modelPrefix: string;
+  readonly key: kms.IKey;
+  /** The ECR repository the processing image asset is pushed to. */
+  readonly imageRepository: ecr.IRepository;
+}
+
+/** SageMaker writes every processing job's logs to this group (one stream per job and instance). */
+const PROCESSING_LOG_GROUP = '/aws/sagemaker/ProcessingJobs';
+
+/**
+ * Assumed only by SageMaker (for jobs in this account). The job's container runs with network
+ * isolation, so this role is all a job can reach: the S3 channels SageMaker copies for it, its logs,
+ * its image, its metrics.
+ */
+export class ProcessingRole extends Construct {
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: ProcessingRoleProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.role = new iam.Role(this, 'Role', {
+      description: 'videobot SageMaker processing jobs',
+      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    });
+
+    props.inputBucket.grantRead(this.role);
+    props.modelBucket.grantRead(this.role, `${props.modelPrefix}*`);
+    props.outputBucket.grantPut(this.role);
+    // Continuous-mode outputs are multipart uploads, whose parts S3 decrypts to assemble.
+    props.key.grantEncryptDecrypt(this.role);
+    props.imageRepository.grantPull(this.role);
+
+    const logGroupArn = stack.formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: PROCESSING_LOG_GROUP,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ProcessingJobLogs',
+        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+        resources: [logGroupArn, `${logGroupArn}:*`],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ProcessingJobMetrics',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': '/aws/sagemaker/ProcessingJobs' } },
+      }),
+    );
+
+    acknowledgeWildcardActions(
+      this.role,
+      ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:Abort*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'],
+      'Action groups of the CDK grants (grantRead, grantPut, grantEncryptDecrypt): object reads incl. versions and tags, bucket location/listing for S3Prefix inputs, aborting its own multipart uploads, and data-key calls, all limited to our buckets and our key.',
+    );
+    acknowledgeWildcardResources(
+      this.role,
+      [props.inputBucket.arnForObjects('*'), props.outputBucket.arnForObjects('*')],
+      'Objects of the job buckets: a job reads any job input and writes any job output (jobs/<id>/...); the job ids are not known at deploy time.',
+    );
+    acknowledgeWildcardResources(
+      this.role,
+      [props.modelBucket.arnForObjects(`${props.modelPrefix}*`)],
+      'Only the model-weight prefix of the model bucket; which preset a job loads is chosen per job.',
+    );
+    acknowledgeWildcardResources(
+      this.role,
+      [`${logGroupArn}:*`],
+      'The log streams of the shared /aws/sagemaker/ProcessingJobs log group, one per job and instance, named by SageMaker at run time.',
+    );
+    acknowledgeWildcardResources(
+      this.role,
+      ['*'],
+      'Two actions that have no resource-level permissions: ecr:GetAuthorizationToken (image pull login; the pull itself is limited to the asset repository) and cloudwatch:PutMetricData, held to the /aws/sagemaker/ProcessingJobs namespace by a condition.',
+    );
+  }
+}

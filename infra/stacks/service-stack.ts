@@ -1,0 +1,195 @@
+// The service stack: network, the bot's Fargate service, the processing image and role, job events, alarms.
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { HEALTH_PORT, SLACK_HTTP_PORT, botEnvironment, botSecretKeys } from '../bot-environment.js';
+import type { AppConfig } from '../config.js';
+import { Alarms } from '../constructs/alarms.js';
+import { BOT_CONTAINER, BotService } from '../constructs/bot-service.js';
+import { BotPermissions } from '../constructs/bot-permissions.js';
+import { JobEvents } from '../constructs/job-events.js';
+import { MODEL_PREFIX } from '../constructs/job-buckets.js';
+import { Network } from '../constructs/network.js';
+import { ProcessingRole } from '../constructs/processing-role.js';
+import { SlackIngress } from '../constructs/slack-ingress.js';
+import { StatefulImports } from '../stateful-outputs.js';
+import { LOAD_BALANCER_LOG_PREFIX } from './stateful-stack.js';
+
+export type ServiceConfig = Pick<
+  AppConfig,
+  | 'availabilityZones'
+  | 'retainData'
+  | 'chat'
+  | 'slackMode'
+  | 'certificateArn'
+  | 'allowedUsers'
+  | 'allowedChannels'
+  | 'admins'
+  | 'logLevel'
+  | 'jobPrefix'
+  | 'instanceType'
+  | 'instanceTypes'
+  | 'bedrock'
+  | 'retention'
+  | 'alarmEmail'
+  | 'botImageDirectory'
+  | 'processingImageDirectory'
+>;
+
+export interface ServiceStackProps extends StackProps {
+  readonly config: ServiceConfig;
+  /** The stateful stack (same account and region) whose outputs this stack reads. */
+  readonly statefulStackName: string;
+}
+
+/** Python caches and virtualenvs never belong in the processing image's build context. */
+const PROCESSING_CONTEXT_EXCLUDES = ['.venv', '**/__pycache__', '.pytest_cache', '**/*.pyc', 'var'];
+
+export class ServiceStack extends Stack {
+  readonly bot: BotService;
+  readonly events: JobEvents;
+  readonly processingRole: ProcessingRole;
+  readonly processingImage: ecrAssets.DockerImageAsset;
+  readonly ingress?: SlackIngress;
+  readonly alarms: Alarms;
+
+  constructor(scope: Construct, id: string, props: ServiceStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const data = new StatefulImports(this, 'Stateful', { stackName: props.statefulStackName, chat: config.chat });
+    const logRetention = retentionDays(config.retention.logDays);
+
+    // Queues and the alarm topic get a key of their own: its policy must admit EventBridge and
+    // CloudWatch, which the job data key has no reason to trust.
+    const messagingKey = new kms.Key(this, 'MessagingKey', {
+      description: `videobot job events and alarms (${id})`,
+      enableKeyRotation: true,
+      pendingWindow: Duration.days(7),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const network = new Network(this, 'Network', {
+      availabilityZones: config.availabilityZones,
+      logRetention,
+      retainLogs: config.retainData,
+    });
+
+    this.processingImage = new ecrAssets.DockerImageAsset(this, 'ProcessingImage', {
+      directory: config.processingImageDirectory,
+      platform: ecrAssets.Platform.LINUX_AMD64,
+      exclude: PROCESSING_CONTEXT_EXCLUDES,
+    });
+    this.processingRole = new ProcessingRole(this, 'Processing', {
+      inputBucket: data.inputBucket,
+      outputBucket: data.outputBucket,
+      modelBucket: data.modelBucket,
+      modelPrefix: MODEL_PREFIX,
+      key: data.key,
+      imageRepository: this.processingImage.repository,
+    });
+
+    this.events = new JobEvents(this, 'JobEvents', {
+      jobPrefix: config.jobPrefix,
+      key: messagingKey,
+      logRetention,
+      retainLogs: config.retainData,
+    });
+
+    const keys = botSecretKeys(config.chat, config.slackMode);
+    const secrets: Record<string, ecs.Secret> = {};
+    for (const [name, field] of Object.entries(keys.slack)) secrets[name] = ecs.Secret.fromSecretsManager(data.slackSecret!, field);
+    for (const [name, field] of Object.entries(keys.discord)) secrets[name] = ecs.Secret.fromSecretsManager(data.discordSecret!, field);
+
+    const httpMode = config.chat.includes('slack') && config.slackMode === 'http';
+    this.bot = new BotService(this, 'Bot', {
+      vpc: network.vpc,
+      imageDirectory: config.botImageDirectory,
+      environment: botEnvironment({
+        region: this.region,
+        chat: config.chat,
+        ...(config.slackMode ? { slackMode: config.slackMode } : {}),
+        allowedUsers: config.allowedUsers,
+        allowedChannels: config.allowedChannels,
+        admins: config.admins,
+        logLevel: config.logLevel,
+        inputBucket: data.inputBucket.bucketName,
+        outputBucket: data.outputBucket.bucketName,
+        modelCacheUri: `s3://${data.modelBucket.bucketName}/${MODEL_PREFIX}`,
+        kmsKeyArn: data.key.keyArn,
+        jobTable: data.jobTable.tableName,
+        eventsQueueUrl: this.events.queue.queueUrl,
+        sagemakerRoleArn: this.processingRole.role.roleArn,
+        sagemakerImageUri: this.processingImage.imageUri,
+        jobPrefix: config.jobPrefix,
+        instanceType: config.instanceType,
+        instanceTypes: config.instanceTypes,
+        ...(config.bedrock ? { bedrockModelId: config.bedrock.modelId } : {}),
+        ...(config.bedrock?.guardrail ? { bedrockGuardrail: config.bedrock.guardrail } : {}),
+      }),
+      secrets,
+      healthPort: HEALTH_PORT,
+      ...(httpMode ? { ingressPort: SLACK_HTTP_PORT } : {}),
+      logRetention,
+      retainLogs: config.retainData,
+    });
+
+    new BotPermissions(this, 'BotPermissions', {
+      role: this.bot.taskDefinition.taskRole,
+      inputBucket: data.inputBucket,
+      outputBucket: data.outputBucket,
+      table: data.jobTable,
+      eventsQueue: this.events.queue,
+      processingRole: this.processingRole.role,
+      jobPrefix: config.jobPrefix,
+      ...(config.bedrock
+        ? { bedrock: { modelId: config.bedrock.modelId, ...(config.bedrock.guardrail ? { guardrailId: config.bedrock.guardrail.id } : {}) } }
+        : {}),
+    });
+
+    if (httpMode) {
+      if (!config.certificateArn) throw new Error('Slack HTTP mode needs certificateArn');
+      this.ingress = new SlackIngress(this, 'SlackIngress', {
+        vpc: network.vpc,
+        service: this.bot.service,
+        containerName: BOT_CONTAINER,
+        containerPort: SLACK_HTTP_PORT,
+        healthPort: HEALTH_PORT,
+        certificateArn: config.certificateArn,
+        accessLogBucket: data.accessLogBucket,
+        accessLogPrefix: LOAD_BALANCER_LOG_PREFIX,
+      });
+      new CfnOutput(this, 'SlackRequestUrlTarget', {
+        value: this.ingress.loadBalancer.loadBalancerDnsName,
+        description: "Point your certificate's DNS name at this (CNAME/alias); Slack's Request URL is https://<that name>/slack/events",
+      });
+    }
+
+    this.alarms = new Alarms(this, 'Alarms', {
+      key: messagingKey,
+      ...(config.alarmEmail ? { email: config.alarmEmail } : {}),
+      deadLetterQueue: this.events.deadLetterQueue,
+      eventsQueue: this.events.queue,
+      failedJobs: this.events.failedJobsMetric,
+      cluster: this.bot.cluster,
+      service: this.bot.service,
+      ...(this.ingress ? { targetGroup: this.ingress.targetGroup } : {}),
+    });
+
+    new CfnOutput(this, 'ProcessingImageUri', { value: this.processingImage.imageUri });
+    new CfnOutput(this, 'ProcessingRoleArn', { value: this.processingRole.role.roleArn });
+    new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
+    new CfnOutput(this, 'BotLogGroupName', { value: this.bot.logGroup.logGroupName });
+  }
+}
+
+/** CloudWatch Logs accepts only certain retention periods: the smallest allowed one ≥ the wish. */
+export function retentionDays(days: number): logs.RetentionDays {
+  const allowed = Object.values(logs.RetentionDays)
+    .filter((v): v is number => typeof v === 'number' && v > 0)
+    .sort((a, b) => a - b);
+  return (allowed.find((d) => d >= days) ?? allowed[allowed.length - 1]) as logs.RetentionDays;
+}

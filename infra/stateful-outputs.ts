@@ -1,0 +1,73 @@
+// The stateful stack's outputs: the named contract the service stack (and docs/deploy.md) read.
+import { CfnOutput, Fn, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { ChatPlatform } from './config.js';
+import { USER_INDEX } from './constructs/job-table.js';
+
+/** Output names (and logical ids) of the stateful stack. Renaming one breaks deployed service stacks. */
+export const OUTPUT = {
+  dataKeyArn: 'DataKeyArn',
+  inputBucket: 'InputBucketName',
+  outputBucket: 'OutputBucketName',
+  modelBucket: 'ModelBucketName',
+  accessLogBucket: 'AccessLogBucketName',
+  jobTable: 'JobTableName',
+  slackSecretArn: 'SlackSecretArn',
+  discordSecretArn: 'DiscordSecretArn',
+} as const;
+
+export function addOutput(stack: Stack, name: string, value: string, description?: string): CfnOutput {
+  const output = new CfnOutput(stack, name, { value, ...(description ? { description } : {}) });
+  output.overrideLogicalId(name);
+  return output;
+}
+
+export interface StatefulImportsProps {
+  /** The stateful stack's name (same account and region). */
+  readonly stackName: string;
+  readonly chat: readonly ChatPlatform[];
+}
+
+/**
+ * The stateful resources as the service stack sees them, read with Fn::GetStackOutput from named
+ * outputs. Explicit names rather than CDK's automatic cross-stack references keep the service
+ * template readable, never lock the stateful stack's outputs with exports, and give IAM resources a
+ * form known at synth time (the cdk-nag acknowledgements name them).
+ */
+export class StatefulImports extends Construct {
+  readonly key: kms.IKey;
+  readonly inputBucket: s3.IBucket;
+  readonly outputBucket: s3.IBucket;
+  readonly modelBucket: s3.IBucket;
+  readonly accessLogBucket: s3.IBucket;
+  readonly jobTable: dynamodb.ITable;
+  readonly slackSecret?: secretsmanager.ISecret;
+  readonly discordSecret?: secretsmanager.ISecret;
+
+  constructor(scope: Construct, id: string, props: StatefulImportsProps) {
+    super(scope, id);
+    const get = (name: string) => Fn.getStackOutput(props.stackName, name);
+    this.key = kms.Key.fromKeyArn(this, 'DataKey', get(OUTPUT.dataKeyArn));
+    const bucket = (id: string, name: string, encrypted: boolean) =>
+      s3.Bucket.fromBucketAttributes(this, id, { bucketName: get(name), ...(encrypted ? { encryptionKey: this.key } : {}) });
+    this.inputBucket = bucket('InputBucket', OUTPUT.inputBucket, true);
+    this.outputBucket = bucket('OutputBucket', OUTPUT.outputBucket, true);
+    this.modelBucket = bucket('ModelBucket', OUTPUT.modelBucket, true);
+    this.accessLogBucket = bucket('AccessLogBucket', OUTPUT.accessLogBucket, false);
+    this.jobTable = dynamodb.Table.fromTableAttributes(this, 'JobTable', {
+      tableName: get(OUTPUT.jobTable),
+      encryptionKey: this.key,
+      globalIndexes: [USER_INDEX],
+    });
+    if (props.chat.includes('slack')) {
+      this.slackSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'SlackSecret', get(OUTPUT.slackSecretArn));
+    }
+    if (props.chat.includes('discord')) {
+      this.discordSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'DiscordSecret', get(OUTPUT.discordSecretArn));
+    }
+  }
+}
