@@ -37,8 +37,11 @@ describe.skipIf(!hasPython)('Slack adapter with the local runner and tiny-random
     await slack.form(slashCommand('/video', 'a tiny bee --model tiny-random --frames 9 --steps 3 --seed 3', ALICE, fake.responseUrl()));
     const job = await eventually(async () => (await h.store.listByState(['starting', 'running', 'encoding', 'uploading', 'delivered', 'failed']))[0], 10_000, 'job');
     const upload = await eventually(() => [...fake.uploads.values()].find((u) => u.completed), 90_000, 'upload');
-    const done = await h.store.get(job.id);
-    expect(done?.state, JSON.stringify(done?.failure)).toBe('delivered');
+    const done = await eventually(async () => {
+      const j = await h.store.get(job.id);
+      return j && (j.state === 'delivered' || j.state === 'failed') ? j : undefined;
+    }, 10_000, 'delivered');
+    expect(done.state, JSON.stringify(done.failure)).toBe('delivered');
 
     const status = statusMessageOf(w, job);
     expect(upload.completed).toMatchObject({ channel_id: ALICE.channel, thread_ts: status.ts });
@@ -49,6 +52,7 @@ describe.skipIf(!hasPython)('Slack adapter with the local runner and tiny-random
     expect(probeVideo(path)).toMatchObject({ codec: 'h264', pix_fmt: 'yuv420p', frames: 9 });
 
     // The status message went through the job's states by editing the one message.
+    await eventually(() => statusMessageOf(w!, job).text === 'Done', 5000, 'final edit');
     const edits = fake.callsTo('chat.update').filter((c) => c.args.ts === status.ts).map((c) => String(c.args.text));
     expect(edits.some((t) => /^Generating — step \d\/3/.test(t))).toBe(true);
     expect(edits.at(-1)).toBe('Done');
