@@ -1,8 +1,8 @@
 // Slash commands: /video <prompt> [flags] and /enhance <prompt>.
 import type { AllMiddlewareArgs, App, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { USAGE, parseVideoCommand, type VideoRequest } from '../../core/command.js';
-import { enhanceMessage } from './blocks.js';
 import { InvalidCommandError, UserFacingError } from '../../core/errors.js';
+import { enhanceMessage } from './blocks.js';
 import { errorText, plannedConversation, slackRequester, startJob, type HandlerDeps } from './context.js';
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
