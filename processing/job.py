@@ -22,6 +22,7 @@ log = logging.getLogger("processing")
 MODES = ("t2v", "i2v")
 DEVICES = ("auto", "cpu", "cuda")
 MEMORY_PLAN_CHOICES = ("auto", "none", "model", "sequential")
+SPEEDS = ("lossless", "fast", "stock")  # processing.optimize.SPEEDS, kept here so --help needs no torch
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_SEED = 2**63 - 1
 MAX_PROMPT_CHARS = 10_000
@@ -40,6 +41,7 @@ class Settings:
     device: str
     memory_plan: str
     image_fit: str | None
+    speed: str = "lossless"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--memory-plan", default="auto", choices=MEMORY_PLAN_CHOICES)
     run.add_argument("--image-fit", default=None, choices=FITS,
                      help="override job.json's image_fit (default: job.json's, else crop)")
+    run.add_argument("--speed", default="lossless", choices=SPEEDS,
+                     help="lossless: compiled, output within bf16 rounding of stock diffusers; "
+                          "fast: also fp8 and step caching (lossy); stock: plain diffusers")
 
     commands.add_parser("probe", help="print this machine's GPU as one JSON line")
 
@@ -246,7 +251,8 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
         torch.cuda.reset_peak_memory_stats()
 
     try:
-        pipe = pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan)
+        pipe = pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan, speed=settings.speed,
+                                       compile_cache_dir=settings.models_dir / "compile-cache")
         scheduler_name = type(pipe.scheduler).__name__
 
         progress.phase("denoising", total=job.steps)
@@ -287,7 +293,8 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
                     platform.processor() or platform.machine(),
                     "memory_plan": plan, "memory_plan_requested": settings.memory_plan,
                     "free_gpu_gib_at_start": round(free_gib, 2) if free_gib is not None else None,
-                    "peak_gpu_memory_bytes": peak},
+                    "peak_gpu_memory_bytes": peak, "speed": settings.speed,
+                    "optimizations": pipeline.optimizations(pipe)},
         "timings_s": {**progress.timings(), "total": round(time.monotonic() - started, 3)},
         "phases": list(progress.timings()) + ["done"],
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
@@ -331,7 +338,7 @@ def clear_outputs(output_dir: Path) -> None:
 def command_run(args: argparse.Namespace, observer: Observer | None, sagemaker_output: Path) -> int:
     settings = Settings(input_dir=args.input_dir, output_dir=args.output_dir, models_dir=args.models_dir,
                         allow_download=args.allow_download, device=args.device,
-                        memory_plan=args.memory_plan, image_fit=args.image_fit)
+                        memory_plan=args.memory_plan, image_fit=args.image_fit, speed=args.speed)
     try:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         clear_outputs(settings.output_dir)

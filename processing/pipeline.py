@@ -1,7 +1,7 @@
 """Builds the one CogVideoX pipeline a job uses (weights, dtype, scheduler, memory plan) and runs it.
 
-GPU-speed work (torch.compile, fused attention, quantisation) belongs in `build_pipeline`;
-the job flow in job.py only calls `build_pipeline` and `generate`.
+GPU-speed work (torch.compile, fused attention, quantisation) lives in optimize.py and is applied
+in `build_pipeline`; the job flow in job.py only calls `build_pipeline` and `generate`.
 """
 from __future__ import annotations
 
@@ -114,9 +114,13 @@ def load_components(preset: Preset, mode: str, weights: str | None, dtype):
                        retryable=False) from exc
 
 
-def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, dtype_name: str, plan: str):
+def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, dtype_name: str, plan: str, *,
+                   speed: str = "stock", compile_cache_dir: Path | None = None):
+    """`speed` picks processing/optimize.py's options; `optimizations(pipe)` reports what was applied."""
     import torch
     from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+    from processing import optimize
 
     dtype = getattr(torch, dtype_name)
     pipe = load_components(preset, mode, weights, dtype)
@@ -124,6 +128,30 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, timestep_spacing="trailing")
     pipe.set_progress_bar_config(disable=True)
 
+    # Optimisations rewrite layers, so they go before offload hooks; with everything resident
+    # they run after the move, on the GPU, where quantising weights is fast.
+    options = optimize.options_for(speed, device, plan)
+
+    def apply():
+        return optimize.apply(pipe, options, work_device=device, compile_cache_dir=compile_cache_dir,
+                              label=preset.name)
+
+    if plan == "none":
+        place_pipeline(pipe, plan, device)
+        pipe.videobot_optimizations = apply()
+    else:
+        pipe.videobot_optimizations = apply()
+        place_pipeline(pipe, plan, device)
+    return pipe
+
+
+def optimizations(pipe) -> dict | None:
+    report = getattr(pipe, "videobot_optimizations", None)
+    return report.to_json() if report is not None else None
+
+
+def place_pipeline(pipe, plan: str, device: str) -> None:
+    """Puts the components where the memory plan wants them (all on the GPU, or offloaded)."""
     if plan == "none":
         pipe.to(device)
     elif plan == "model":
@@ -135,7 +163,6 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
         pipe.vae.enable_tiling()
     else:
         raise ValueError(f"unknown memory plan {plan!r}")
-    return pipe
 
 
 def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: str, seed: int,

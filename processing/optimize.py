@@ -1,0 +1,462 @@
+"""Speed options for the CogVideoX transformer: `stock`, `lossless` (the default) and `fast` (lossy).
+
+lossless keeps the arithmetic of stock diffusers (bf16 everywhere, same fp32 RoPE maths) and
+only changes how it is scheduled on the GPU: one fused QKV matrix multiply instead of three,
+the fastest SDPA kernel for the shape tried first (cuDNN on Hopper), and regional
+torch.compile of the repeated CogVideoXBlock (compiled once, reused by all 42 blocks), whose
+Inductor/Triton artefacts persist in a compile-cache file so later jobs skip most of the
+compile. Outputs stay within bf16 rounding of stock (docs/performance.md has the numbers).
+
+fast adds two lossy steps on top: fp8 (e4m3, per-row/per-channel scaled) matrix multiplies in
+the transformer blocks, and a fixed-schedule step cache that, between a few fully computed
+warm-up and final steps, computes the block stack on one step in `interval` and reuses its
+cached residual on the others.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+SPEEDS = ("lossless", "fast", "stock")
+ATTENTION_BACKENDS = ("default", "cudnn", "flash", "efficient", "math")
+FP8_MAX = 448.0  # largest finite float8_e4m3fn
+# Only the big matrix multiplies gain from fp8; the per-block modulation linears see batch-size rows.
+FP8_MIN_FEATURES = 1024
+
+
+@dataclass(frozen=True)
+class StepCacheSchedule:
+    """Which denoising steps run the transformer blocks; the others reuse the last computed residual."""
+    warmup: int = 6
+    cooldown: int = 4
+    interval: int = 3
+
+    def computes(self, step: int, total: int) -> bool:
+        if step < self.warmup or step >= total - self.cooldown:
+            return True
+        return (step - self.warmup) % self.interval == 0
+
+    def computed_steps(self, total: int) -> int:
+        return sum(self.computes(k, total) for k in range(total))
+
+
+FAST_STEP_CACHE = StepCacheSchedule()
+
+
+@dataclass(frozen=True)
+class Options:
+    speed: str
+    fuse_qkv: bool = False
+    attention: str = "default"
+    compile_blocks: bool = False
+    compile_backend: str = "inductor"
+    fp8: bool = False
+    fp8_min_features: int = FP8_MIN_FEATURES
+    step_cache: StepCacheSchedule | None = None
+
+
+def options_for(speed: str, device: str, memory_plan: str = "none") -> Options:
+    """What each speed turns on for this device and memory plan.
+
+    Compilation and fp8 need the transformer's weights to stay put during a step, so they are
+    off under sequential offload (accelerate moves every layer's weights per call); on CPU only
+    the fused projections and the step cache apply (CPU runs are tests and tiny models).
+    """
+    if speed not in SPEEDS:
+        raise ValueError(f"unknown speed {speed!r}; choose one of {SPEEDS}")
+    if speed == "stock":
+        return Options(speed="stock")
+    cuda = device == "cuda" and torch.cuda.is_available()
+    resident = memory_plan in ("none", "model")
+    compile_blocks = cuda and resident
+    attention = "cudnn" if cuda and torch.cuda.get_device_capability() >= (9, 0) else "default"
+    if speed == "lossless":
+        return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks)
+    fp8 = cuda and resident and torch.cuda.get_device_capability() >= (8, 9)
+    return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks,
+                   fp8=fp8, step_cache=FAST_STEP_CACHE)
+
+
+# --- attention --------------------------------------------------------------------------
+
+def sdpa_backends(name: str):
+    """The SDPA kernels to allow, in priority order (the named one first, the rest as fallback)."""
+    from torch.nn.attention import SDPBackend
+
+    order = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+             "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+    if name == "default":
+        return None
+    if name not in order:
+        raise ValueError(f"unknown attention backend {name!r}; choose one of {ATTENTION_BACKENDS}")
+    return [order[name]] + [b for key, b in order.items() if key != name]
+
+
+def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, backend: str = "default",
+              attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    backends = sdpa_backends(backend) if query.is_cuda else None
+    if backends is None:
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
+    from torch.nn.attention import sdpa_kernel
+
+    with sdpa_kernel(backends, set_priority=True):
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
+
+
+class CogVideoXAttnProcessor:
+    """diffusers' CogVideoXAttnProcessor2_0 with one QKV projection and a chosen SDPA kernel.
+
+    Same maths as stock: LayerNorm on q and k, RoPE in fp32 on the video tokens, SDPA, output
+    projection; with `to_qkv` present the three projections are one matrix multiply.
+    """
+
+    def __init__(self, backend: str = "default"):
+        self.backend = backend
+
+    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                 attention_mask: torch.Tensor | None = None,
+                 image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        from diffusers.models.embeddings import apply_rotary_emb
+
+        text_seq_length = encoder_hidden_states.size(1)
+        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
+        batch_size, sequence_length, _ = hidden_states.shape
+
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
+            attention_mask = attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])
+
+        if getattr(attn, "to_qkv", None) is not None:
+            query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
+        else:
+            query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+
+        head_dim = key.shape[-1] // attn.heads
+        query, key, value = (t.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+
+        if image_rotary_emb is not None:
+            query = torch.cat([query[:, :, :text_seq_length],
+                               apply_rotary_emb(query[:, :, text_seq_length:], image_rotary_emb)], dim=2)
+            if not attn.is_cross_attention:
+                key = torch.cat([key[:, :, :text_seq_length],
+                                 apply_rotary_emb(key[:, :, text_seq_length:], image_rotary_emb)], dim=2)
+
+        hidden_states = attention(query, key, value, self.backend, attention_mask)
+        hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
+        encoder_hidden_states, hidden_states = hidden_states.split(
+            [text_seq_length, hidden_states.size(1) - text_seq_length], dim=1)
+        return hidden_states, encoder_hidden_states
+
+
+@torch.no_grad()
+def fuse_qkv(attn) -> bool:
+    """Replaces to_q/to_k/to_v by one Linear (`to_qkv`); the separate weights are freed."""
+    if getattr(attn, "to_qkv", None) is not None or attn.to_k is None or attn.is_cross_attention:
+        return False
+    parts = (attn.to_q, attn.to_k, attn.to_v)
+    weight = torch.cat([p.weight for p in parts])
+    bias = torch.cat([p.bias for p in parts]) if attn.to_q.bias is not None else None
+    fused = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
+                      device=weight.device, dtype=weight.dtype)
+    fused.weight.copy_(weight)
+    if bias is not None:
+        fused.bias.copy_(bias)
+    attn.to_qkv = fused
+    attn.fused_projections = True
+    # Frees the separate weights; diffusers code reads the attributes, so they stay defined.
+    attn.to_q = attn.to_k = attn.to_v = None
+    return True
+
+
+# --- fp8 ------------------------------------------------------------------------------
+
+def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row scaled float8_e4m3fn: returns (values, fp32 scale of shape (rows, 1))."""
+    scale = (x.abs().amax(dim=-1, keepdim=True).float() / FP8_MAX).clamp(min=1e-12)
+    values = (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return values, scale
+
+
+class Fp8Linear(nn.Module):
+    """y = x W^T + b with x and W in float8 (dynamic per-row scale for x, per-output-channel for W).
+
+    On CUDA this is one `torch._scaled_mm` (fp8 tensor cores, bf16 out); elsewhere the same
+    quantised values are multiplied in fp32, which is what tests compare against.
+    """
+
+    def __init__(self, linear: nn.Linear, work_device: torch.device | None = None):
+        super().__init__()
+        home = linear.weight.device
+        weight = linear.weight.detach().to(work_device or home)
+        values, scale = quantize_rows(weight)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("weight_fp8", values.to(home))
+        self.register_buffer("weight_scale", scale.reshape(1, -1).to(home))
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(), requires_grad=False)
+        self.out_dtype = linear.weight.dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        values, scale = quantize_rows(x.reshape(-1, shape[-1]))
+        if values.is_cuda:
+            out = torch._scaled_mm(values, self.weight_fp8.t(), scale_a=scale, scale_b=self.weight_scale,
+                                   out_dtype=self.out_dtype)
+        else:
+            out = ((values.float() * scale) @ (self.weight_fp8.float() * self.weight_scale).t()).to(self.out_dtype)
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, fp8=e4m3"
+
+
+def to_fp8(block: nn.Module, min_features: int = FP8_MIN_FEATURES,
+           work_device: torch.device | None = None) -> int:
+    """Swaps the block's large Linears (attention and feed-forward, not the norms) for Fp8Linear."""
+    swapped = 0
+    for name, module in list(block.named_modules()):
+        for child_name, child in list(module.named_children()):
+            path = f"{name}.{child_name}" if name else child_name
+            if (isinstance(child, nn.Linear) and "norm" not in path
+                    and min(child.in_features, child.out_features) >= min_features):
+                setattr(module, child_name, Fp8Linear(child, work_device))
+                swapped += 1
+    return swapped
+
+
+# --- step cache ---------------------------------------------------------------------------
+
+class StepCache:
+    """Counts denoising steps (timesteps fall within a run; a rise starts a new run)."""
+
+    def __init__(self, schedule: StepCacheSchedule, total_steps):
+        self.schedule = schedule
+        self._total_steps = total_steps  # callable: the pipeline's current step count
+        self.step = -1
+        self.last_timestep: float | None = None
+        self.residuals: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.inputs: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.computed = 0
+        self.reused = 0
+
+    def before_forward(self, _module, _args, kwargs):
+        timestep = float(kwargs["timestep"].flatten()[0]) if torch.is_tensor(kwargs.get("timestep")) \
+            else float(kwargs.get("timestep", 0))
+        if self.last_timestep is None or timestep > self.last_timestep:
+            self.step, self.residuals = -1, None
+        self.last_timestep = timestep
+        self.step += 1
+
+    def computes_now(self) -> bool:
+        if self.residuals is None:
+            return True
+        return self.schedule.computes(self.step, int(self._total_steps()))
+
+
+class _CaptureInputs:
+    def __init__(self, cache: StepCache):
+        self.cache = cache
+
+    def __call__(self, hidden_states, encoder_hidden_states, **_):
+        self.cache.inputs = (hidden_states, encoder_hidden_states)
+        return hidden_states, encoder_hidden_states
+
+
+class _RecordResiduals:
+    def __init__(self, cache: StepCache):
+        self.cache = cache
+
+    def __call__(self, hidden_states, encoder_hidden_states, **_):
+        before_h, before_e = self.cache.inputs
+        self.cache.residuals = (hidden_states.float() - before_h.float(),
+                                encoder_hidden_states.float() - before_e.float())
+        self.cache.inputs = None
+        self.cache.computed += 1
+        return hidden_states, encoder_hidden_states
+
+
+class _ApplyResiduals:
+    def __init__(self, cache: StepCache):
+        self.cache = cache
+
+    def __call__(self, hidden_states, encoder_hidden_states, **_):
+        residual_h, residual_e = self.cache.residuals
+        self.cache.reused += 1
+        return ((hidden_states.float() + residual_h).to(hidden_states.dtype),
+                (encoder_hidden_states.float() + residual_e).to(encoder_hidden_states.dtype))
+
+
+class StepCachedBlocks(nn.ModuleList):
+    """The transformer's block list; iterating it yields the blocks, or one residual reuse.
+
+    CogVideoXTransformer3DModel.forward loops `for block in self.transformer_blocks`, so
+    swapping the list is enough: parameters and state-dict keys stay those of the blocks.
+    """
+
+    def __init__(self, blocks, cache: StepCache):
+        super().__init__(blocks)
+        self.cache = cache
+
+    def __iter__(self):
+        cache = self.cache
+        if cache.computes_now():
+            yield _CaptureInputs(cache)
+            yield from super().__iter__()
+            yield _RecordResiduals(cache)
+        else:
+            yield _ApplyResiduals(cache)
+
+
+# --- compile cache ------------------------------------------------------------------------
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+
+
+def compile_cache_file(cache_dir: Path, label: str, sample_shape) -> Path:
+    """One file per (model, speed, GPU, torch, input shape): compiled kernels only fit those."""
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    shape = "x".join(str(int(s)) for s in sample_shape)
+    return cache_dir / f"{_slug(label)}-{_slug(gpu)}-torch{_slug(torch.__version__)}-{shape}.bin"
+
+
+@dataclass
+class CompileCacheState:
+    cache_dir: Path | None
+    label: str
+    file: str | None = None
+    loaded: bool = False
+    saved: bool = False
+    first_call_s: float | None = None
+
+
+class CompileCache:
+    """Loads the compile artefacts before the first transformer call and saves them after it."""
+
+    def __init__(self, state: CompileCacheState):
+        self.state = state
+        self._started: float | None = None
+        self._path: Path | None = None
+
+    def before_forward(self, _module, _args, kwargs):
+        if self._started is not None or self.state.first_call_s is not None:
+            return
+        self._started = time.perf_counter()
+        if self.state.cache_dir is None:
+            return
+        self._path = compile_cache_file(self.state.cache_dir, self.state.label, kwargs["hidden_states"].shape)
+        self.state.file = str(self._path)
+        if self._path.is_file():
+            try:
+                torch.compiler.load_cache_artifacts(self._path.read_bytes())
+                self.state.loaded = True
+                log.info("compile cache: loaded %s", self._path)
+            except Exception:  # a stale or foreign file only costs a cold compile
+                log.warning("compile cache: could not load %s; compiling from scratch", self._path, exc_info=True)
+
+    def after_forward(self, _module, _args, _kwargs, output):
+        if self._started is None or self.state.first_call_s is not None:
+            return output
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.state.first_call_s = round(time.perf_counter() - self._started, 3)
+        if self._path is not None and not self.state.loaded:
+            self._save()
+        return output
+
+    def _save(self) -> None:
+        try:
+            artifacts = torch.compiler.save_cache_artifacts()
+            if not artifacts:
+                return
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(artifacts[0])
+            os.replace(tmp, self._path)
+            self.state.saved = True
+            log.info("compile cache: saved %s (%d bytes)", self._path, len(artifacts[0]))
+        except OSError:
+            log.warning("compile cache: could not write %s; the next job compiles again", self._path, exc_info=True)
+
+
+# --- applying -----------------------------------------------------------------------------
+
+class Report:
+    """What `apply` did; job.py writes `to_json()` into metadata.json once the video is made."""
+
+    def __init__(self, speed: str):
+        self.speed = speed
+        self.fused_qkv = 0
+        self.attention = "default"
+        self.compiled_blocks = 0
+        self.fp8_linears = 0
+        self.step_cache: StepCache | None = None
+        self.compile_cache: CompileCacheState | None = None
+
+    def to_json(self) -> dict:
+        out = {"speed": self.speed, "fused_qkv": self.fused_qkv, "attention": self.attention,
+               "compiled_blocks": self.compiled_blocks, "fp8_linears": self.fp8_linears,
+               "step_cache": None, "compile_cache": None}
+        if self.step_cache is not None:
+            out["step_cache"] = {**asdict(self.step_cache.schedule), "computed_steps": self.step_cache.computed,
+                                 "reused_steps": self.step_cache.reused}
+        if self.compile_cache is not None:
+            state = asdict(self.compile_cache)
+            state["cache_dir"] = str(state["cache_dir"]) if state["cache_dir"] is not None else None
+            out["compile_cache"] = state
+        return out
+
+
+def apply(pipe, options: Options, *, work_device: str | None = None,
+          compile_cache_dir: Path | None = None, label: str = "cogvideox") -> Report:
+    """Applies `options` to `pipe.transformer` in place; call before any offload is enabled."""
+    report = Report(speed=options.speed)
+    if options.speed == "stock":
+        return report
+    transformer = pipe.transformer
+    blocks = transformer.transformer_blocks
+    device = torch.device(work_device) if work_device else None
+
+    for block in blocks:
+        attn = block.attn1
+        if options.fuse_qkv:
+            report.fused_qkv += fuse_qkv(attn)
+        attn.set_processor(CogVideoXAttnProcessor(options.attention))
+    report.attention = options.attention
+
+    if options.fp8:
+        for block in blocks:
+            report.fp8_linears += to_fp8(block, options.fp8_min_features, device)
+
+    if options.compile_blocks:
+        for block in blocks:
+            block.compile(fullgraph=True, dynamic=False, backend=options.compile_backend)
+        report.compiled_blocks = len(blocks)
+        state = CompileCacheState(cache_dir=compile_cache_dir, label=f"{label}-{options.speed}")
+        hooks = CompileCache(state)
+        transformer.register_forward_pre_hook(hooks.before_forward, with_kwargs=True)
+        transformer.register_forward_hook(hooks.after_forward, with_kwargs=True)
+        report.compile_cache = state
+
+    if options.step_cache is not None:
+        cache = StepCache(options.step_cache, lambda: pipe.scheduler.num_inference_steps)
+        transformer.register_forward_pre_hook(cache.before_forward, with_kwargs=True)
+        transformer.transformer_blocks = StepCachedBlocks(list(blocks), cache)
+        report.step_cache = cache
+    return report
