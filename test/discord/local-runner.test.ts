@@ -2,9 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalRunner } from '../../bot/local/runner.js';
-import { eventually, testLogger } from '../support/harness.js';
-import { PYTHON, REPO_ROOT, hasPython, probeVideo } from '../support/video.js';
+import { realLocalRunner } from '../support/local-runner.js';
+import { eventually } from '../support/harness.js';
+import { hasPython, probeVideo } from '../support/video.js';
 import { postedIn, prompt, startWorld, startedJob, type DiscordWorld } from './setup.js';
 
 describe.skipIf(!hasPython)('Discord adapter with the local runner and tiny-random (skipped without .venv/bin/python: run scripts/setup-python.sh)', () => {
@@ -18,21 +18,7 @@ describe.skipIf(!hasPython)('Discord adapter with the local runner and tiny-rand
     w = await startWorld(
       {},
       {
-        makeRunner: (objects) =>
-          new LocalRunner({
-            python: PYTHON,
-            cwd: REPO_ROOT,
-            inputDir: (id) => objects.inputDir(id),
-            outputDir: (id) => objects.outputDir(id),
-            modelsDir: join(objects.root, 'models'),
-            allowDownload: false,
-            device: 'cpu',
-            concurrency: 1,
-            timeoutMs: 120_000,
-            pollMs: 50,
-            logger: testLogger(),
-            env: { PATH: process.env.PATH },
-          }),
+        makeRunner: (objects) => realLocalRunner(objects),
       },
     );
     const { fake, h } = w;

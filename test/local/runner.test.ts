@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
-import type { FsObjectStore } from '../../bot/local/files.js';
-import { LocalRunner } from '../../bot/local/runner.js';
-import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
-import { PYTHON, REPO_ROOT, hasPython, probeVideo } from '../support/video.js';
+import { realLocalRunner } from '../support/local-runner.js';
+import { createHarness, eventually, type Harness } from '../support/harness.js';
+import { hasPython, probeVideo } from '../support/video.js';
 
 class Chat implements ChatSurface {
   readonly platform = 'test' as const;
@@ -20,23 +19,6 @@ class Chat implements ChatSurface {
   }
 }
 
-export function localRunner(objects: FsObjectStore, concurrency = 1): LocalRunner {
-  return new LocalRunner({
-    python: PYTHON,
-    cwd: REPO_ROOT,
-    inputDir: (id) => objects.inputDir(id),
-    outputDir: (id) => objects.outputDir(id),
-    modelsDir: join(objects.root, 'models'),
-    allowDownload: false,
-    device: 'cpu',
-    concurrency,
-    timeoutMs: 120_000,
-    pollMs: 100,
-    logger: testLogger(),
-    env: { PATH: process.env.PATH },
-  });
-}
-
 const user = { platform: 'test' as const, userId: 'u' };
 const conversation = { platform: 'test' as const, channelId: 'c' };
 
@@ -46,7 +28,7 @@ describe.skipIf(!hasPython)('LocalRunner with the real processing job', () => {
 
   it('makes an H.264 MP4 with the frames, fps and size asked for, with live progress', async () => {
     const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => localRunner(o) });
+    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o) });
     const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'a bee on a flower', model: 'tiny-random', frames: 17, steps: 3, seed: 5 } });
     await eventually(async () => (await h!.store.get(job.id))?.state === 'delivered', 90_000, 'delivery');
     expect(chat.videos).toHaveLength(1);
@@ -63,7 +45,7 @@ describe.skipIf(!hasPython)('LocalRunner with the real processing job', () => {
 
   it('runs one job at a time and reports queue positions', async () => {
     const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => localRunner(o) });
+    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o) });
     const request = { prompt: 'x', model: 'tiny-random', steps: 2 };
     const a = await h.service.submit({ requester: user, conversation, request });
     const b = await h.service.submit({ requester: { ...user, userId: 'v' }, conversation, request });
@@ -76,7 +58,7 @@ describe.skipIf(!hasPython)('LocalRunner with the real processing job', () => {
 
   it('kills the child on cancel', async () => {
     const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => localRunner(o) });
+    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o) });
     const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'x', model: 'tiny-random', steps: 100, frames: 49 } });
     await eventually(async () => ['starting', 'running'].includes((await h!.store.get(job.id))!.state));
     await h.service.cancel(job.id, user);
@@ -88,7 +70,7 @@ describe.skipIf(!hasPython)('LocalRunner with the real processing job', () => {
 
   it('reports the processing job’s own error message', async () => {
     const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => localRunner(o), defaultModel: 'cogvideox-2b' });
+    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o), defaultModel: 'cogvideox-2b' });
     const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'x', steps: 2 } });
     const failed = await eventually(async () => {
       const j = await h!.store.get(job.id);

@@ -2,9 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalRunner } from '../../bot/local/runner.js';
-import { eventually, testLogger } from '../support/harness.js';
-import { PYTHON, REPO_ROOT, hasPython, probeVideo } from '../support/video.js';
+import { realLocalRunner } from '../support/local-runner.js';
+import { eventually } from '../support/harness.js';
+import { hasPython, probeVideo } from '../support/video.js';
 import { slashCommand } from './payloads.js';
 import { ALICE, startWorld, statusMessageOf, type SlackWorld } from './setup.js';
 
@@ -17,21 +17,7 @@ describe.skipIf(!hasPython)('Slack adapter with the local runner and tiny-random
 
   it('turns /video into an H.264 MP4 uploaded into the status message’s thread, with live progress on the way', async () => {
     w = await startWorld({
-      makeRunner: (objects) =>
-        new LocalRunner({
-          python: PYTHON,
-          cwd: REPO_ROOT,
-          inputDir: (id) => objects.inputDir(id),
-          outputDir: (id) => objects.outputDir(id),
-          modelsDir: join(objects.root, 'models'),
-          allowDownload: false,
-          device: 'cpu',
-          concurrency: 1,
-          timeoutMs: 120_000,
-          pollMs: 50,
-          logger: testLogger(),
-          env: { PATH: process.env.PATH },
-        }),
+      makeRunner: (objects) => realLocalRunner(objects),
     });
     const { fake, h, slack } = w;
     await slack.form(slashCommand('/video', 'a tiny bee --model tiny-random --frames 9 --steps 3 --seed 3', ALICE, fake.responseUrl()));
