@@ -41,7 +41,8 @@ export const contextSchema = z
       .default([]),
 
     enhancer: z.enum(['bedrock', 'off']).default('bedrock'),
-    bedrockModelId: z.string().min(1).default('us.anthropic.claude-sonnet-4-5-20250929-v1:0'),
+    /** Default: Claude Sonnet 4.5 through the inference profile of the deployment Region's geography. */
+    bedrockModelId: z.string().min(1).optional(),
     bedrockGuardrailId: optionalString,
     bedrockGuardrailVersion: optionalString,
 
@@ -144,7 +145,7 @@ export function parseAppConfig(
     ...(c.enhancer === 'bedrock'
       ? {
           bedrock: {
-            modelId: c.bedrockModelId,
+            modelId: c.bedrockModelId ?? defaultBedrockModel(c.region),
             ...(c.bedrockGuardrailId && c.bedrockGuardrailVersion
               ? { guardrail: { id: c.bedrockGuardrailId, version: c.bedrockGuardrailVersion } }
               : {}),
@@ -162,4 +163,17 @@ export function parseAppConfig(
     botImageDirectory: directories.botImageDirectory,
     processingImageDirectory: directories.processingImageDirectory,
   };
+}
+
+const CLAUDE_SONNET = 'anthropic.claude-sonnet-4-5-20250929-v1:0';
+
+/**
+ * A cross-Region inference profile is only callable from Regions of its geography, so the bot's own
+ * default (`us.` + Claude) would fail in Europe: pick the US or EU profile by Region, else the global one.
+ * Any other model or profile: `-c bedrockModelId=...`.
+ */
+export function defaultBedrockModel(region: string): string {
+  if (region.startsWith('us-')) return `us.${CLAUDE_SONNET}`;
+  if (region.startsWith('eu-')) return `eu.${CLAUDE_SONNET}`;
+  return `global.${CLAUDE_SONNET}`;
 }

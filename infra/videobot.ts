@@ -10,6 +10,11 @@ export interface VideobotStacks {
 }
 
 export function addVideobotStacks(app: App, config: AppConfig): VideobotStacks {
+  if (config.env.account && config.availabilityZones.length > 0) {
+    // A pinned account makes the VPC look its AZs up; `-c azs=...` answers that lookup up front
+    // (as a cdk.context.json entry would), so synth stays offline.
+    app.node.setContext(`availability-zones:account=${config.env.account}:region=${config.env.region}`, [...config.availabilityZones]);
+  }
   const env = { region: config.env.region, ...(config.env.account ? { account: config.env.account } : {}) };
   const description = 'videobot: Slack/Discord bot that makes CogVideoX videos on SageMaker';
   const tags = { application: 'videobot' };

@@ -1,5 +1,5 @@
 // The job data buckets: inputs, outputs, the model-weight cache, and the access-log bucket they all log to.
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -64,10 +64,6 @@ export class JobBuckets extends Construct {
       lifecycleRules: [{ id: 'expire-logs', expiration: Duration.days(props.accessLogDays) }, housekeeping[0]!],
     });
     if (props.loadBalancerLogPrefix) this.allowLoadBalancerLogs(props.loadBalancerLogPrefix);
-    Validations.of(this.accessLogs).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket itself; logging it into itself would loop, and a fifth bucket only for its logs adds nothing.',
-    });
 
     const encrypted = {
       ...common,

@@ -189,7 +189,7 @@ export class ServiceStack extends Stack {
 /** CloudWatch Logs accepts only certain retention periods: the smallest allowed one ≥ the wish. */
 export function retentionDays(days: number): logs.RetentionDays {
   const allowed = Object.values(logs.RetentionDays)
-    .filter((v): v is number => typeof v === 'number' && v > 0)
+    .filter((v): v is number => typeof v === 'number' && v > 0 && v !== logs.RetentionDays.INFINITE)
     .sort((a, b) => a - b);
   return (allowed.find((d) => d >= days) ?? allowed[allowed.length - 1]) as logs.RetentionDays;
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { type AppConfig, parseAppConfig } from '../../infra/config.js';
 import { type VideobotStacks, addVideobotStacks } from '../../infra/videobot.js';
 
@@ -20,8 +21,52 @@ export function testConfig(context: Record<string, unknown> = {}): AppConfig {
   return parseAppConfig({ region: 'eu-west-1', ...context }, FIXTURE_DIRECTORIES);
 }
 
-export function synthesize(context: Record<string, unknown> = {}): VideobotStacks & { app: App; config: AppConfig } {
-  const app = new App({ context: cdkJson.context });
+/**
+ * The app as `cdk synth` builds it, with `context` as `-c` flags. CloudFormation's own template
+ * validation (seconds per synth) runs only where a test asks for it: the cdk-nag suite, which
+ * stands in for `cdk synth`.
+ */
+export function synthesize(
+  context: Record<string, unknown> = {},
+  options: { readonly cloudFormationValidation?: boolean } = {},
+): VideobotStacks & { app: App; config: AppConfig } {
+  const app = new App({ context: cdkJson.context, builtinCloudFormationValidation: options.cloudFormationValidation ?? false });
   const config = testConfig(context);
   return { app, config, ...addVideobotStacks(app, config) };
 }
+
+/** A CloudFormation value as one readable string: Fn::Join joined, Ref → {Name}, GetAtt → {Id.Attr}. */
+export function flat(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(flat).join(' | ');
+  if (value && typeof value === 'object') {
+    const v = value as Record<string, unknown>;
+    if ('Fn::Join' in v) {
+      const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
+      return parts.map(flat).join(sep);
+    }
+    if ('Ref' in v) return `{${String(v.Ref)}}`;
+    if ('Fn::GetAtt' in v) return `{${(v['Fn::GetAtt'] as string[]).join('.')}}`;
+    if ('Fn::GetStackOutput' in v) return `{output:${(v['Fn::GetStackOutput'] as { OutputName: string }).OutputName}}`;
+    if ('Fn::Sub' in v) return String(v['Fn::Sub']);
+  }
+  return JSON.stringify(value);
+}
+
+export interface PolicyStatementJson {
+  readonly Sid?: string;
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: unknown;
+  readonly Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Every statement of every AWS::IAM::Policy in a template, with the policy's logical id. */
+export function iamStatements(template: Template): { policy: string; statement: PolicyStatementJson }[] {
+  return Object.entries(template.findResources('AWS::IAM::Policy')).flatMap(([policy, resource]) =>
+    (resource.Properties.PolicyDocument as { Statement: PolicyStatementJson[] }).Statement.map((statement) => ({ policy, statement })),
+  );
+}
+
+export const actionsOf = (s: PolicyStatementJson): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+export const resourcesOf = (s: PolicyStatementJson): unknown[] => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);

@@ -1,0 +1,466 @@
+// The service stack: job events, queues, alarms, IAM scoping, the bot's task (env, secrets, health), Slack HTTP mode.
+import type { CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { configSchema } from '../../bot/config.js';
+import { retentionDays } from '../../infra/stacks/service-stack.js';
+import type { VideobotStacks } from '../../infra/videobot.js';
+import { TEST_CERTIFICATE_ARN, actionsOf, flat, iamStatements, resourcesOf, synthesize, type PolicyStatementJson } from './stacks.js';
+
+interface Synth {
+  stacks: VideobotStacks;
+  template: Template;
+  stateful: Template;
+  id: (construct: { node: { defaultChild?: unknown } }) => string;
+}
+
+function build(context: Record<string, unknown>): Synth {
+  const stacks = synthesize(context);
+  return {
+    stacks,
+    template: Template.fromStack(stacks.service),
+    stateful: Template.fromStack(stacks.stateful),
+    id: (construct) => stacks.service.getLogicalId(construct.node.defaultChild as CfnElement),
+  };
+}
+
+let socket: Synth;
+let http: Synth;
+
+beforeAll(() => {
+  // Default deployment: Slack Socket Mode.
+  socket = build({});
+  // Slack HTTP mode + Discord, an upper-case job prefix, a guardrail, an alarm e-mail.
+  http = build({
+    chat: 'slack,discord',
+    slackMode: 'http',
+    certificateArn: TEST_CERTIFICATE_ARN,
+    jobPrefix: 'Studio',
+    bedrockGuardrailId: 'gr-123',
+    bedrockGuardrailVersion: '2',
+    alarmEmail: 'ops@example.com',
+    allowedUsers: 'U1,U2',
+    instanceTypes: 'cogvideox1.5-5b=ml.p5.48xlarge',
+  });
+});
+
+function container(s: Synth) {
+  const definitions = Object.values(s.template.findResources('AWS::ECS::TaskDefinition'));
+  expect(definitions).toHaveLength(1);
+  return definitions[0]!.Properties.ContainerDefinitions[0] as {
+    Environment: { Name: string; Value: unknown }[];
+    Secrets: { Name: string; ValueFrom: unknown }[];
+    HealthCheck: { Command: string[] };
+    PortMappings?: { ContainerPort: number }[];
+  };
+}
+
+const env = (s: Synth) => Object.fromEntries(container(s).Environment.map((e) => [e.Name, flat(e.Value)]));
+
+function taskRoleStatements(s: Synth): PolicyStatementJson[] {
+  const role = s.id(s.stacks.service.bot.taskDefinition.taskRole);
+  return iamStatements(s.template)
+    .filter(({ policy }) => (s.template.toJSON().Resources[policy].Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
+    .map(({ statement }) => statement);
+}
+
+describe('job events', () => {
+  it('routes only our processing jobs’ state changes to the queue, with the DLQ for failed deliveries', () => {
+    const { events } = socket.stacks.service;
+    socket.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.sagemaker'],
+        'detail-type': ['SageMaker Processing Job State Change'],
+        detail: { ProcessingJobName: [{ prefix: 'videobot-' }] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [socket.id(events.queue), 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [socket.id(events.deadLetterQueue), 'Arn'] } },
+        }),
+      ],
+    });
+  });
+
+  it('uses the configured prefix as given (event names keep their case)', () => {
+    http.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ detail: { ProcessingJobName: [{ prefix: 'Studio-' }] } }),
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [http.id(http.stacks.service.events.queue), 'Arn'] } })],
+    });
+  });
+
+  it('moves a message the bot failed on five times to the DLQ; both queues use the messaging key', () => {
+    const { events } = socket.stacks.service;
+    const key = socket.id(socket.stacks.service.node.findChild('MessagingKey'));
+    socket.template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [socket.id(events.deadLetterQueue), 'Arn'] }, maxReceiveCount: 5 },
+      KmsMasterKeyId: { 'Fn::GetAtt': [key, 'Arn'] },
+    });
+    const dlq = socket.template.toJSON().Resources[socket.id(events.deadLetterQueue)];
+    expect(dlq.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [key, 'Arn'] });
+    expect(dlq.Properties.RedrivePolicy).toBeUndefined();
+    socket.template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it.each(['queue', 'deadLetterQueue'] as const)('the %s refuses requests without TLS', (which) => {
+    socket.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: socket.id(socket.stacks.service.events[which]) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+  });
+
+  it('lets EventBridge use the messaging key to write the encrypted queues', () => {
+    const key = socket.template.toJSON().Resources[socket.id(socket.stacks.service.node.findChild('MessagingKey'))];
+    const principals = (key.Properties.KeyPolicy.Statement as { Principal: { Service?: string } }[]).map((s) => s.Principal.Service);
+    expect(principals).toContain('events.amazonaws.com');
+    expect(principals).toContain('cloudwatch.amazonaws.com');
+  });
+
+  it('logs and counts failed jobs through a second rule', () => {
+    const { events } = socket.stacks.service;
+    socket.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ detail: { ProcessingJobName: [{ prefix: 'videobot-' }], ProcessingJobStatus: ['Failed'] } }),
+      Targets: [Match.objectLike({ Arn: Match.anyValue() })],
+    });
+    socket.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: socket.id(events.failedJobsLog) },
+      FilterPattern: '{ $.detail.ProcessingJobStatus = "Failed" }',
+      MetricTransformations: [Match.objectLike({ MetricName: 'FailedProcessingJobs', MetricValue: '1' })],
+    });
+    const [policy] = Object.values(socket.template.findResources('AWS::Logs::ResourcePolicy'));
+    const document = JSON.parse(flat(policy!.Properties.PolicyDocument)) as { Statement: Record<string, unknown>[] };
+    expect(document.Statement).toEqual([
+      {
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Resource: `{${socket.id(events.failedJobsLog)}.Arn}`,
+      },
+    ]);
+  });
+});
+
+describe('alarms', () => {
+  const alarmsOf = (s: Synth) => Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+
+  it('watch the DLQ, the event backlog, failed jobs and the running task count, all notifying the topic', () => {
+    const alarms = alarmsOf(socket);
+    const topic = socket.id(socket.stacks.service.alarms.topic);
+    expect(alarms.map((a) => a.MetricName).sort()).toEqual([
+      'ApproximateAgeOfOldestMessage',
+      'ApproximateNumberOfMessagesVisible',
+      'FailedProcessingJobs',
+      'RunningTaskCount',
+    ]);
+    for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: topic }]);
+    socket.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [socket.id(socket.stacks.service.events.deadLetterQueue), 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    socket.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'ECS/ContainerInsights',
+      MetricName: 'RunningTaskCount',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('notify an encrypted, TLS-only topic; e-mail only when configured', () => {
+    socket.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    socket.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+    socket.template.resourceCountIs('AWS::SNS::Subscription', 0);
+    http.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it('add a healthy-target alarm in Slack HTTP mode', () => {
+    expect(alarmsOf(http).map((a) => a.MetricName)).toContain('HealthyHostCount');
+  });
+});
+
+describe('IAM', () => {
+  // Statements with Resource "*" exist only for actions that have no resource-level permissions.
+  const STAR_ALLOWED: Record<string, (s: PolicyStatementJson) => boolean> = {
+    'ecr:GetAuthorizationToken': () => true,
+    'cloudwatch:PutMetricData': (s) => s.Condition?.StringEquals?.['cloudwatch:namespace'] === '/aws/sagemaker/ProcessingJobs',
+  };
+
+  it.each(['socket', 'http'] as const)('no %s-mode policy grants anything on "*" except acknowledged actions', (mode) => {
+    const s = mode === 'socket' ? socket : http;
+    const all = [...iamStatements(s.template), ...iamStatements(s.stateful)];
+    expect(all.length).toBeGreaterThan(10);
+    for (const { policy, statement } of all) {
+      if (!resourcesOf(statement).includes('*')) continue;
+      for (const action of actionsOf(statement)) {
+        expect(STAR_ALLOWED[action]?.(statement), `${policy}: ${action} on "*"`).toBe(true);
+      }
+    }
+  });
+
+  it('no policy allows a whole service ("svc:*") or a bare "*" action', () => {
+    for (const { policy, statement } of [...iamStatements(socket.template), ...iamStatements(http.template)]) {
+      for (const action of actionsOf(statement)) expect(action, policy).not.toMatch(/^(\*|[a-z0-9-]+:\*)$/);
+    }
+  });
+
+  it('scopes the bot’s SageMaker calls to jobs with our prefix (lower-cased, as SageMaker writes ARNs)', () => {
+    const sagemaker = taskRoleStatements(socket).filter((s) => actionsOf(s).some((a) => a.startsWith('sagemaker:')));
+    expect(sagemaker).toHaveLength(1);
+    expect(actionsOf(sagemaker[0]!).sort()).toEqual([
+      'sagemaker:AddTags',
+      'sagemaker:CreateProcessingJob',
+      'sagemaker:DescribeProcessingJob',
+      'sagemaker:StopProcessingJob',
+    ]);
+    expect(resourcesOf(sagemaker[0]!).map(flat)).toEqual(['arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/videobot-*']);
+    const custom = taskRoleStatements(http).find((s) => s.Sid === 'ProcessingJobs')!;
+    expect(flat(custom.Resource)).toBe('arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/studio-*');
+  });
+
+  it('lets the bot pass only the processing role, and only to SageMaker', () => {
+    const pass = taskRoleStatements(socket).filter((s) => actionsOf(s).includes('iam:PassRole'));
+    expect(pass).toEqual([
+      expect.objectContaining({
+        Resource: { 'Fn::GetAtt': [socket.id(socket.stacks.service.processingRole.role), 'Arn'] },
+        Condition: { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } },
+      }),
+    ]);
+  });
+
+  it('gives the bot exactly its data calls: put/read inputs, read/delete outputs, the table, the queue', () => {
+    const statements = taskRoleStatements(socket);
+    const on = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(flat));
+    expect(on('s3:PutObject')).toEqual(['arn:aws:s3:::{output:InputBucketName}/*']);
+    expect(on('s3:DeleteObject*')).toEqual(['arn:aws:s3:::{output:OutputBucketName}/jobs/*']);
+    expect(on('s3:GetObject*').sort()).toEqual([
+      'arn:aws:s3:::{output:InputBucketName}',
+      'arn:aws:s3:::{output:InputBucketName}/*',
+      'arn:aws:s3:::{output:OutputBucketName}',
+      'arn:aws:s3:::{output:OutputBucketName}/*',
+    ]);
+    expect(on('dynamodb:PutItem').sort()).toEqual([
+      'arn:aws:dynamodb:eu-west-1:{AWS::AccountId}:table/{output:JobTableName}',
+      'arn:aws:dynamodb:eu-west-1:{AWS::AccountId}:table/{output:JobTableName}/index/*',
+    ]);
+    expect(on('sqs:ReceiveMessage')).toEqual([`{${socket.id(socket.stacks.service.events.queue)}.Arn}`]);
+    expect(on('kms:Decrypt').sort()).toEqual([`{${socket.id(socket.stacks.service.node.findChild('MessagingKey'))}.Arn}`, '{output:DataKeyArn}'].sort());
+    expect(on('s3:PutObject').concat(on('s3:DeleteObject*'))).not.toContain('arn:aws:s3:::{output:ModelBucketName}/*');
+    expect(statements.flatMap((s) => resourcesOf(s).map(flat)).some((r) => r.includes('ModelBucketName'))).toBe(false);
+  });
+
+  it('lets the bot invoke only the configured Bedrock profile (and its model through it), plus the guardrail', () => {
+    const bedrock = taskRoleStatements(socket).filter((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')));
+    expect(bedrock.map((s) => [actionsOf(s), flat(s.Resource)])).toEqual([
+      [['bedrock:InvokeModel'], 'arn:aws:bedrock:eu-west-1:{AWS::AccountId}:inference-profile/eu.anthropic.claude-sonnet-4-5-20250929-v1:0'],
+      [['bedrock:InvokeModel'], 'arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0'],
+    ]);
+    expect(flat(bedrock[1]!.Condition!.StringEquals!['bedrock:InferenceProfileArn'])).toBe(flat(bedrock[0]!.Resource));
+    const guardrail = taskRoleStatements(http).find((s) => s.Sid === 'BedrockGuardrail')!;
+    expect(actionsOf(guardrail)).toEqual(['bedrock:ApplyGuardrail']);
+    expect(flat(guardrail.Resource)).toBe('arn:aws:bedrock:eu-west-1:{AWS::AccountId}:guardrail/gr-123');
+  });
+
+  it('has no Bedrock permission when the enhancer is off', () => {
+    const off = build({ enhancer: 'off' });
+    expect(taskRoleStatements(off).some((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')))).toBe(false);
+    expect(env(off).VIDEOBOT_ENHANCER).toBe('off');
+  });
+
+  it('lets SageMaker (only) assume the processing role, which reads inputs and weights and writes outputs', () => {
+    const role = socket.id(socket.stacks.service.processingRole.role);
+    socket.template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: { Service: 'sagemaker.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          },
+        ],
+      },
+    });
+    const statements = iamStatements(socket.template)
+      .filter(({ policy }) => (socket.template.toJSON().Resources[policy].Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
+      .map(({ statement }) => statement);
+    const on = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(flat));
+    expect(on('s3:PutObject')).toEqual(['arn:aws:s3:::{output:OutputBucketName}/*']);
+    expect(on('s3:GetObject*').sort()).toEqual([
+      'arn:aws:s3:::{output:InputBucketName}',
+      'arn:aws:s3:::{output:InputBucketName}/*',
+      'arn:aws:s3:::{output:ModelBucketName}',
+      'arn:aws:s3:::{output:ModelBucketName}/models/*',
+    ]);
+    expect(on('logs:PutLogEvents')).toEqual([
+      'arn:aws:logs:eu-west-1:{AWS::AccountId}:log-group:/aws/sagemaker/ProcessingJobs',
+      'arn:aws:logs:eu-west-1:{AWS::AccountId}:log-group:/aws/sagemaker/ProcessingJobs:*',
+    ]);
+    expect(on('ecr:BatchGetImage')).toHaveLength(1);
+    expect(on('sagemaker:CreateProcessingJob')).toEqual([]);
+  });
+});
+
+describe('bot service', () => {
+  it('sets only variables the bot’s config schema knows, with the AWS backend wired to this deployment', () => {
+    const known = new Set([...Object.keys(configSchema.shape), 'NODE_ENV']);
+    for (const s of [socket, http]) for (const name of Object.keys(env(s))) expect(known, name).toContain(name);
+    expect(env(socket)).toEqual({
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      VIDEOBOT_BACKEND: 'aws',
+      VIDEOBOT_CHAT: 'slack',
+      VIDEOBOT_HEALTH_PORT: '8080',
+      VIDEOBOT_ALLOWED_USERS: '',
+      VIDEOBOT_ALLOWED_CHANNELS: '',
+      VIDEOBOT_ADMINS: '',
+      AWS_REGION: 'eu-west-1',
+      VIDEOBOT_INPUT_BUCKET: '{output:InputBucketName}',
+      VIDEOBOT_OUTPUT_BUCKET: '{output:OutputBucketName}',
+      VIDEOBOT_MODEL_CACHE_URI: 's3://{output:ModelBucketName}/models/',
+      VIDEOBOT_KMS_KEY_ID: '{output:DataKeyArn}',
+      VIDEOBOT_JOB_TABLE: '{output:JobTableName}',
+      VIDEOBOT_EVENTS_QUEUE_URL: `{${socket.id(socket.stacks.service.events.queue)}}`,
+      SAGEMAKER_ROLE_ARN: `{${socket.id(socket.stacks.service.processingRole.role)}.Arn}`,
+      SAGEMAKER_IMAGE_URI: expect.stringMatching(/^\$\{AWS::AccountId\}\.dkr\.ecr\.eu-west-1\.\$\{AWS::URLSuffix\}\/cdk-[a-z0-9]+-container-assets-/),
+      SAGEMAKER_JOB_PREFIX: 'videobot',
+      SAGEMAKER_INSTANCE_TYPE: 'ml.g6e.2xlarge',
+      SAGEMAKER_INSTANCE_TYPES: '',
+      VIDEOBOT_ENHANCER: 'bedrock',
+      BEDROCK_MODEL_ID: 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0',
+      SLACK_MODE: 'socket',
+    });
+    expect(env(http)).toMatchObject({
+      VIDEOBOT_CHAT: 'slack,discord',
+      SLACK_MODE: 'http',
+      SLACK_PORT: '3000',
+      SAGEMAKER_JOB_PREFIX: 'Studio',
+      VIDEOBOT_ALLOWED_USERS: 'U1,U2',
+      SAGEMAKER_INSTANCE_TYPES: 'cogvideox1.5-5b=ml.p5.48xlarge',
+      BEDROCK_GUARDRAIL_ID: 'gr-123',
+      BEDROCK_GUARDRAIL_VERSION: '2',
+    });
+  });
+
+  it('injects the tokens as ECS secrets from the JSON keys the chosen mode needs', () => {
+    const secrets = (s: Synth) => Object.fromEntries(container(s).Secrets.map((e) => [e.Name, flat(e.ValueFrom)]));
+    expect(secrets(socket)).toEqual({
+      SLACK_BOT_TOKEN: '{output:SlackSecretArn}:botToken::',
+      SLACK_APP_TOKEN: '{output:SlackSecretArn}:appToken::',
+    });
+    expect(secrets(http)).toEqual({
+      SLACK_BOT_TOKEN: '{output:SlackSecretArn}:botToken::',
+      SLACK_SIGNING_SECRET: '{output:SlackSecretArn}:signingSecret::',
+      DISCORD_TOKEN: '{output:DiscordSecretArn}:token::',
+      DISCORD_APPLICATION_ID: '{output:DiscordSecretArn}:applicationId::',
+    });
+  });
+
+  it('runs one task with a health check, a rolling-back circuit breaker and Container Insights', () => {
+    expect(container(socket).HealthCheck.Command.join(' ')).toContain('http://127.0.0.1:8080/healthz');
+    socket.template.hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 1,
+      LaunchType: 'FARGATE',
+      DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true }, MinimumHealthyPercent: 100 }),
+      NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
+    });
+    socket.template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+    socket.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }) })],
+    });
+    socket.template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: Match.absent(), RetentionInDays: 30 });
+  });
+
+  it('runs in a two-AZ VPC with one NAT gateway and flow logs', () => {
+    socket.template.resourceCountIs('AWS::EC2::Subnet', 4);
+    socket.template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    socket.template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
+  });
+});
+
+describe('Socket Mode / Discord: no inbound port', () => {
+  it('has no load balancer, no ingress rule and no port mapping', () => {
+    socket.template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+    socket.template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+    for (const sg of Object.values(socket.template.findResources('AWS::EC2::SecurityGroup'))) {
+      expect(sg.Properties.SecurityGroupIngress).toBeUndefined();
+    }
+    expect(container(socket).PortMappings ?? []).toEqual([]);
+  });
+
+  it('also holds for a Discord-only bot', () => {
+    const discord = build({ chat: 'discord', slackMode: 'http' });
+    discord.template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+    discord.template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+  });
+});
+
+describe('Slack HTTP mode', () => {
+  it('adds one internet-facing ALB that drops invalid headers and logs to the access-log bucket', () => {
+    http.template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 1);
+    http.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internet-facing',
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.bucket', Value: { 'Fn::GetStackOutput': { StackName: 'VideobotStateful', OutputName: 'AccessLogBucketName' } } },
+        { Key: 'access_logs.s3.prefix', Value: 'slack-alb' },
+      ]),
+    });
+  });
+
+  it('listens on 443 only, with the certificate and a current TLS policy, forwarding to the bot on 3000', () => {
+    const listeners = Object.values(http.template.findResources('AWS::ElasticLoadBalancingV2::Listener')).map((l) => l.Properties);
+    expect(listeners).toHaveLength(1);
+    expect(listeners[0]).toMatchObject({
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: TEST_CERTIFICATE_ARN }],
+      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-PQ-2025-09',
+    });
+    http.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      Port: 3000,
+      Protocol: 'HTTP',
+      TargetType: 'ip',
+      HealthCheckPath: '/healthz',
+      HealthCheckPort: '8080',
+    });
+    expect(container(http).PortMappings?.map((p) => p.ContainerPort)).toEqual([3000, 8080]);
+  });
+
+  it('opens 443 to the internet on the ALB, and the bot only to the ALB', () => {
+    const ingress = Object.values(http.template.findResources('AWS::EC2::SecurityGroup')).flatMap(
+      (sg) => (sg.Properties.SecurityGroupIngress ?? []) as { CidrIp?: string; FromPort: number }[],
+    );
+    expect(ingress).toEqual([expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443 })]);
+    const toBot = Object.values(http.template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
+    expect(toBot.map((r) => r.FromPort).sort()).toEqual([3000, 8080]);
+    for (const rule of toBot) expect(rule.SourceSecurityGroupId).toBeDefined();
+  });
+
+  it('lets Elastic Load Balancing write its logs into the stateful stack’s log bucket', () => {
+    http.stateful.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: 'AccessLogBucket' },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Sid: 'LoadBalancerAccessLogs', Action: 's3:PutObject', Principal: { AWS: 'arn:aws:iam::156460612806:root' } }),
+        ]),
+      },
+    });
+    const socketPolicy = JSON.stringify(socket.stateful.toJSON());
+    expect(socketPolicy).not.toContain('LoadBalancerAccessLogs');
+  });
+});
+
+describe('retentionDays', () => {
+  it('rounds up to a retention CloudWatch Logs accepts', () => {
+    expect(retentionDays(30)).toBe(30);
+    expect(retentionDays(31)).toBe(60);
+    expect(retentionDays(100000)).toBe(3653);
+  });
+});
