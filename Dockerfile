@@ -13,8 +13,13 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 FROM node:20-slim
+# ffmpeg re-encodes videos over Discord's upload limit (bot/chat/discord/shrink.ts); without it they go out as links.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
-    VIDEOBOT_HEALTH_PORT=8080
+    VIDEOBOT_HEALTH_PORT=8080 \
+    VIDEOBOT_FFMPEG=/usr/bin/ffmpeg
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./

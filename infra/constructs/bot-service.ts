@@ -70,6 +70,8 @@ export class BotService extends Construct {
         startPeriod: Duration.seconds(60),
       },
       stopTimeout: Duration.seconds(30),
+      // An init process forwards SIGTERM and reaps the ffmpeg children of the Discord video shrinker.
+      linuxParameters: new ecs.LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true }),
       portMappings: props.ingressPort === undefined ? [] : [{ containerPort: props.ingressPort }, { containerPort: props.healthPort }],
     });
     Validations.of(this.taskDefinition).acknowledge({

@@ -22,9 +22,9 @@ export interface ProcessingRoleProps {
 const PROCESSING_LOG_GROUP = '/aws/sagemaker/ProcessingJobs';
 
 /**
- * Assumed only by SageMaker (for jobs in this account). The job's container runs with network
- * isolation, so this role is all a job can reach: the S3 channels SageMaker copies for it, its logs,
- * its image, its metrics.
+ * Assumed only by SageMaker (for jobs in this account). Generation jobs run with network isolation:
+ * SageMaker copies their S3 channels in and out with this role, pulls the image and writes logs and
+ * metrics. The model-staging job (internet on, to reach Hugging Face) uses it to fill the model cache.
  */
 export class ProcessingRole extends Construct {
   readonly role: iam.Role;
@@ -41,6 +41,9 @@ export class ProcessingRole extends Construct {
 
     props.inputBucket.grantRead(this.role);
     props.modelBucket.grantRead(this.role, `${props.modelPrefix}*`);
+    // `videobot models stage <preset>` runs a one-off job with this role whose output is the model
+    // cache (bot/aws/model-cache.ts). Generation jobs never name the model bucket as an output.
+    props.modelBucket.grantPut(this.role, `${props.modelPrefix}*`);
     props.outputBucket.grantPut(this.role);
     // Continuous-mode outputs are multipart uploads, whose parts S3 decrypts to assemble.
     props.key.grantEncryptDecrypt(this.role);
@@ -81,7 +84,7 @@ export class ProcessingRole extends Construct {
     acknowledgeWildcardResources(
       this.role,
       [props.modelBucket.arnForObjects(`${props.modelPrefix}*`)],
-      'Only the model-weight prefix of the model bucket; which preset a job loads is chosen per job.',
+      'Only the model-weight prefix of the model bucket: generation jobs read the preset they run, the staging job writes one preset folder; which one is chosen per job.',
     );
     acknowledgeWildcardResources(
       this.role,

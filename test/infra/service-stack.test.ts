@@ -272,7 +272,7 @@ describe('IAM', () => {
     expect(env(off).VIDEOBOT_ENHANCER).toBe('off');
   });
 
-  it('lets SageMaker (only) assume the processing role, which reads inputs and weights and writes outputs', () => {
+  it('lets SageMaker (only) assume the processing role, which reads inputs and weights and writes outputs (and staged weights)', () => {
     const role = socket.id(socket.stacks.service.processingRole.role);
     socket.template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
@@ -290,7 +290,7 @@ describe('IAM', () => {
       .filter(({ policy }) => (socket.template.toJSON().Resources[policy].Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
       .map(({ statement }) => statement);
     const on = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(flat));
-    expect(on('s3:PutObject')).toEqual(['arn:aws:s3:::{output:OutputBucketName}/*']);
+    expect(on('s3:PutObject').sort()).toEqual(['arn:aws:s3:::{output:ModelBucketName}/models/*', 'arn:aws:s3:::{output:OutputBucketName}/*']);
     expect(on('s3:GetObject*').sort()).toEqual([
       'arn:aws:s3:::{output:InputBucketName}',
       'arn:aws:s3:::{output:InputBucketName}/*',
