@@ -217,7 +217,7 @@ class Fp8Linear(nn.Module):
             out = torch._scaled_mm(values, self.weight_fp8.t(), scale_a=scale, scale_b=self.weight_scale,
                                    out_dtype=self.out_dtype)
         else:
-            out = ((values.float() * scale) @ (self.weight_fp8.float() * self.weight_scale).t()).to(self.out_dtype)
+            out = ((values.float() * scale) @ (self.weight_fp8.float() * self.weight_scale.t()).t()).to(self.out_dtype)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*shape[:-1], self.out_features)
@@ -269,11 +269,18 @@ class StepCache:
         return self.schedule.computes(self.step, int(self._total_steps()))
 
 
+def _contiguous(hidden_states, encoder_hidden_states, **_):
+    """The first block gets strided slices of the patch embedding, the others contiguous tensors;
+    one layout means one compiled graph for all blocks instead of two."""
+    return hidden_states.contiguous(), encoder_hidden_states.contiguous()
+
+
 class _CaptureInputs:
     def __init__(self, cache: StepCache):
         self.cache = cache
 
     def __call__(self, hidden_states, encoder_hidden_states, **_):
+        hidden_states, encoder_hidden_states = _contiguous(hidden_states, encoder_hidden_states)
         self.cache.inputs = (hidden_states, encoder_hidden_states)
         return hidden_states, encoder_hidden_states
 
@@ -302,20 +309,24 @@ class _ApplyResiduals:
                 (encoder_hidden_states.float() + residual_e).to(encoder_hidden_states.dtype))
 
 
-class StepCachedBlocks(nn.ModuleList):
-    """The transformer's block list; iterating it yields the blocks, or one residual reuse.
+class BlockList(nn.ModuleList):
+    """The transformer's block list; iterating it yields the blocks (behind a layout fix-up),
+    or, on a step the cache skips, one residual reuse.
 
     CogVideoXTransformer3DModel.forward loops `for block in self.transformer_blocks`, so
     swapping the list is enough: parameters and state-dict keys stay those of the blocks.
     """
 
-    def __init__(self, blocks, cache: StepCache):
+    def __init__(self, blocks, cache: StepCache | None = None):
         super().__init__(blocks)
         self.cache = cache
 
     def __iter__(self):
         cache = self.cache
-        if cache.computes_now():
+        if cache is None:
+            yield _contiguous
+            yield from super().__iter__()
+        elif cache.computes_now():
             yield _CaptureInputs(cache)
             yield from super().__iter__()
             yield _RecordResiduals(cache)
@@ -454,9 +465,11 @@ def apply(pipe, options: Options, *, work_device: str | None = None,
         transformer.register_forward_hook(hooks.after_forward, with_kwargs=True)
         report.compile_cache = state
 
+    cache = None
     if options.step_cache is not None:
         cache = StepCache(options.step_cache, lambda: pipe.scheduler.num_inference_steps)
         transformer.register_forward_pre_hook(cache.before_forward, with_kwargs=True)
-        transformer.transformer_blocks = StepCachedBlocks(list(blocks), cache)
         report.step_cache = cache
+    if options.compile_blocks or cache is not None:
+        transformer.transformer_blocks = BlockList(list(blocks), cache)
     return report

@@ -1,0 +1,46 @@
+"""bench.py: its FLOP count against FlopCounterMode, and a whole run on CPU with tiny-random."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from processing import bench
+
+
+@pytest.mark.parametrize("preset, tokens, tflop", [("cogvideox-5b", 17776, 664.4), ("cogvideox1.5-5b", 45106, 2958.4)])
+def test_flop_count_of_real_models_matches_flop_counter(preset, tokens, tflop):
+    counted = bench.count_flops(bench.SPECS[preset])  # a meta-device forward: shapes only, no compute
+    assert counted["tokens"] == tokens
+    assert counted["total"] / 1e12 == pytest.approx(tflop, abs=0.1)
+    assert counted["flop_counter_total"] == pytest.approx(counted["total"], rel=1e-6)
+
+
+def test_padded_latent_frames_of_1_5():
+    assert bench.latent_frames(bench.SPECS["cogvideox1.5-5b"], bench.TRANSFORMER_15) == (22, 1)
+    assert bench.latent_frames(bench.SPECS["cogvideox-5b"], bench.TRANSFORMER_5B) == (13, 0)
+
+
+def test_bench_runs_every_section_on_cpu(tmp_path):
+    out = tmp_path / "bench.json"
+    code = bench.main(["--preset", "tiny-random", "--denoise-steps", "3", "--plan-steps", "1", "--job-steps", "1",
+                       "--job-speeds", "lossless-cold", "--work-dir", str(tmp_path / "work"), "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert code == 0, results["errors"]
+    sections = results["sections"]
+    assert set(sections) == set(bench.SECTIONS)
+    assert sections["flops"]["tokens"] == 226 + 3 * 4 * 6  # FlopCounterMode misses CPU attention: no check
+    assert sections["steps"]["lossless"]["rel_diff_vs_stock"] < 1e-6
+    assert sections["steps"]["stock"]["n"] == 5
+    assert sections["denoise"]["fast"]["psnr_db_vs_lossless"] == float("inf")  # 3 steps: nothing is cached
+    assert sections["plans"]["cpuGiB-none"]["fits"]
+    assert sections["job"]["lossless-cold"]["exit_code"] == 0
+    assert sections["job"]["lossless-cold"]["optimizations"]["speed"] == "lossless"
+
+
+def test_bench_skips_what_the_budget_cannot_fit(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.Bench, "estimate", lambda self, section: 100.0 if section == "vae" else 0.0)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--preset", "tiny-random", "--sections", "env,vae", "--budget-s", "50", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert "env" in results["sections"] and results["skipped"] == {"vae": "time budget"}

@@ -1,0 +1,191 @@
+"""optimize.py on CPU with tiny-random: lossless matches stock, compiled blocks trace whole, fp8 and step cache behave."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from processing import bench, job, optimize, pipeline, tiny
+from processing.presets import load_presets
+from processing.tests.support import run_job
+
+TINY = bench.SPECS["tiny-random"]
+
+
+@pytest.fixture(scope="module")
+def stock():
+    """A tiny pipeline in float32 and one CFG step's inputs, with the stock transformer output."""
+    pipe = bench.make_pipeline(TINY, bench.build_transformer(TINY, "cpu"), bench.build_vae(TINY, "cpu"))
+    inputs = bench.transformer_inputs(TINY, pipe, "cpu")
+    with torch.no_grad():
+        reference = pipe.transformer(**inputs)[0]
+    return pipe, inputs, reference
+
+
+def optimised(stock, options: optimize.Options):
+    pipe, inputs, reference = stock
+    copy_ = bench.make_pipeline(TINY, copy.deepcopy(pipe.transformer), pipe.vae)
+    report = optimize.apply(copy_, options)
+    with torch.no_grad():
+        out = copy_.transformer(**inputs)[0]
+    return copy_, report, out, reference
+
+
+def test_speeds_are_the_cli_choices():
+    assert optimize.SPEEDS == job.SPEEDS
+    assert job.parse_args(["run"]).speed == "lossless"
+    assert job.parse_args(["run", "--speed", "fast"]).speed == "fast"
+    with pytest.raises(SystemExit):
+        job.parse_args(["run", "--speed", "ludicrous"])
+
+
+def test_options_on_cpu_only_fuse_and_cache():
+    assert optimize.options_for("stock", "cpu") == optimize.Options(speed="stock")
+    lossless = optimize.options_for("lossless", "cpu")
+    assert lossless.fuse_qkv and not lossless.compile_blocks and not lossless.fp8 and lossless.step_cache is None
+    fast = optimize.options_for("fast", "cpu")
+    assert fast.step_cache == optimize.FAST_STEP_CACHE and not fast.fp8 and not fast.compile_blocks
+    with pytest.raises(ValueError):
+        optimize.options_for("ludicrous", "cpu")
+
+
+@pytest.mark.parametrize("capability, plan, compiled, fp8, attention", [
+    ((9, 0), "none", True, True, "cudnn"),
+    ((9, 0), "model", True, True, "cudnn"),
+    ((9, 0), "sequential", False, False, "cudnn"),
+    ((8, 0), "none", True, False, "default"),
+])
+def test_options_on_gpus(monkeypatch, capability, plan, compiled, fp8, attention):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: capability)
+    lossless = optimize.options_for("lossless", "cuda", plan)
+    assert (lossless.compile_blocks, lossless.fp8, lossless.attention) == (compiled, False, attention)
+    fast = optimize.options_for("fast", "cuda", plan)
+    assert (fast.compile_blocks, fast.fp8, fast.step_cache) == (compiled, fp8, optimize.FAST_STEP_CACHE)
+
+
+def test_fast_schedule_computes_24_of_50_steps():
+    schedule = optimize.FAST_STEP_CACHE
+    assert schedule.computed_steps(50) == 24
+    assert all(schedule.computes(k, 50) for k in [*range(6), *range(46, 50)])
+    assert [k for k in range(6, 46) if schedule.computes(k, 50)] == list(range(6, 46, 3))
+    assert schedule.computed_steps(8) == 8  # short runs are never cached
+
+
+def test_lossless_matches_stock_and_frees_the_separate_projections(stock):
+    pipe, report, out, reference = optimised(stock, optimize.Options(speed="lossless", fuse_qkv=True))
+    assert bench.relative_difference(out, reference) < 1e-6
+    assert report.fused_qkv == len(pipe.transformer.transformer_blocks) == 2
+    attn = pipe.transformer.transformer_blocks[0].attn1
+    assert attn.to_q is None and attn.to_qkv.out_features == 3 * attn.inner_dim
+    assert isinstance(attn.processor, optimize.CogVideoXAttnProcessor)
+
+
+def test_compiled_blocks_trace_whole_and_share_one_graph(stock):
+    from torch._dynamo.testing import CompileCounter
+
+    counter = CompileCounter()
+    torch._dynamo.reset()
+    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter)
+    pipe, report, out, reference = optimised(stock, options)
+    assert bench.relative_difference(out, reference) < 1e-6
+    assert report.compiled_blocks == 2
+    # fullgraph=True raises on any graph break; one frame means block 0 reuses the others' graph.
+    assert counter.frame_count == 1
+    with torch.no_grad():
+        pipe.transformer(**stock[1])
+    assert counter.frame_count == 1
+    torch._dynamo.reset()
+
+
+def test_fp8_linear_is_close_and_only_replaces_big_matmuls():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(256, 512)
+    x = torch.randn(64, 256)
+    fp8 = optimize.Fp8Linear(linear)
+    assert fp8.weight_fp8.dtype == torch.float8_e4m3fn and fp8.weight_scale.shape == (1, 512)
+    error = bench.relative_difference(fp8(x), linear(x))
+    assert 1e-4 < error < 0.06  # lossy, by about e4m3's 3 mantissa bits
+
+    block = copy.deepcopy(bench.build_transformer(TINY, "cpu").transformer_blocks[0])
+    assert optimize.to_fp8(block, min_features=1024) == 0
+    swapped = optimize.to_fp8(block, min_features=16)
+    assert swapped == 6  # q, k, v, out, and the two feed-forward matmuls
+    assert isinstance(block.norm1.linear, torch.nn.Linear)
+
+
+def test_step_cache_reuses_residuals_on_its_schedule():
+    from diffusers import CogVideoXPipeline
+
+    schedule = optimize.StepCacheSchedule(warmup=1, cooldown=1, interval=2)
+    lossless = CogVideoXPipeline(**tiny.build_components("t2v", bench.TEXT_TOKENS))
+    fast = CogVideoXPipeline(**tiny.build_components("t2v", bench.TEXT_TOKENS))
+    optimize.apply(lossless, optimize.Options(speed="lossless", fuse_qkv=True))
+    report = optimize.apply(fast, optimize.Options(speed="fast", fuse_qkv=True, step_cache=schedule))
+    preset = load_presets().get("tiny-random")
+
+    def frames(p, steps):
+        return pipeline.generate(p, preset=preset, mode="t2v", prompt="cache", negative_prompt="", seed=1,
+                                 frames=9, steps=steps, guidance=6.0, height=64, width=96, device="cpu")
+
+    cached, exact = frames(fast, 6), frames(lossless, 6)
+    state = report.to_json()["step_cache"]
+    assert (state["computed_steps"], state["reused_steps"]) == (4, 2)  # steps 0, 1, 3, 5 computed
+    assert cached.shape == exact.shape and not (cached == exact).all()
+    assert bench.psnr(torch.from_numpy(cached), torch.from_numpy(exact)) > 10
+    frames(fast, 6)  # a second run starts counting again (timesteps rise)
+    assert report.to_json()["step_cache"]["computed_steps"] == 8
+    assert list(fast.transformer.state_dict()) == list(lossless.transformer.state_dict())
+
+
+def test_compile_cache_saves_once_then_loads(tmp_path, monkeypatch):
+    loaded = []
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
+    monkeypatch.setattr(torch.compiler, "load_cache_artifacts", loaded.append)
+    inputs = {"hidden_states": torch.zeros(2, 3, 4, 8, 12)}
+
+    first = optimize.CompileCacheState(cache_dir=tmp_path / "cache", label="tiny-random-lossless")
+    hooks = optimize.CompileCache(first)
+    hooks.before_forward(None, (), inputs)
+    hooks.after_forward(None, (), inputs, "out")
+    assert first.saved and not first.loaded and first.first_call_s is not None
+    assert first.file.endswith("2x3x4x8x12.bin") and Path(first.file).read_bytes() == b"kernels"
+
+    second = optimize.CompileCacheState(cache_dir=tmp_path / "cache", label="tiny-random-lossless")
+    hooks = optimize.CompileCache(second)
+    hooks.before_forward(None, (), inputs)
+    hooks.after_forward(None, (), inputs, "out")
+    hooks.before_forward(None, (), inputs)  # later calls do nothing
+    assert loaded == [b"kernels"] and second.loaded and not second.saved
+
+
+def test_compile_cache_in_an_unwritable_place_only_logs(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    state = optimize.CompileCacheState(cache_dir=blocker / "cache", label="x")
+    hooks = optimize.CompileCache(state)
+    inputs = {"hidden_states": torch.zeros(1)}
+    hooks.before_forward(None, (), inputs)
+    assert hooks.after_forward(None, (), inputs, "out") == "out"
+    assert not state.saved
+
+
+def test_job_records_the_speed_it_ran(job_dir, tmp_path):
+    outcome = run_job(job_dir({"model": "tiny-random", "prompt": "fast", "steps": 2, "seed": 1}),
+                      tmp_path / "out", "--speed", "fast")
+    assert outcome.exit_code == 0
+    runtime = json.loads((tmp_path / "out" / "metadata.json").read_text())["runtime"]
+    assert runtime["speed"] == "fast"
+    assert runtime["optimizations"]["fused_qkv"] == 2
+    assert runtime["optimizations"]["step_cache"]["computed_steps"] == 2  # too short to skip any
+
+
+def test_tiny_tokenizer_is_what_bench_saves_for_real_presets():
+    # bench.py saves the real presets with tiny's byte-level tokenizer: ids must fit T5's vocabulary.
+    tokenizer = tiny.build_tokenizer(bench.TEXT_TOKENS)
+    ids = tokenizer("a red fox in the snow", padding="max_length", max_length=bench.TEXT_TOKENS)["input_ids"]
+    assert len(ids) == bench.TEXT_TOKENS and max(ids) < bench.T5_XXL["vocab_size"]
