@@ -183,6 +183,9 @@ export class ServiceStack extends Stack {
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
     new CfnOutput(this, 'BotLogGroupName', { value: this.bot.logGroup.logGroupName });
+    new CfnOutput(this, 'BotClusterName', { value: this.bot.cluster.clusterName });
+    new CfnOutput(this, 'BotServiceName', { value: this.bot.service.serviceName });
+    new CfnOutput(this, 'FailedJobsLogGroupName', { value: this.events.failedJobsLog.logGroupName });
   }
 }
 
