@@ -16,6 +16,8 @@ export interface BotPermissionsProps {
   /** The SageMaker execution role the bot passes to CreateProcessingJob. */
   readonly processingRole: iam.IRole;
   readonly jobPrefix: string;
+  /** Prefix of the job files inside the input and output buckets, e.g. "jobs/". */
+  readonly jobFilesPrefix: string;
   readonly bedrock?: { readonly modelId: string; readonly guardrailId?: string };
 }
 
@@ -30,10 +32,11 @@ export class BotPermissions extends Construct {
 
     // S3ObjectStore: put and read a job's inputs; read, list (HeadObject must see 404, not 403),
     // presign and clear a job's outputs. The buckets' key comes with each grant.
-    props.inputBucket.grantPut(role);
-    props.inputBucket.grantRead(role);
-    props.outputBucket.grantRead(role);
-    props.outputBucket.grantDelete(role, 'jobs/*');
+    const jobFiles = `${props.jobFilesPrefix}*`;
+    props.inputBucket.grantPut(role, jobFiles);
+    props.inputBucket.grantRead(role, jobFiles);
+    props.outputBucket.grantRead(role, jobFiles);
+    props.outputBucket.grantDelete(role, jobFiles);
     // DynamoJobStore: conditional writes, transactions, queries on the byUser index.
     props.table.grantReadWriteData(role);
     // SqsEventConsumer.
@@ -63,8 +66,8 @@ export class BotPermissions extends Construct {
     );
     acknowledgeWildcardResources(
       role,
-      [props.inputBucket.arnForObjects('*'), props.outputBucket.arnForObjects('*'), props.outputBucket.arnForObjects('jobs/*')],
-      'Objects of the two job buckets, under jobs/<job id>/; job ids are minted at run time.',
+      [props.inputBucket.arnForObjects(jobFiles), props.outputBucket.arnForObjects(jobFiles)],
+      'Job files in the two job buckets, jobs/<job id>/input/ and jobs/<job id>/output/; job ids are minted at run time.',
     );
     acknowledgeWildcardResources(
       role,

@@ -23,6 +23,8 @@ export interface JobBucketsProps {
 
 /** Where the model weights live inside the model bucket: `s3://<modelBucket>/models/<preset>/`. */
 export const MODEL_PREFIX = 'models/';
+/** Where job files live in the input and output buckets: `jobs/<id>/input/`, `jobs/<id>/output/` (bot/aws/s3.ts). */
+export const JOB_PREFIX = 'jobs/';
 
 /**
  * Four buckets, all private, TLS-only and versioned where the data matters:

@@ -13,6 +13,8 @@ export interface ProcessingRoleProps {
   readonly modelBucket: s3.IBucket;
   /** Prefix of the weights inside modelBucket, e.g. "models/". */
   readonly modelPrefix: string;
+  /** Prefix of the job files inside the input and output buckets, e.g. "jobs/". */
+  readonly jobPrefix: string;
   readonly key: kms.IKey;
   /** The ECR repository the processing image asset is pushed to. */
   readonly imageRepository: ecr.IRepository;
@@ -39,12 +41,12 @@ export class ProcessingRole extends Construct {
       }),
     });
 
-    props.inputBucket.grantRead(this.role);
+    props.inputBucket.grantRead(this.role, `${props.jobPrefix}*`);
     props.modelBucket.grantRead(this.role, `${props.modelPrefix}*`);
     // `videobot models stage <preset>` runs a one-off job with this role whose output is the model
     // cache (bot/aws/model-cache.ts). Generation jobs never name the model bucket as an output.
     props.modelBucket.grantPut(this.role, `${props.modelPrefix}*`);
-    props.outputBucket.grantPut(this.role);
+    props.outputBucket.grantPut(this.role, `${props.jobPrefix}*`);
     // Continuous-mode outputs are multipart uploads, whose parts S3 decrypts to assemble.
     props.key.grantEncryptDecrypt(this.role);
     props.imageRepository.grantPull(this.role);
@@ -78,8 +80,8 @@ export class ProcessingRole extends Construct {
     );
     acknowledgeWildcardResources(
       this.role,
-      [props.inputBucket.arnForObjects('*'), props.outputBucket.arnForObjects('*')],
-      'Objects of the job buckets: a job reads any job input and writes any job output (jobs/<id>/...); the job ids are not known at deploy time.',
+      [props.inputBucket.arnForObjects(`${props.jobPrefix}*`), props.outputBucket.arnForObjects(`${props.jobPrefix}*`)],
+      'Job files in the input and output buckets (jobs/<job id>/input/, jobs/<job id>/output/): SageMaker copies one job\'s folders per run, and job ids are minted at run time.',
     );
     acknowledgeWildcardResources(
       this.role,

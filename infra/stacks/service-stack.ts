@@ -11,7 +11,7 @@ import { Alarms } from '../constructs/alarms.js';
 import { BOT_CONTAINER, BotService } from '../constructs/bot-service.js';
 import { BotPermissions } from '../constructs/bot-permissions.js';
 import { JobEvents } from '../constructs/job-events.js';
-import { MODEL_PREFIX } from '../constructs/job-buckets.js';
+import { JOB_PREFIX, MODEL_PREFIX } from '../constructs/job-buckets.js';
 import { Network } from '../constructs/network.js';
 import { ProcessingRole } from '../constructs/processing-role.js';
 import { SlackIngress } from '../constructs/slack-ingress.js';
@@ -87,6 +87,7 @@ export class ServiceStack extends Stack {
       outputBucket: data.outputBucket,
       modelBucket: data.modelBucket,
       modelPrefix: MODEL_PREFIX,
+      jobPrefix: JOB_PREFIX,
       key: data.key,
       imageRepository: this.processingImage.repository,
     });
@@ -144,6 +145,7 @@ export class ServiceStack extends Stack {
       eventsQueue: this.events.queue,
       processingRole: this.processingRole.role,
       jobPrefix: config.jobPrefix,
+      jobFilesPrefix: JOB_PREFIX,
       ...(config.bedrock
         ? { bedrock: { modelId: config.bedrock.modelId, ...(config.bedrock.guardrail ? { guardrailId: config.bedrock.guardrail.id } : {}) } }
         : {}),
