@@ -33,11 +33,11 @@ export const contextSchema = z
     admins: list.default([]),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 
-    jobPrefix: z.string().regex(JOB_PREFIX, 'jobPrefix: 1-20 letters, digits or inner dashes').default('videobot'),
+    jobPrefix: z.string().regex(JOB_PREFIX, '1-20 letters, digits or inner dashes (SAGEMAKER_JOB_PREFIX)').default('videobot'),
     instanceType: z.string().regex(SAGEMAKER_INSTANCE).default('ml.g6e.2xlarge'),
     /** Per-preset overrides, "cogvideox1.5-5b=ml.p5.48xlarge,cogvideox-2b=ml.g6.2xlarge". */
     instanceTypes: list
-      .pipe(z.array(z.string().regex(/^[a-z0-9.-]+=ml\.[a-z0-9]+\.[a-z0-9]+$/, 'instanceTypes: preset=ml.type pairs')))
+      .pipe(z.array(z.string().regex(/^[a-z0-9.-]+=ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected preset=ml.type pairs, e.g. cogvideox-2b=ml.g6.2xlarge')))
       .default([]),
 
     enhancer: z.enum(['bedrock', 'off']).default('bedrock'),

@@ -58,13 +58,13 @@ describe('parseAppConfig', () => {
   it.each([
     [{ slackMode: 'http' }, /certificateArn: slackMode=http needs an ACM certificate/],
     [{ slackMode: 'http', certificateArn: 'arn:aws:iam::1:role/x' }, /certificateArn: must be an ACM certificate ARN/],
-    [{ jobPrefix: 'video_bot' }, /jobPrefix/],
+    [{ jobPrefix: 'video_bot' }, /-c jobPrefix: 1-20 letters/],
     [{ chat: 'teams' }, /-c chat/],
     [{ chat: '' }, /-c chat/],
     [{ region: 'Europe' }, /-c region/],
     [{ alarmEmail: 'not-an-address' }, /-c alarmEmail/],
     [{ inputRetentionDays: '0' }, /-c inputRetentionDays/],
-    [{ instanceTypes: 'cogvideox-5b=g6e.2xlarge' }, /instanceTypes: preset=ml.type pairs/],
+    [{ instanceTypes: 'cogvideox-5b=g6e.2xlarge' }, /-c instanceTypes: expected preset=ml.type pairs/],
     [{ bedrockGuardrailId: 'abc' }, /bedrockGuardrailVersion/],
     [{ account: '1234' }, /-c account/],
   ])('rejects %o', (context, message) => {
