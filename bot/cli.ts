@@ -55,7 +55,7 @@ export async function runGenerate(argv: readonly string[], deps: GenerateDeps): 
       else if (view.final) finish({ code: 1 });
     },
     async postVideo(_job: Job, video: VideoFile): Promise<void> {
-      const link = await video.link(86400);
+      const link = await video.link(6 * 3600);
       delivered = link?.startsWith('file:') ? fileURLToPath(link) : link;
     },
   };

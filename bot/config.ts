@@ -80,7 +80,8 @@ export const configSchema = z.object({
   VIDEOBOT_JOB_TABLE: optionalString,
   VIDEOBOT_EVENTS_QUEUE_URL: optionalString,
   VIDEOBOT_JOB_TTL_DAYS: int(1, 3650).default(30),
-  VIDEOBOT_PRESIGN_TTL_SECONDS: int(60, 604800).default(86400),
+  /** Download links for videos too big to post. Signed with the task role's session credentials, which last about 6 hours at most. */
+  VIDEOBOT_PRESIGN_TTL_SECONDS: int(60, 604800).default(21600),
   SAGEMAKER_ROLE_ARN: optionalString,
   SAGEMAKER_IMAGE_URI: optionalString,
   SAGEMAKER_JOB_PREFIX: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,19}$/).default('videobot'),

@@ -131,7 +131,8 @@ export function buildProcessingJobRequest(
         InstanceCount: 1,
         InstanceType: instanceTypeFor(settings, preset) as never,
         VolumeSizeInGB: settings.volumeGb,
-        ...(settings.kmsKeyId ? { VolumeKmsKeyId: settings.kmsKeyId } : {}),
+        // No VolumeKmsKeyId: SageMaker rejects it on instances with local NVMe storage (g5, g6, g6e, p5 — every
+        // GPU type we use), whose instance store is encrypted at rest by the hardware. Outputs use the key below.
       },
     },
     StoppingCondition: { MaxRuntimeInSeconds: settings.maxRuntimeSeconds },

@@ -462,7 +462,7 @@ export function createJobService(deps: JobServiceDeps) {
       await chat.postVideo(claimed, videoFile(claimed));
     } catch (err) {
       log.error({ jobId: job.id, err }, 'posting the video failed');
-      const link = await objects.outputLink(job.id, 'video.mp4', deps.presignTtlSeconds ?? 86400).catch(() => undefined);
+      const link = await objects.outputLink(job.id, 'video.mp4', deps.presignTtlSeconds ?? 6 * 3600).catch(() => undefined);
       await fail(claimed, {
         code: 'DELIVERY_FAILED',
         message: `The video was made but could not be posted here${link ? `; download it here: ${link}` : ''}.`,

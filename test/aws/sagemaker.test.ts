@@ -146,12 +146,14 @@ describe('SageMakerRunner', () => {
     expect(b).toEqual({ ref: 'videobot-sm1' });
     expect(await r.submit(j)).toEqual({ ref: 'videobot-sm1' });
     expect(fake.jobs.get('videobot-sm1')!.request).toMatchObject({
-      ProcessingResources: { ClusterConfig: { InstanceType: 'ml.g6e.2xlarge', VolumeSizeInGB: 120, VolumeKmsKeyId: settings.kmsKeyId } },
+      ProcessingResources: { ClusterConfig: { InstanceType: 'ml.g6e.2xlarge', VolumeSizeInGB: 120 } },
       StoppingCondition: { MaxRuntimeInSeconds: 1800 },
       NetworkConfig: { EnableNetworkIsolation: true },
       ProcessingOutputConfig: { KmsKeyId: settings.kmsKeyId },
     });
     expect(fake.jobs.get('videobot-sm1')!.request.NetworkConfig.VpcConfig).toBeUndefined();
+    // GPU instances with NVMe instance storage reject a volume key.
+    expect(fake.jobs.get('videobot-sm1')!.request.ProcessingResources.ClusterConfig.VolumeKmsKeyId).toBeUndefined();
     const creates = fake.callsOf('CreateProcessingJob').filter((c) => c.ProcessingJobName === 'videobot-sm1');
     expect(creates.length).toBeGreaterThanOrEqual(1);
     expect(creates.length).toBeLessThanOrEqual(2); // a second one only in the race, answered ResourceInUse
