@@ -87,7 +87,7 @@ export function details(job: Job): string {
     ...(p.negativePrompt ? [`Negative: ${p.negativePrompt}`] : []),
     summary(job),
   ];
-  const timings = job.result?.metadata?.timings as Record<string, number> | undefined;
+  const timings = job.result?.metadata?.timings_s as Record<string, number> | undefined;
   if (timings && typeof timings === 'object') {
     lines.push(
       'Timings: ' +

@@ -1,6 +1,6 @@
 // Runner that starts the processing job as a child process on this machine and watches its output folder.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobFailure } from '../core/errors.js';
@@ -31,6 +31,7 @@ interface Running {
   pid?: number;
   lastProgress?: string;
   poll?: ReturnType<typeof setInterval>;
+  watcher?: FSWatcher;
   timeout?: ReturnType<typeof setTimeout>;
   cancelled: boolean;
   timedOut: boolean;
@@ -121,6 +122,15 @@ export class LocalRunner implements Runner {
 
   /** Polls progress.json and turns changes into progress events; enforces the time limit. */
   private watch(slot: Running): void {
+    // inotify sees every atomic rewrite of progress.json at once; the poll is the fallback where watching fails.
+    try {
+      slot.watcher = watch(this.options.outputDir(slot.job.id), (_event, name) => {
+        if (name === 'progress.json') void this.readProgress(slot);
+      });
+      slot.watcher.on('error', () => slot.watcher?.close());
+    } catch {
+      /* polling only */
+    }
     slot.poll = setInterval(() => void this.readProgress(slot), this.options.pollMs ?? 500);
     slot.timeout = setTimeout(() => {
       slot.timedOut = true;
@@ -138,6 +148,7 @@ export class LocalRunner implements Runner {
 
   private async finish(slot: Running, code: number | null, signal: NodeJS.Signals | null, stderrTail: string): Promise<void> {
     clearInterval(slot.poll);
+    slot.watcher?.close();
     clearTimeout(slot.timeout);
     this.running.delete(slot.job.id);
     await rm(this.pidFile(slot.job.id), { force: true });
@@ -237,6 +248,7 @@ export class LocalRunner implements Runner {
     const slots = [...this.running.values()];
     for (const slot of slots) {
       clearInterval(slot.poll);
+      slot.watcher?.close();
       clearTimeout(slot.timeout);
       // An orderly stop ends its children; the next start retries their jobs.
       if (slot.pid) killGroup(slot.pid, 'SIGTERM');

@@ -201,7 +201,7 @@ export class FakeSageMaker {
     const job = this.mustFind(name);
     await this.writeOutput(name, 'video.mp4', opts.video ?? new Uint8Array([0, 0, 0, 24, 0x66, 0x74, 0x79, 0x70, 0x69, 0x73, 0x6f, 0x6d]));
     await this.writeOutput(name, 'poster.jpg', new Uint8Array([0xff, 0xd8, 0xff, 0xd9]));
-    await this.writeOutput(name, 'metadata.json', JSON.stringify(opts.metadata ?? { seed: 1, timings: { denoise: 2 } }));
+    await this.writeOutput(name, 'metadata.json', JSON.stringify(opts.metadata ?? { seed: 1, timings_s: { denoising: 2 } }));
     job.status = 'Completed';
     job.endedAt = Date.now() / 1000;
     await this.publish(name);

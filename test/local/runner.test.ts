@@ -29,7 +29,7 @@ describe.skipIf(!hasPython)('LocalRunner with the real processing job', () => {
   it('makes an H.264 MP4 with the frames, fps and size asked for, with live progress', async () => {
     const chat = new Chat();
     h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o) });
-    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'a bee on a flower', model: 'tiny-random', frames: 17, steps: 3, seed: 5 } });
+    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'a bee on a flower', model: 'tiny-random', frames: 17, steps: 30, seed: 5 } });
     await eventually(async () => (await h!.store.get(job.id))?.state === 'delivered', 90_000, 'delivery');
     expect(chat.videos).toHaveLength(1);
     const info = probeVideo(chat.videos[0]!.path);

@@ -61,7 +61,7 @@ export class ScriptedRunner implements Runner {
   progress(jobId: string, step: number, total: number, phase = 'denoising'): Promise<void> {
     return this.emit({ jobId, kind: 'progress', progress: { phase, step, total, etaS: (total - step) * 2, elapsedS: step * 2 } });
   }
-  async complete(jobId: string, metadata: Record<string, unknown> = { timings: { denoise: 1.5 } }): Promise<void> {
+  async complete(jobId: string, metadata: Record<string, unknown> = { timings_s: { denoising: 1.5, total: 3 } }): Promise<void> {
     const { mkdir, writeFile } = await import('node:fs/promises');
     await mkdir(this.objects.outputDir(jobId), { recursive: true });
     await writeFile(join(this.objects.outputDir(jobId), 'video.mp4'), this.video);
