@@ -267,6 +267,8 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
             seed=job.seed, frames=job.frames, steps=job.steps, guidance=job.guidance,
             height=job.height, width=job.width, device=device, image=start_image, on_step=on_step,
         )
+        if progress.phase_name == "denoising":  # a scheduler that ran fewer callbacks than steps
+            progress.phase("decoding")
     except torch.cuda.OutOfMemoryError as exc:
         raise out_of_memory(plan) from exc
     except RuntimeError as exc:
