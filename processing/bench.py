@@ -114,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--job-speeds", default="lossless-cold,lossless-warm,stock,fast",
                         help="whole-job runs, in order; lossless-cold empties the compile cache first")
     parser.add_argument("--job-steps", type=int, default=50)
+    parser.add_argument("--fp32-reference", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the transformer in float32 to size the bf16 error of every variant")
     parser.add_argument("--work-dir", type=Path, default=None, help="where the job's weights are saved")
     parser.add_argument("--compile-backend", default=None,
                         help="torch.compile backend for the lossless/fast blocks (default: inductor on CUDA, "
@@ -583,16 +585,42 @@ class Bench:
         results = {}
 
         results["stock"], reference = self._step_variant("stock", pipe, inputs, None, total)
-        reference = reference.cpu()
+        outputs = {"stock": reference.cpu()}
         report = optimize.apply(pipe, self.options("lossless"))
-        results["lossless"], _ = self._step_variant("lossless", pipe, inputs, reference, total)
+        results["lossless"], out = self._step_variant("lossless", pipe, inputs, outputs["stock"], total)
         results["lossless"]["optimizations"] = report.to_json()
+        outputs["lossless"] = out.cpu()
         if self.device == "cuda" and torch_fp8_ok():
             # fp8 matmuls alone (the step cache saves whole steps, measured in `denoise`).
-            for block in pipe.transformer.transformer_blocks:
+            for block in optimize.blocks_of(pipe.transformer):
                 optimize.to_fp8(block)
-            results["fast_fp8_step"], _ = self._step_variant("fast-fp8", pipe, inputs, reference, total)
+            results["fast_fp8_step"], out = self._step_variant("fast-fp8", pipe, inputs, outputs["stock"], total)
+            outputs["fast_fp8_step"] = out.cpu()
+        if self.args.fp32_reference and self.spec.dtype != "float32":
+            del pipe, transformer, out
+            free_memory(self.device)
+            self._against_fp32(results, outputs)
         return results
+
+    def _against_fp32(self, results: dict, outputs: dict) -> None:
+        """bf16 error budget: each variant's distance from the same weights run in float32.
+
+        Lossless means "no further from float32 than stock diffusers is"."""
+        import torch
+
+        transformer = build_transformer(self.spec, self.device).float()  # same seed: the bf16 weights, upcast
+        pipe = make_pipeline(self.spec, transformer, build_vae(self.spec, self.device))
+        inputs = transformer_inputs(self.spec, pipe, self.device)
+        inputs = {k: (v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in inputs.items()}
+        inputs["hidden_states"] = inputs["hidden_states"].to(torch.bfloat16).float()
+        inputs["encoder_hidden_states"] = inputs["encoder_hidden_states"].to(torch.bfloat16).float()
+        with torch.no_grad():
+            reference, seconds = wall(lambda: transformer(**inputs)[0], self.device)
+        reference = reference.cpu()
+        for name, out in outputs.items():
+            results[name]["rel_diff_vs_fp32"] = relative_difference(out.float(), reference)
+        results["fp32_reference_s"] = round(seconds, 2)
+        log.info("vs float32: %s", {n: f"{results[n]['rel_diff_vs_fp32']:.2e}" for n in outputs})
 
     def _denoise(self, name: str, pipe, steps: int) -> dict:
         import torch
@@ -613,7 +641,7 @@ class Bench:
             return pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, height=self.spec.height,
                         width=self.spec.width, num_frames=self.spec.frames, num_inference_steps=steps,
                         guidance_scale=6.0, use_dynamic_cfg=True, output_type="latent",
-                        generator=torch.Generator(device="cpu").manual_seed(6), callback_on_step_end=on_step,
+                        generator=torch.Generator(device=self.device).manual_seed(6), callback_on_step_end=on_step,
                         max_sequence_length=TEXT_TOKENS).frames
 
         reset_peak(self.device)
@@ -918,9 +946,12 @@ def table(results: dict) -> str:
         if isinstance(entry, dict) and "median_s" in entry:
             lines.append(f"attention {name:10s} {entry['median_s'] * 1e3:8.2f} ms {entry['tflops']:6.0f} TFLOP/s")
     for name, entry in (s.get("steps") or {}).items():
+        if not isinstance(entry, dict):
+            continue
         lines.append(f"step {name:14s} {entry['median_s']:.3f} s  {entry['tflops']:.0f} TFLOP/s  "
                      f"first {entry['first_call_s']:.1f} s  peak {entry['peak_gib']} GiB  "
-                     f"x50 {entry['denoise_50_est_s']} s  rel diff {entry.get('rel_diff_vs_stock', 0):.2e}")
+                     f"x50 {entry['denoise_50_est_s']} s  rel diff vs stock {entry.get('rel_diff_vs_stock', 0):.2e}"
+                     f"  vs fp32 {entry.get('rel_diff_vs_fp32', float('nan')):.2e}")
     for name, entry in (s.get("denoise") or {}).items():
         lines.append(f"denoise {name:9s} {entry['steps']} steps {entry['denoise_s']} s, median step "
                      f"{entry['median_step_s']} s, peak {entry['peak_gib']} GiB"
