@@ -78,6 +78,12 @@ T5_XXL = {
 }
 
 
+# Peak GPU memory (GiB) of T5 encode + denoising steps + VAE decode per memory plan, measured by the
+# `plans` section (lossless speed, H100 80GB, torch 2.11, 2026-11-21). pipeline.choose_memory_plan's
+# thresholds must keep each plan above its peak; tests/test_bench.py checks they do.
+MEASURED_PEAK_GIB = {"cogvideox-5b": {"none": 34.47, "model": 12.08}}
+
+
 @dataclass(frozen=True)
 class Spec:
     preset: str

@@ -44,3 +44,15 @@ def test_bench_skips_what_the_budget_cannot_fit(tmp_path, monkeypatch):
     assert bench.main(["--preset", "tiny-random", "--sections", "env,vae", "--budget-s", "50", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert "env" in results["sections"] and results["skipped"] == {"vae": "time budget"}
+
+
+@pytest.mark.parametrize("free_gib, plan", [(79.2, "none"), (48, "none"), (24, "model"), (16, "model"), (12, "sequential")])
+def test_automatic_memory_plan_fits_the_measured_peaks(free_gib, plan):
+    from processing import pipeline
+    from processing.presets import load_presets
+
+    preset = load_presets().get("cogvideox-5b")
+    chosen = pipeline.choose_memory_plan("auto", "cuda", preset, free_gib)
+    assert chosen == plan
+    peaks = bench.MEASURED_PEAK_GIB["cogvideox-5b"]
+    assert chosen == "sequential" or peaks[chosen] + 1 <= free_gib  # a GiB spare for the CUDA context
