@@ -4,29 +4,14 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
 import type { Job } from '../../bot/core/job.js';
+import { sampleJob } from '../support/fixtures.js';
 import { ManualClock } from '../support/harness.js';
 import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
 
 let n = 0;
 function newJob(clock: ManualClock, over: Partial<Job> = {}): Job {
   const id = `d${String(++n).padStart(4, '0')}`;
-  return {
-    id,
-    state: 'queued',
-    version: 1,
-    params: {
-      mode: 't2v', model: 'tiny-random', prompt: 'a bee', negativePrompt: '', seed: 7, frames: 9, fps: 8,
-      steps: 2, guidance: 6, height: 64, width: 64, imageFit: 'crop',
-    },
-    originalPrompt: 'a bee',
-    enhance: false,
-    requester: { platform: 'slack', userId: 'U1' },
-    conversation: { platform: 'slack', channelId: 'C1', threadId: '1.2' },
-    attempts: 0,
-    createdAt: clock.now(),
-    updatedAt: clock.now(),
-    ...over,
-  };
+  return sampleJob(id, { conversation: { platform: 'slack', channelId: 'C1', threadId: '1.2' }, createdAt: clock.now(), updatedAt: clock.now(), ...over });
 }
 
 describe('DynamoJobStore', () => {

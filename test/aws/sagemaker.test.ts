@@ -16,6 +16,7 @@ import {
 } from '../../bot/aws/sagemaker.js';
 import type { Job } from '../../bot/core/job.js';
 import type { RunnerEvent } from '../../bot/core/ports.js';
+import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
 import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
@@ -102,20 +103,16 @@ describe('SageMakerRunner', () => {
   });
 
   function job(id: string, over: Partial<Job> = {}): Job {
-    return {
-      id,
+    return sampleJob(id, {
       state: 'submitting',
       version: 2,
-      params: { mode: 't2v', model: 'cogvideox-5b', prompt: 'p', negativePrompt: '', seed: 1, frames: 49, fps: 8, steps: 50, guidance: 6, height: 480, width: 720, imageFit: 'crop' },
-      originalPrompt: 'p',
-      enhance: false,
+      params: { ...sampleJob(id).params, model: 'cogvideox-5b', frames: 49, steps: 50, height: 480, width: 720 },
       requester: { platform: 'discord', userId: '42' },
       conversation: { platform: 'discord', channelId: 'c' },
-      attempts: 0,
       createdAt: 0,
       updatedAt: 0,
       ...over,
-    };
+    });
   }
 
   function runner(): { runner: SageMakerRunner; events: RunnerEvent[] } {

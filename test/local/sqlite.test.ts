@@ -2,26 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Job } from '../../bot/core/job.js';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
+import { sampleJob } from '../support/fixtures.js';
 import { ManualClock } from '../support/harness.js';
 
-function job(id: string, over: Partial<Job> = {}): Job {
-  return {
-    id,
-    state: 'queued',
-    version: 1,
-    params: { mode: 't2v', model: 'tiny-random', prompt: 'p', negativePrompt: '', seed: 1, frames: 9, fps: 8, steps: 2, guidance: 6, height: 64, width: 96, imageFit: 'crop' },
-    originalPrompt: 'p',
-    enhance: false,
-    requester: { platform: 'slack', userId: 'U1' },
-    conversation: { platform: 'slack', channelId: 'C1' },
-    attempts: 0,
-    createdAt: 1000,
-    updatedAt: 1000,
-    ...over,
-  };
-}
+const job = sampleJob;
 
 describe('SqliteJobStore', () => {
   const dirs: string[] = [];
@@ -38,7 +23,7 @@ describe('SqliteJobStore', () => {
     const again = await store.create(job('b', { requestKey: 'k' }));
     expect(again).toMatchObject({ created: false, job: { id: 'a' } });
     expect(await store.get('b')).toBeUndefined();
-    expect((await store.get('a'))?.params.prompt).toBe('p');
+    expect((await store.get('a'))?.params.prompt).toBe('a bee');
   });
 
   it('compare-and-sets transitions on the previous state and version', async () => {
