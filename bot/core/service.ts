@@ -1,25 +1,18 @@
 // JobService: the one use case every chat adapter calls. Owns the job state machine; depends only on ports.
+import { OPEN_POLICY, createAccessGuard, type AccessPolicy, type Actor } from './access.js';
 import type { VideoRequest } from './command.js';
 import { buildJobParams, estimateTextTokens } from './command.js';
 import type { JobFailure } from './errors.js';
 import { UserFacingError } from './errors.js';
 import { DEFAULT_IMAGE_LIMITS, inspectImage, type ImageLimits } from './image.js';
-import type { Conversation, Job, JobPatch, JobState, Platform, Requester } from './job.js';
+import type { Conversation, Job, JobPatch, JobState, Requester } from './job.js';
 import { LIVE_STATES, RUNNER_STATES, canTransition, isFinal } from './job.js';
 import { getPreset } from './presets.js';
 import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, VideoFile } from './ports.js';
 import { describeJob } from './status.js';
 import { EditThrottle } from './throttle.js';
 
-export interface AccessPolicy {
-  /** Empty means everyone. Entries are user ids, optionally prefixed with the platform ("slack:U123"). */
-  readonly allowedUsers: readonly string[];
-  readonly allowedChannels: readonly string[];
-  readonly admins: readonly string[];
-  readonly maxJobsPerUser: number;
-  /** Delivered videos per user per rolling 24 hours; 0 means no limit. */
-  readonly dailyQuota: number;
-}
+export type { AccessPolicy, Actor };
 
 export interface JobServiceLimits {
   readonly maxConcurrentJobs: number;
@@ -55,11 +48,6 @@ export interface SubmitRequest {
   readonly requestKey?: string;
 }
 
-export interface Actor {
-  readonly platform: Platform;
-  readonly userId: string;
-}
-
 export interface EnhancedPrompt {
   readonly text: string;
   readonly tokens: number;
@@ -77,7 +65,6 @@ const DEFAULT_LIMITS: JobServiceLimits = {
 };
 
 const TEXT_TOKEN_LIMIT = 226;
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** Runner-side failures worth trying again automatically. */
 const AUTO_RETRY_CODES = new Set(['CAPACITY', 'INTERNAL_ERROR', 'INTERRUPTED']);
 
@@ -87,14 +74,7 @@ export function createJobService(deps: JobServiceDeps) {
   const { store, objects, runner, enhancer, clock, ids } = deps;
   const log = deps.logger.child({ component: 'jobs' });
   const limits: JobServiceLimits = { ...DEFAULT_LIMITS, ...deps.limits };
-  const access: AccessPolicy = {
-    allowedUsers: [],
-    allowedChannels: [],
-    admins: [],
-    maxJobsPerUser: 2,
-    dailyQuota: 0,
-    ...deps.access,
-  };
+  const { isAdmin, checkAccess, checkLimits } = createAccessGuard({ ...OPEN_POLICY, ...deps.access }, store, clock);
   const chats = new Map(deps.chats.map((c) => [c.platform, c]));
   const retryTimers = new Set<ReturnType<typeof setTimeout>>();
   const inFlight = new Set<Promise<void>>();
@@ -115,50 +95,6 @@ export function createJobService(deps: JobServiceDeps) {
   let pumping: Promise<void> | undefined;
   let pumpAgain = false;
   let stopped = false;
-
-  function matches(list: readonly string[], platform: Platform, id: string): boolean {
-    return list.includes(id) || list.includes(`${platform}:${id}`);
-  }
-
-  function isAdmin(actor: Actor): boolean {
-    return matches(access.admins, actor.platform, actor.userId);
-  }
-
-  function checkAccess(requester: Requester, conversation: Conversation): void {
-    if (isAdmin(requester)) return;
-    if (access.allowedUsers.length > 0 && !matches(access.allowedUsers, requester.platform, requester.userId)) {
-      throw new UserFacingError('NOT_ALLOWED', 'You are not on the list of people who can make videos with this bot. Ask an admin to add you.');
-    }
-    if (access.allowedChannels.length > 0 && !matches(access.allowedChannels, conversation.platform, conversation.channelId)) {
-      throw new UserFacingError('NOT_ALLOWED', 'Videos cannot be made in this channel. Ask an admin which channels the bot works in.');
-    }
-  }
-
-  async function checkLimits(requester: Requester): Promise<void> {
-    if (isAdmin(requester)) return;
-    const recent = await store.listByUser(requester.platform, requester.userId, 100);
-    const live = recent.filter((j) => !isFinal(j.state)).length;
-    if (live >= access.maxJobsPerUser) {
-      throw new UserFacingError(
-        'RATE_LIMITED',
-        `You already have ${live} video${live === 1 ? '' : 's'} in progress; the limit is ${access.maxJobsPerUser} at a time. Wait for one to finish or cancel it.`,
-      );
-    }
-    if (access.dailyQuota > 0) {
-      const since = clock.now() - DAY_MS;
-      const delivered = await store.countDeliveredSince(requester.platform, requester.userId, since);
-      if (delivered >= access.dailyQuota) {
-        const oldest = recent
-          .filter((j) => j.state === 'delivered' && (j.finishedAt ?? 0) >= since)
-          .reduce((min, j) => Math.min(min, j.finishedAt ?? clock.now()), clock.now());
-        const hours = Math.max(1, Math.ceil((oldest + DAY_MS - clock.now()) / 3_600_000));
-        throw new UserFacingError(
-          'QUOTA_EXCEEDED',
-          `You have made ${delivered} videos in the last 24 hours, the daily limit. You can make another in about ${hours} hour${hours === 1 ? '' : 's'}.`,
-        );
-      }
-    }
-  }
 
   /** Validates, records and queues a job. Duplicate requestKeys return the existing job. */
   async function submit(req: SubmitRequest): Promise<{ job: Job; created: boolean }> {

@@ -1,0 +1,74 @@
+// Who may make videos where, and how many: allow-lists, admins, per-user concurrency and the daily quota.
+import { UserFacingError } from './errors.js';
+import type { Conversation, Platform, Requester } from './job.js';
+import { isFinal } from './job.js';
+import type { Clock, JobStore } from './ports.js';
+
+export interface AccessPolicy {
+  /** Empty means everyone. Entries are user ids, optionally prefixed with the platform ("slack:U123"). */
+  readonly allowedUsers: readonly string[];
+  readonly allowedChannels: readonly string[];
+  readonly admins: readonly string[];
+  readonly maxJobsPerUser: number;
+  /** Delivered videos per user per rolling 24 hours; 0 means no limit. Failed and cancelled jobs do not count. */
+  readonly dailyQuota: number;
+}
+
+export interface Actor {
+  readonly platform: Platform;
+  readonly userId: string;
+}
+
+export const OPEN_POLICY: AccessPolicy = { allowedUsers: [], allowedChannels: [], admins: [], maxJobsPerUser: 2, dailyQuota: 0 };
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function listed(list: readonly string[], platform: Platform, id: string): boolean {
+  return list.includes(id) || list.includes(`${platform}:${id}`);
+}
+
+export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: Clock) {
+  function isAdmin(actor: Actor): boolean {
+    return listed(policy.admins, actor.platform, actor.userId);
+  }
+
+  /** Throws NOT_ALLOWED for people or channels outside the allow-lists. Admins pass everywhere. */
+  function checkAccess(requester: Requester, conversation: Conversation): void {
+    if (isAdmin(requester)) return;
+    if (policy.allowedUsers.length > 0 && !listed(policy.allowedUsers, requester.platform, requester.userId)) {
+      throw new UserFacingError('NOT_ALLOWED', 'You are not on the list of people who can make videos with this bot. Ask an admin to add you.');
+    }
+    if (policy.allowedChannels.length > 0 && !listed(policy.allowedChannels, conversation.platform, conversation.channelId)) {
+      throw new UserFacingError('NOT_ALLOWED', 'Videos cannot be made in this channel. Ask an admin which channels the bot works in.');
+    }
+  }
+
+  /** Throws RATE_LIMITED or QUOTA_EXCEEDED with when the person can try again. Admins have no limits. */
+  async function checkLimits(requester: Requester): Promise<void> {
+    if (isAdmin(requester)) return;
+    const recent = await store.listByUser(requester.platform, requester.userId, 100);
+    const live = recent.filter((j) => !isFinal(j.state)).length;
+    if (live >= policy.maxJobsPerUser) {
+      throw new UserFacingError(
+        'RATE_LIMITED',
+        `You already have ${live} video${live === 1 ? '' : 's'} in progress; the limit is ${policy.maxJobsPerUser} at a time. Wait for one to finish or cancel it.`,
+      );
+    }
+    if (policy.dailyQuota > 0) {
+      const since = clock.now() - DAY_MS;
+      const delivered = await store.countDeliveredSince(requester.platform, requester.userId, since);
+      if (delivered >= policy.dailyQuota) {
+        const oldest = recent
+          .filter((j) => j.state === 'delivered' && (j.finishedAt ?? 0) >= since)
+          .reduce((min, j) => Math.min(min, j.finishedAt ?? clock.now()), clock.now());
+        const hours = Math.max(1, Math.ceil((oldest + DAY_MS - clock.now()) / 3_600_000));
+        throw new UserFacingError(
+          'QUOTA_EXCEEDED',
+          `You have made ${delivered} videos in the last 24 hours, the daily limit. You can make another in about ${hours} hour${hours === 1 ? '' : 's'}.`,
+        );
+      }
+    }
+  }
+
+  return { isAdmin, checkAccess, checkLimits };
+}
