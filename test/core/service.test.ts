@@ -101,4 +101,82 @@ describe('JobService', () => {
     expect(failed?.state).toBe('failed');
     expect(failed?.failure?.code).toBe('DELIVERY_FAILED');
   });
+
+  describe('after a restart', () => {
+    async function leftBehind(state: 'starting' | 'running' | 'uploading' | 'enhancing', attempts = 1) {
+      await setup();
+      await h.service.stop();
+      const { job } = await h.service.submit({ requester: alice, conversation, request: { prompt: 'x' } });
+      const moved = await h.store.transition(job.id, ['queued'], state === 'enhancing' ? 'enhancing' : 'submitting', { attempts });
+      if (state !== 'enhancing') await h.store.transition(job.id, ['submitting'], 'starting');
+      if (state === 'running' || state === 'uploading') await h.store.transition(job.id, ['starting'], 'running');
+      if (state === 'uploading') await h.store.transition(job.id, ['running'], 'uploading');
+      expect(moved).toBeDefined();
+      return job.id;
+    }
+
+    it('delivers a job the runner finished while the bot was down', async () => {
+      const id = await leftBehind('running');
+      await h.runner.complete(id).catch(() => undefined); // writes the outputs; no handler is listening
+      h.runner.statuses.set(id, { status: 'completed', metadata: { timings_s: { total: 3 } } });
+      await h.service.start();
+      expect((await h.store.get(id))?.state).toBe('delivered');
+      expect(chat.videos).toHaveLength(1);
+    });
+
+    it('leaves a still-running job alone for its events to finish', async () => {
+      const id = await leftBehind('running');
+      h.runner.statuses.set(id, { status: 'running' });
+      await h.service.start();
+      expect((await h.store.get(id))?.state).toBe('running');
+    });
+
+    it('retries a job the runner lost', async () => {
+      const id = await leftBehind('starting', 1);
+      await h.service.start();
+      await eventually(() => h.runner.submitted.some((j) => j.id === id), 2000, 'resubmit');
+      await eventually(async () => (await h.store.get(id))?.attempts === 2, 2000, 'second attempt');
+    });
+
+    it('fails a lost job with a readable reason once its attempts are used up', async () => {
+      const id = await leftBehind('starting', 3);
+      await h.service.start();
+      const job = await h.store.get(id);
+      expect(job?.state).toBe('failed');
+      expect(job?.failure).toMatchObject({ code: 'INTERRUPTED', message: expect.stringMatching(/restarted while this job ran/) });
+      expect(h.runner.submitted.some((j) => j.id === id)).toBe(false);
+    });
+
+    it('never posts again a video whose upload was cut off', async () => {
+      const id = await leftBehind('uploading');
+      await h.service.start();
+      const job = await h.store.get(id);
+      expect(job?.state).toBe('failed');
+      expect(job?.failure?.code).toBe('DELIVERY_INTERRUPTED');
+      expect(chat.videos).toHaveLength(0);
+    });
+
+    it('enhances again a job cut off while enhancing', async () => {
+      const id = await leftBehind('enhancing');
+      await h.service.start();
+      await eventually(() => h.runner.submitted.some((j) => j.id === id), 2000, 'submitted after re-queue');
+    });
+  });
+
+  it('falls back to the original prompt when enhancement fails', async () => {
+    await setup({ enhancer: { name: 'broken', enhance: async () => { throw new Error('down'); } } });
+    const { job } = await h.service.submit({ requester: alice, conversation, request: { prompt: 'a bee', enhance: true } });
+    await eventually(() => h.runner.submitted.length === 1);
+    expect(h.runner.submitted[0]!.params.prompt).toBe('a bee');
+    expect((await h.store.get(job.id))?.state).not.toBe('failed');
+  });
+
+  it('uses the enhanced prompt for --enhance and keeps the original', async () => {
+    await setup({ enhancer: { name: 'fake', enhance: async (p) => `Cinematic ${p}` } });
+    const { job } = await h.service.submit({ requester: alice, conversation, request: { prompt: 'a bee', enhance: true } });
+    await eventually(() => h.runner.submitted.length === 1);
+    const stored = await h.store.get(job.id);
+    expect(stored?.params.prompt).toBe('Cinematic a bee');
+    expect(stored?.originalPrompt).toBe('a bee');
+  });
 });
