@@ -50,7 +50,8 @@ export async function stageModel(deps: StageModelDeps, preset: string, options: 
           InstanceCount: 1,
           InstanceType: (options.instanceType ?? 'ml.m5.2xlarge') as never,
           VolumeSizeInGB: options.volumeGb ?? Math.max(settings.volumeGb, 100),
-          ...(settings.kmsKeyId ? { VolumeKmsKeyId: settings.kmsKeyId } : {}),
+          // No VolumeKmsKeyId, as for generation jobs (sagemaker.ts): an instanceType override with NVMe
+          // storage (g5, g6, p5...) would reject it, and the execution role holds no kms:CreateGrant.
         },
       },
       StoppingCondition: { MaxRuntimeInSeconds: options.maxRuntimeSeconds ?? 4 * 3600 },

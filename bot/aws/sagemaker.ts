@@ -83,11 +83,12 @@ export function parseInstanceTypes(pairs: readonly string[]): Record<string, str
 /**
  * `<prefix>-<jobId>` for a job's first attempt, `<prefix>-<jobId>-r<n>` for retry n (a retried attempt needs a
  * new name; a repeated submit of the same attempt gets the same one). Ids that are not name-safe, or too long,
- * are shortened and get a hash of the id so that two ids never share a name.
+ * are shortened and get a hash of the id so that two ids never share a name. Upper-case ids count as not
+ * name-safe: SageMaker lower-cases names in job ARNs, so "jA" and "ja" would be one job to IAM and to SageMaker.
  */
 export function processingJobName(prefix: string, jobId: string, attempt = 1): string {
   const suffix = attempt > 1 ? `-r${attempt}` : '';
-  const clean = jobId.replace(/[^a-zA-Z0-9-]/g, '-').replace(/^-+|-+$/g, '');
+  const clean = jobId.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '');
   let name = `${prefix}-${clean}${suffix}`;
   if (clean !== jobId || name.length > MAX_NAME) {
     const hash = createHash('sha256').update(jobId).digest('hex').slice(0, 8);

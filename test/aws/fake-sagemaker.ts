@@ -6,6 +6,8 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { REGION, awsJson } from './moto.js';
 
 const NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+/** Families whose instances come with NVMe instance storage (the GPU ones the bot uses, and the *d variants). */
+const LOCAL_STORAGE_INSTANCE = /^ml\.(g4dn|g5|g6|g6e|gr6|p3dn|p4d|p4de|p5|p5e|p5en|[cmr][5-7][a-z]*d)\./;
 const ACCOUNT = '123456789012';
 
 type Json = Record<string, any>;
@@ -104,6 +106,10 @@ export class FakeSageMaker {
     const cluster = body.ProcessingResources?.ClusterConfig;
     if (!body.RoleArn || !body.AppSpecification?.ImageUri || !cluster?.InstanceType || !cluster?.InstanceCount || !cluster?.VolumeSizeInGB) {
       throw new ApiError('ValidationException', 'RoleArn, AppSpecification.ImageUri and ProcessingResources.ClusterConfig are required');
+    }
+    // API reference, ProcessingClusterConfig.VolumeKmsKeyId: no volume key on instance types with local (NVMe) storage.
+    if (cluster.VolumeKmsKeyId && LOCAL_STORAGE_INSTANCE.test(cluster.InstanceType)) {
+      throw new ApiError('ValidationException', `Volume KMS key is not supported for instance type ${cluster.InstanceType} with instance storage`);
     }
     for (const input of body.ProcessingInputs ?? []) {
       if (!String(input.S3Input?.LocalPath ?? '').startsWith('/opt/ml/processing/') || !/^s3:\/\//.test(input.S3Input?.S3Uri ?? '')) {

@@ -26,13 +26,24 @@ describe('processing job names', () => {
     expect(processingJobName('videobot', 'k3x9q2')).toBe('videobot-k3x9q2');
     expect(processingJobName('videobot', 'k3x9q2', 3)).toBe('videobot-k3x9q2-r3');
     const odd = processingJobName('videobot', 'slack_T1/U2.abc');
-    expect(odd).toMatch(/^videobot-slack-T1-U2-abc-[0-9a-f]{8}$/);
+    expect(odd).toMatch(/^videobot-slack-t1-u2-abc-[0-9a-f]{8}$/);
     expect(processingJobName('videobot', 'slack_T1/U2.abc')).toBe(odd);
     expect(processingJobName('videobot', 'slack-T1-U2-abc')).not.toBe(odd);
     const long = processingJobName('videobot-prod-eu', 'x'.repeat(80), 10);
     expect(long.length).toBeLessThanOrEqual(63);
     expect(long).toMatch(PROCESSING_JOB_NAME);
     expect(processingJobName('videobot', '---')).toMatch(/^videobot-[0-9a-f]{8}$/);
+  });
+
+  it('never gives two ids names that differ only in case (SageMaker lower-cases them in ARNs)', () => {
+    const upper = processingJobName('videobot', 'jAbc1');
+    const lower = processingJobName('videobot', 'jabc1');
+    expect(lower).toBe('videobot-jabc1');
+    expect(upper).toMatch(/^videobot-jabc1-[0-9a-f]{8}$/);
+    expect(upper.toLowerCase()).not.toBe(lower.toLowerCase());
+    expect(processingJobName('videobot', 'JABC1').toLowerCase()).not.toBe(upper.toLowerCase());
+    // The prefix keeps its case: the EventBridge rule matches it as configured, IAM in lower case.
+    expect(processingJobName('Studio', 'jabc1', 2)).toBe('Studio-jabc1-r2');
   });
 
   it('parses per-preset instance types', () => {
@@ -212,6 +223,15 @@ describe('SageMakerRunner', () => {
       },
     });
     expect(request.ProcessingInputs ?? []).toEqual([]);
+    // Staged weights are encrypted with the data key on upload; the ML volume gets no key (see buildProcessingJobRequest).
+    expect(request.ProcessingOutputConfig.KmsKeyId).toBe(settings.kmsKeyId);
+    expect(request.ProcessingResources.ClusterConfig.VolumeKmsKeyId).toBeUndefined();
+    const onGpu = await stageModel({ sagemaker, settings, now: () => Date.UTC(2026, 0, 2, 3, 4, 6) }, 'cogvideox-2b', { instanceType: 'ml.g6.2xlarge' });
+    expect(onGpu.staged && fake.jobs.get(onGpu.jobName)!.request.ProcessingResources.ClusterConfig).toEqual({
+      InstanceCount: 1,
+      InstanceType: 'ml.g6.2xlarge',
+      VolumeSizeInGB: 120,
+    });
     expect(await stageModel({ sagemaker, settings }, 'tiny-random')).toMatchObject({ staged: false });
     await expect(stageModel({ sagemaker, settings }, 'nope')).rejects.toThrow(/unknown model/);
   });
