@@ -2,7 +2,8 @@
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../../bot/config.js';
+import { processingJobName, processingSettingsFromConfig } from '../../bot/aws/sagemaker.js';
+import { configSchema, loadConfig } from '../../bot/config.js';
 import { retentionDays } from '../../infra/stacks/service-stack.js';
 import type { VideobotStacks } from '../../infra/videobot.js';
 import { TEST_CERTIFICATE_ARN, actionsOf, flat, iamStatements, resourcesOf, synthesize, type PolicyStatementJson } from './stacks.js';
@@ -343,6 +344,29 @@ describe('bot service', () => {
       SAGEMAKER_INSTANCE_TYPES: 'cogvideox1.5-5b=ml.p5.48xlarge',
       BEDROCK_GUARDRAIL_ID: 'gr-123',
       BEDROCK_GUARDRAIL_VERSION: '2',
+    });
+  });
+
+  it('gives the bot an environment its config accepts, whose job names the rule and the IAM policy both match', () => {
+    for (const s of [socket, http]) {
+      // The secrets arrive as variables too; any non-empty value will do for parsing.
+      const secrets = Object.fromEntries(container(s).Secrets.map((e) => [e.Name, 'from-secrets-manager']));
+      const config = loadConfig({ ...env(s), ...secrets });
+      expect(config.VIDEOBOT_BACKEND).toBe('aws');
+      expect(config.VIDEOBOT_HEALTH_PORT).toBe(8080);
+      const settings = processingSettingsFromConfig(config);
+      const name = processingJobName(settings.jobPrefix, 'j0m1abcd1234', 2);
+      const rule = Object.values(s.template.findResources('AWS::Events::Rule')).find(
+        (r) => !('ProcessingJobStatus' in r.Properties.EventPattern.detail),
+      )!;
+      const [{ prefix }] = rule.Properties.EventPattern.detail.ProcessingJobName as [{ prefix: string }];
+      expect(name.startsWith(prefix), `${name} vs rule prefix ${prefix}`).toBe(true);
+      const arnPattern = flat(taskRoleStatements(s).find((st) => st.Sid === 'ProcessingJobs')!.Resource);
+      const arn = `arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/${name.toLowerCase()}`;
+      expect(new RegExp(`^${arnPattern.replace(/[.{}:]/g, '\\$&').replace(/\*/g, '.*')}$`).test(arn), `${arn} vs ${arnPattern}`).toBe(true);
+    }
+    expect(processingSettingsFromConfig(loadConfig({ ...env(http), SLACK_BOT_TOKEN: 'x', SLACK_SIGNING_SECRET: 'x', DISCORD_TOKEN: 'x' })).instanceTypes).toEqual({
+      'cogvideox1.5-5b': 'ml.p5.48xlarge',
     });
   });
 
