@@ -64,7 +64,7 @@ export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: 
         const hours = Math.max(1, Math.ceil((oldest + DAY_MS - clock.now()) / 3_600_000));
         throw new UserFacingError(
           'QUOTA_EXCEEDED',
-          `You have made ${delivered} videos in the last 24 hours, the daily limit. You can make another in about ${hours} hour${hours === 1 ? '' : 's'}.`,
+          `You have made ${delivered} video${delivered === 1 ? '' : 's'} in the last 24 hours, the daily limit. You can make another in about ${hours} hour${hours === 1 ? '' : 's'}.`,
         );
       }
     }

@@ -48,6 +48,27 @@ export function inspectImage(bytes: Uint8Array, limits: ImageLimits = DEFAULT_IM
   return { type, ...size, extension: type === 'jpeg' ? 'jpg' : type };
 }
 
+/**
+ * Collects a download's body, stopping as soon as it grows past `maxBytes` (returns undefined then),
+ * so a server that lies about the size, or sends none, cannot make the bot hold more than the limit.
+ */
+export async function collectWithin(chunks: AsyncIterable<Uint8Array>, maxBytes: number): Promise<Uint8Array | undefined> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    size += chunk.length;
+    if (size > maxBytes) return undefined;
+    parts.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}
+
 function invalid(message: string): UserFacingError {
   return new UserFacingError('INVALID_IMAGE', message);
 }

@@ -69,6 +69,32 @@ export function describeJob(job: Job, queuePosition?: number): StatusView {
   }
 }
 
+/** A button a status message can offer; each adapter maps it to its platform's button. */
+export type StatusAction = 'cancel' | 'retry' | 'regenerate' | 'editPrompt' | 'details';
+
+/**
+ * The buttons that fit a job's state, in the order shown, the same on every platform: Cancel while it
+ * can be cancelled; Regenerate after a delivery; Retry after a failure or cancellation where a retry
+ * makes sense; Edit prompt once it has ended; Details always.
+ */
+export function statusActions(view: StatusView): StatusAction[] {
+  if (!view.final) return view.canCancel ? ['cancel', 'details'] : ['details'];
+  if (view.state === 'delivered') return ['regenerate', 'editPrompt', 'details'];
+  return view.canRetry ? ['retry', 'editPrompt', 'details'] : ['editPrompt', 'details'];
+}
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+/**
+ * "512 KiB", "10 MiB", "10.01 MiB". Rounded up, so a size just over a limit never reads the same as the limit
+ * ("10 MiB, over the 10 MiB limit").
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes < MIB) return `${Math.max(1, Math.ceil(bytes / KIB))} KiB`;
+  return `${(Math.ceil((bytes / MIB) * 100) / 100).toFixed(2).replace(/\.?0+$/, '')} MiB`;
+}
+
 /** "CogVideoX-5B · seed 42 · 49 frames @ 8 fps · 720×480 · 50 steps" */
 export function summary(job: Job): string {
   const p = job.params;

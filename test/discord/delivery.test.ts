@@ -60,7 +60,7 @@ describe('Discord delivery', () => {
     await eventually(() => w.h.runner.submitted.length === 1, 5000, 'runner submit');
     await w.h.runner.complete(jobId);
     const [post] = postedIn(w.fake, status.id);
-    expect(post?.content).toMatch(/It is 0 MiB|over the 0 MiB attachment limit/);
+    expect(post?.content).toContain('It is 4 KiB, over the 1 KiB attachment limit here');
     expect(post?.content).toContain('download link instead (valid for 24 hours): file://');
     expect(post?.content).toContain(`/jobs/${jobId}/output/video.mp4`);
     expect(post?.files.map((f) => f.name)).toEqual(['poster.jpg']);

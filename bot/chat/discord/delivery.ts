@@ -2,9 +2,8 @@
 // else re-encoded to fit, else as a time-limited link — and says which.
 import type { Job } from '../../core/job.js';
 import type { Logger, VideoFile } from '../../core/ports.js';
-import { summary } from '../../core/status.js';
+import { formatBytes, summary } from '../../core/status.js';
 import type { ChannelMessages, UploadFile } from './messages.js';
-import { mib } from './render.js';
 import type { VideoShrinker } from './shrink.js';
 
 /** Discord's per-attachment limit when the interaction did not say (10 MiB). */
@@ -56,7 +55,7 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
   if (shrunk && shrunk.length <= limit) {
     const link = await video.link(ttl).catch(() => undefined);
     const note =
-      `The original is ${mib(bytes.length)}, over the ${mib(limit)} attachment limit here, so this is a smaller re-encode (${mib(shrunk.length)}, lower quality).` +
+      `The original is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here, so this is a smaller re-encode (${formatBytes(shrunk.length)}, lower quality).` +
       (link ? ` Full quality, link valid for ${hours(ttl)}: ${link}` : '');
     await deps.messages.post(target, { ...base, content: `${head} ${note}\n-# ${summary(job)}` }, [mp4(shrunk)]);
     log.info({ target, bytes: bytes.length, shrunk: shrunk.length }, 'video re-encoded to fit and posted');
@@ -64,14 +63,14 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
   }
 
   const link = await video.link(ttl);
-  if (!link) throw new Error(`video of ${mib(bytes.length)} is over the ${mib(limit)} limit and the backend has no download links`);
+  if (!link) throw new Error(`video of ${formatBytes(bytes.length)} is over the ${formatBytes(limit)} limit and the backend has no download links`);
   const poster = await video.readPoster().catch(() => undefined);
   const files = poster && poster.length <= limit ? [{ name: 'poster.jpg', data: poster, contentType: 'image/jpeg' }] : [];
   await deps.messages.post(
     target,
     {
       ...base,
-      content: `${head} It is ${mib(bytes.length)}, over the ${mib(limit)} attachment limit here, so here is a download link instead (valid for ${hours(ttl)}): ${link}\n-# ${summary(job)}`,
+      content: `${head} It is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here, so here is a download link instead (valid for ${hours(ttl)}): ${link}\n-# ${summary(job)}`,
     },
     files,
   );

@@ -10,7 +10,7 @@ import {
   type RepliableInteraction,
 } from 'discord.js';
 import type { VideoRequest } from '../../core/command.js';
-import { UserFacingError } from '../../core/errors.js';
+import { FAILURE_TEXT, UserFacingError } from '../../core/errors.js';
 import type { ImageLimits } from '../../core/image.js';
 import type { Conversation, Job, Requester } from '../../core/job.js';
 import type { Logger } from '../../core/ports.js';
@@ -32,7 +32,7 @@ export interface HandlerContext {
 }
 
 const EPHEMERAL = { flags: MessageFlags.Ephemeral } as const;
-const INTERNAL = 'Something went wrong on our side. Try again; if it keeps happening, tell an admin.';
+const INTERNAL = FAILURE_TEXT.INTERNAL_ERROR!;
 const PENDING_IMAGE_TTL_MS = 15 * 60 * 1000;
 const ALREADY_ACKNOWLEDGED = 40060;
 const UNKNOWN_INTERACTION = 10062;

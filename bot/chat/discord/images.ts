@@ -1,7 +1,7 @@
 // Downloads an image attachment right away (Discord CDN links expire) and checks it by its bytes.
 import { UserFacingError } from '../../core/errors.js';
-import { inspectImage, type ImageLimits } from '../../core/image.js';
-import { mib } from './render.js';
+import { collectWithin, inspectImage, type ImageLimits } from '../../core/image.js';
+import { formatBytes } from '../../core/status.js';
 
 export interface AttachmentRef {
   readonly url: string;
@@ -15,7 +15,7 @@ const DOWNLOAD_TIMEOUT_MS = 20_000;
 export async function downloadImage(attachment: AttachmentRef, limits: ImageLimits): Promise<Uint8Array> {
   const name = `The attachment "${attachment.name}"`;
   if (attachment.size > limits.maxBytes) {
-    throw new UserFacingError('INVALID_IMAGE', `${name} is ${mib(attachment.size)}; images up to ${mib(limits.maxBytes)} are accepted.`);
+    throw new UserFacingError('INVALID_IMAGE', `${name} is ${formatBytes(attachment.size)}; images up to ${formatBytes(limits.maxBytes)} are accepted.`);
   }
   let response: Response;
   try {
@@ -23,10 +23,12 @@ export async function downloadImage(attachment: AttachmentRef, limits: ImageLimi
   } catch (cause) {
     throw new UserFacingError('INVALID_IMAGE', `${name} could not be downloaded from Discord. Attach it again.`, { cause });
   }
-  if (!response.ok) {
+  if (!response.ok || !response.body) {
     throw new UserFacingError('INVALID_IMAGE', `${name} could not be downloaded from Discord (HTTP ${response.status}). Attach it again.`);
   }
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  // The size Discord reported is checked above; the bytes are capped too, whatever the server sends.
+  const bytes = await collectWithin(response.body as unknown as AsyncIterable<Uint8Array>, limits.maxBytes);
+  if (!bytes) throw new UserFacingError('INVALID_IMAGE', `${name} is larger than ${formatBytes(limits.maxBytes)}, the limit for images.`);
   inspectImage(bytes, limits, name);
   return bytes;
 }

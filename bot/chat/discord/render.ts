@@ -10,7 +10,7 @@ import {
 } from 'discord.js';
 import type { Job } from '../../core/job.js';
 import type { StatusView } from '../../core/ports.js';
-import { summary } from '../../core/status.js';
+import { statusActions, summary, type StatusAction } from '../../core/status.js';
 import { Ids } from './commands.js';
 
 export interface MessageBody {
@@ -39,16 +39,16 @@ export function preparingMessage(userId: string, prompt: string): MessageBody {
   return { content: [`**⏳ Preparing…**`, quote(prompt), `-# <@${userId}>`].join('\n').slice(0, 2000), components: [], allowed_mentions: NO_PINGS };
 }
 
+const STATUS_BUTTON: Record<StatusAction, (jobId: string) => APIButtonComponent> = {
+  cancel: (id) => button(Ids.cancel(id), 'Cancel', ButtonStyle.Danger),
+  retry: (id) => button(Ids.retry(id), 'Retry', ButtonStyle.Primary),
+  regenerate: (id) => button(Ids.regenerate(id), 'Regenerate', ButtonStyle.Primary),
+  editPrompt: (id) => button(Ids.editPrompt(id), 'Edit prompt', ButtonStyle.Secondary),
+  details: (id) => button(Ids.details(id), 'Details', ButtonStyle.Secondary),
+};
+
 function statusButtons(job: Job, view: StatusView): APIActionRowComponent<APIButtonComponent>[] {
-  const buttons: APIButtonComponent[] = [];
-  if (view.canCancel) buttons.push(button(Ids.cancel(job.id), 'Cancel', ButtonStyle.Danger));
-  if (view.final) {
-    if (view.state === 'failed' && view.canRetry) buttons.push(button(Ids.retry(job.id), 'Retry', ButtonStyle.Primary));
-    buttons.push(button(Ids.regenerate(job.id), 'Regenerate', view.state === 'delivered' ? ButtonStyle.Primary : ButtonStyle.Secondary));
-    buttons.push(button(Ids.editPrompt(job.id), 'Edit prompt', ButtonStyle.Secondary));
-  }
-  buttons.push(button(Ids.details(job.id), 'Details', ButtonStyle.Secondary));
-  return [{ type: ComponentType.ActionRow, components: buttons }];
+  return [{ type: ComponentType.ActionRow, components: statusActions(view).map((action) => STATUS_BUTTON[action](job.id)) }];
 }
 
 /** The /enhance reply: the enhanced prompt in an embed (read back by its buttons) and the three actions. */
@@ -134,6 +134,3 @@ export function escape(text: string): string {
   return text.replace(/@(everyone|here)/g, '@\u200b$1').replace(/([*_`~|])/g, '\\$1');
 }
 
-export function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, '')} MiB`;
-}

@@ -3,7 +3,7 @@ import type { types } from '@slack/bolt';
 import type { Job } from '../../core/job.js';
 import type { EnhancedPrompt } from '../../core/service.js';
 import type { StatusView } from '../../core/ports.js';
-import { details, summary } from '../../core/status.js';
+import { details, statusActions, summary, type StatusAction } from '../../core/status.js';
 
 type Block = types.KnownBlock;
 
@@ -79,6 +79,14 @@ function button(text: string, actionId: string, value: string, style?: 'primary'
   return { type: 'button', text: { type: 'plain_text', text, emoji: true }, action_id: actionId, value: value.slice(0, MAX_VALUE), ...(style ? { style } : {}) };
 }
 
+const STATUS_BUTTON: Record<StatusAction, (jobId: string) => types.Button> = {
+  cancel: (id) => button('Cancel', ACTION.cancel, id, 'danger'),
+  retry: (id) => button('Retry', ACTION.retry, id, 'primary'),
+  regenerate: (id) => button('Regenerate', ACTION.regenerate, id, 'primary'),
+  editPrompt: (id) => button('Edit prompt', ACTION.editPrompt, id),
+  details: (id) => button('Details', ACTION.details, id),
+};
+
 /** The status card: edited in place from "Queued" to "Done", with the buttons that fit the state. */
 export function statusMessage(job: Job, view: StatusView): { text: string; blocks: Block[] } {
   const lines = [`${ICON[view.state] ?? ''} *${escape(view.headline)}*`];
@@ -92,14 +100,7 @@ export function statusMessage(job: Job, view: StatusView): { text: string; block
       elements: [{ type: 'mrkdwn', text: clip(`<@${job.requester.userId}> · ${escape(summary(job))} · job \`${job.id}\``, MAX_SECTION) }],
     },
   ];
-  const buttons: types.Button[] = [];
-  if (view.canCancel) buttons.push(button('Cancel', ACTION.cancel, job.id, 'danger'));
-  if (view.state === 'delivered') {
-    buttons.push(button('Regenerate', ACTION.regenerate, job.id, 'primary'), button('Edit prompt', ACTION.editPrompt, job.id));
-  } else if (view.final && view.canRetry) {
-    buttons.push(button('Retry', ACTION.retry, job.id, 'primary'), button('Edit prompt', ACTION.editPrompt, job.id));
-  }
-  if (view.final) buttons.push(button('Details', ACTION.details, job.id));
+  const buttons = statusActions(view).map((action) => STATUS_BUTTON[action](job.id));
   if (buttons.length > 0) blocks.push({ type: 'actions', block_id: `job:${job.id}`, elements: buttons });
   return { text: view.progress ? `${view.headline} ${view.progress.bar}` : view.headline, blocks };
 }
