@@ -73,7 +73,7 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
         service,
         log,
         botToken,
-        isSlackFileHost: (host) => isSlackFileHost(host, options.apiUrl),
+        isSlackFileUrl: (url) => isSlackFileUrl(url, options.apiUrl),
         imageLimits: options.imageLimits ?? DEFAULT_IMAGE_LIMITS,
         claims: new RequestClaims(),
       };
@@ -96,9 +96,12 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
   };
 }
 
-/** Slack's hosts (slack.com, GovSlack's slack-gov.com, and their subdomains such as files.slack.com) or the configured API host. */
-export function isSlackFileHost(host: string, apiUrl?: string): boolean {
-  const h = host.toLowerCase();
-  if (['slack.com', 'slack-gov.com'].some((d) => h === d || h.endsWith(`.${d}`))) return true;
-  return apiUrl !== undefined && URL.canParse(apiUrl) && new URL(apiUrl).hostname.toLowerCase() === h;
+/**
+ * Where the bot token may be sent to download a file: HTTPS on Slack's hosts (slack.com, GovSlack's
+ * slack-gov.com, and their subdomains such as files.slack.com), or the origin of the configured API URL.
+ */
+export function isSlackFileUrl(url: URL, apiUrl?: string): boolean {
+  const host = url.hostname.toLowerCase();
+  if (url.protocol === 'https:' && ['slack.com', 'slack-gov.com'].some((d) => host === d || host.endsWith(`.${d}`))) return true;
+  return apiUrl !== undefined && URL.canParse(apiUrl) && new URL(apiUrl).origin === url.origin;
 }

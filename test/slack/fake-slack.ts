@@ -69,6 +69,7 @@ export class FakeSlack {
   readonly notInChannel = new Set<string>();
 
   private readonly files = new Map<string, { bytes: Buffer; contentType: string; alwaysHtml: boolean }>();
+  private readonly redirects = new Map<string, string>();
   private readonly rateLimits = new Map<string, number[]>();
   private readonly waitingAcks = new Map<string, (ack: SocketAck) => void>();
   private readonly sockets = new Set<WebSocket>();
@@ -133,6 +134,14 @@ export class FakeSlack {
     };
   }
 
+  /** A file whose download URL answers 302 to `location` (Slack redirects some file URLs, e.g. to sign-in). */
+  addRedirectingFile(name: string, mimetype: string, location: string): SlackFileObject {
+    const id = `F${String(++this.ids).padStart(8, '0')}`;
+    this.redirects.set(id, location);
+    const url = `${this.base}/files-redirect/${id}/${encodeURIComponent(name)}`;
+    return { id, name, title: name, mimetype, filetype: name.split('.').pop() ?? '', size: 100, url_private: url, url_private_download: url };
+  }
+
   async close(): Promise<void> {
     for (const ws of this.sockets) ws.terminate();
     this.wss.close();
@@ -192,6 +201,13 @@ export class FakeSlack {
       return send(res, 200, 'ok', 'text/plain');
     }
     if (req.method === 'GET' && path.startsWith('/files-pri/')) return this.serveFile(path, req, res);
+    if (req.method === 'GET' && path.startsWith('/files-redirect/')) {
+      const location = this.redirects.get(path.split('/')[2] ?? '');
+      if (!location) return send(res, 404, 'not found', 'text/plain');
+      res.writeHead(302, { location });
+      res.end();
+      return;
+    }
     send(res, 404, 'not found', 'text/plain');
   }
 

@@ -1,10 +1,11 @@
 // What every Slack handler shares: its dependencies, starting a job under a status message, images, private replies.
 import type { webApi } from '@slack/bolt';
 import { FAILURE_TEXT, UserFacingError } from '../../core/errors.js';
-import { inspectImage, type ImageLimits } from '../../core/image.js';
+import { collectWithin, inspectImage, type ImageLimits } from '../../core/image.js';
 import type { Conversation, Job, Requester } from '../../core/job.js';
 import type { Logger } from '../../core/ports.js';
 import type { JobService } from '../../core/service.js';
+import { formatBytes } from '../../core/status.js';
 import type { SlackFileRef } from './blocks.js';
 
 export type WebClient = webApi.WebClient;
@@ -14,8 +15,8 @@ export interface HandlerDeps {
   readonly log: Logger;
   /** Sent as a Bearer token to download url_private_download files. */
   readonly botToken: string;
-  /** Hosts the bot token may be sent to when downloading a file (Slack's, or the configured API host). */
-  readonly isSlackFileHost: (host: string) => boolean;
+  /** Where the bot token may be sent when downloading a file (Slack's hosts over HTTPS, or the configured API origin). */
+  readonly isSlackFileUrl: (url: URL) => boolean;
   readonly imageLimits: ImageLimits;
   readonly claims: RequestClaims;
 }
@@ -179,38 +180,44 @@ export function pickImage(files: readonly SlackFile[] | undefined): SlackFileRef
 }
 
 /** Downloads a Slack file with the bot token and checks it is an image within the limits. */
-export async function downloadImage(file: SlackFileRef, deps: Pick<HandlerDeps, 'botToken' | 'isSlackFileHost' | 'imageLimits'>): Promise<Uint8Array> {
-  const { botToken, imageLimits: limits } = deps;
-  let host: string;
-  try {
-    host = new URL(file.url).hostname;
-  } catch {
-    host = '';
-  }
-  // The bot token goes only to Slack's own file hosts.
-  if (!deps.isSlackFileHost(host)) throw new UserFacingError('INVALID_IMAGE', 'That image is not stored in Slack. Upload the image file itself.');
-  const tooBig = () =>
-    new UserFacingError('INVALID_IMAGE', `The image is larger than ${Math.round(limits.maxBytes / 1024 / 1024)} MiB, the limit for animating.`);
+export async function downloadImage(file: SlackFileRef, deps: Pick<HandlerDeps, 'botToken' | 'isSlackFileUrl' | 'imageLimits'>): Promise<Uint8Array> {
+  const limits = deps.imageLimits;
+  const tooBig = () => new UserFacingError('INVALID_IMAGE', `The image is larger than ${formatBytes(limits.maxBytes)}, the limit for animating.`);
   if (file.size !== undefined && file.size > limits.maxBytes) throw tooBig();
-  let response: Response;
-  try {
-    response = await fetch(file.url, { headers: { Authorization: `Bearer ${botToken}` }, signal: AbortSignal.timeout(60_000) });
-  } catch (err) {
-    throw new UserFacingError('INVALID_IMAGE', 'The image could not be downloaded from Slack. Try again in a moment.', { cause: err });
-  }
+  const response = await fetchWithBotToken(file.url, deps);
   if (!response.ok || !response.body) {
     throw new UserFacingError('INVALID_IMAGE', `The image could not be downloaded from Slack (HTTP ${response.status}).`);
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > limits.maxBytes) throw tooBig();
-    chunks.push(chunk);
-  }
-  const bytes = Buffer.concat(chunks);
+  const bytes = await collectWithin(response.body as unknown as AsyncIterable<Uint8Array>, limits.maxBytes);
+  if (!bytes) throw tooBig();
   inspectImage(bytes, limits, 'The image');
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return bytes;
+}
+
+const MAX_REDIRECTS = 3;
+
+/**
+ * GETs a file with the bot token, following redirects by hand: every hop must be a Slack file URL,
+ * so the token never reaches another host (fetch would otherwise follow a redirect anywhere).
+ */
+async function fetchWithBotToken(url: string, deps: Pick<HandlerDeps, 'botToken' | 'isSlackFileUrl'>): Promise<Response> {
+  let target = URL.canParse(url) ? new URL(url) : undefined;
+  for (let hop = 0; ; hop++) {
+    if (!target || !deps.isSlackFileUrl(target)) {
+      throw new UserFacingError('INVALID_IMAGE', 'That image is not stored in Slack. Upload the image file itself.');
+    }
+    let response: Response;
+    try {
+      response = await fetch(target, { headers: { Authorization: `Bearer ${deps.botToken}` }, redirect: 'manual', signal: AbortSignal.timeout(60_000) });
+    } catch (err) {
+      throw new UserFacingError('INVALID_IMAGE', 'The image could not be downloaded from Slack. Try again in a moment.', { cause: err });
+    }
+    const location = response.headers.get('location');
+    if (response.status < 300 || response.status > 399 || !location) return response;
+    await response.body?.cancel();
+    if (hop >= MAX_REDIRECTS) throw new UserFacingError('INVALID_IMAGE', 'The image could not be downloaded from Slack (too many redirects).');
+    target = URL.canParse(location, target.href) ? new URL(location, target) : undefined;
+  }
 }
 
 /** "<@U123> make it rain" → "make it rain" */

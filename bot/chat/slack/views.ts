@@ -2,6 +2,7 @@
 import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
 import { parseVideoCommand, type VideoRequest } from '../../core/command.js';
 import { UserFacingError } from '../../core/errors.js';
+import type { Job } from '../../core/job.js';
 import { PROMPT_BLOCK, PROMPT_INPUT, PROMPT_VIEW, type PromptModal } from './blocks.js';
 import { downloadImage, errorText, plannedConversation, slackRequester, startJob, tellPrivately, type HandlerDeps } from './context.js';
 
@@ -15,9 +16,14 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
   const meta = JSON.parse(view.private_metadata || '{}') as PromptModal;
   const text = (view.state.values[PROMPT_BLOCK]?.[PROMPT_INPUT]?.value ?? '').trim();
   let request: VideoRequest;
+  let earlier: Job | undefined;
   try {
     request = parseVideoCommand(text);
     if (!request.prompt) throw new UserFacingError('INVALID_COMMAND', 'Write a prompt first.');
+    if (meta.kind === 'edit') {
+      earlier = await deps.service.get(meta.jobId);
+      if (!earlier) throw new UserFacingError('JOB_NOT_FOUND', 'The video this prompt belongs to is no longer known to the bot. Use /video with the new prompt instead.');
+    }
   } catch (err) {
     // Input errors stay in the modal, under the field.
     await ack({ response_action: 'errors', errors: { [PROMPT_BLOCK]: errorText(err) } });
@@ -29,8 +35,8 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
   const key = `slack:view:${view.id}`;
 
   if (meta.kind === 'edit') {
-    const job = await deps.service.get(meta.jobId);
-    if (!job) return;
+    const job = earlier;
+    if (!job) return; // found above, or the modal was answered with an error
     const { channelId, threadId } = job.conversation;
     const tell = (message: string) => tellPrivately(client, deps.log, { channel: channelId, user, ...(threadId ? { thread: threadId } : {}) }, message);
     await startJob(client, deps, {
