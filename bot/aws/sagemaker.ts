@@ -342,17 +342,17 @@ export class SageMakerRunner implements Runner {
         this.finished(jobId);
         await this.pollOne(jobId, { name: change.jobName });
         const metadata = (await this.options.objects.getOutputJson(jobId, 'metadata.json')) ?? {};
-        return this.emit({ jobId, kind: 'completed', metadata });
+        return this.emit({ jobId, kind: 'completed', metadata, ref: change.jobName });
       }
       case 'Failed': {
         this.finished(jobId);
         const failure = await this.failureOf(jobId, change.failureReason, change.exitMessage);
         jlog.warn({ reason: change.failureReason, exitMessage: change.exitMessage, code: failure.code }, 'processing job failed');
-        return this.emit({ jobId, kind: 'failed', failure });
+        return this.emit({ jobId, kind: 'failed', failure, ref: change.jobName });
       }
       case 'Stopped':
         this.finished(jobId);
-        return this.emit({ jobId, kind: 'stopped' });
+        return this.emit({ jobId, kind: 'stopped', ref: change.jobName });
       default:
         return; // Stopping: the Stopped event follows
     }

@@ -56,13 +56,17 @@ export interface ObjectStore {
   outputLink(jobId: string, name: string, ttlSeconds: number): Promise<string | undefined>;
 }
 
-/** What the processing job reports, as seen by the bot. */
-export type RunnerEvent =
-  | { readonly jobId: string; readonly kind: 'started'; readonly ref?: string }
+/**
+ * What the processing job reports, as seen by the bot. `ref` names the attempt (the runner's ref from submit);
+ * runners that retry under new names set it, so a late event of an earlier attempt is recognised and ignored.
+ */
+export type RunnerEvent = { readonly ref?: string } & (
+  | { readonly jobId: string; readonly kind: 'started' }
   | { readonly jobId: string; readonly kind: 'progress'; readonly progress: JobProgress }
   | { readonly jobId: string; readonly kind: 'completed'; readonly metadata: Record<string, unknown> }
   | { readonly jobId: string; readonly kind: 'failed'; readonly failure: JobFailure }
-  | { readonly jobId: string; readonly kind: 'stopped' };
+  | { readonly jobId: string; readonly kind: 'stopped' }
+);
 
 /** What the runner knows about a job after a restart. */
 export type RunnerStatus =

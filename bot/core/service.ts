@@ -65,6 +65,8 @@ const DEFAULT_LIMITS: JobServiceLimits = {
 };
 
 const TEXT_TOKEN_LIMIT = 226;
+/** No chat upload takes this long; an `uploading` job older than this was cut off. */
+const UPLOAD_STALE_MS = 10 * 60 * 1000;
 /** Runner-side failures worth trying again automatically. */
 const AUTO_RETRY_CODES = new Set(['CAPACITY', 'INTERNAL_ERROR', 'INTERRUPTED']);
 
@@ -95,6 +97,7 @@ export function createJobService(deps: JobServiceDeps) {
   let pumping: Promise<void> | undefined;
   let pumpAgain = false;
   let stopped = false;
+  let sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** Validates, records and queues a job. Duplicate requestKeys return the existing job. */
   async function submit(req: SubmitRequest): Promise<{ job: Job; created: boolean }> {
@@ -344,6 +347,10 @@ export function createJobService(deps: JobServiceDeps) {
       log.debug({ jobId: job.id, kind: event.kind, state: job.state }, 'ignoring event for a job not on the GPU');
       return;
     }
+    if (isStale(job, event)) {
+      log.info({ jobId: job.id, kind: event.kind, ref: event.ref, current: job.runnerRef }, 'ignoring an event of an earlier attempt');
+      return;
+    }
     switch (event.kind) {
       case 'started':
         if (job.state === 'submitting') await move(job, 'starting');
@@ -376,6 +383,12 @@ export function createJobService(deps: JobServiceDeps) {
         }
         return;
     }
+  }
+
+  /** An event names an earlier attempt when its ref is not the job's current one (while submitting: is the previous one). */
+  function isStale(job: Job, event: RunnerEvent): boolean {
+    if (!event.ref || !job.runnerRef) return false;
+    return job.state === 'submitting' ? event.ref === job.runnerRef : event.ref !== job.runnerRef;
   }
 
   async function deliver(job: Job, metadata: Record<string, unknown>): Promise<void> {
@@ -428,6 +441,15 @@ export function createJobService(deps: JobServiceDeps) {
     };
   }
 
+  /**
+   * An upload that has not finished long after it began was cut off (a crash): the post may or may not have gone
+   * out, so never risk a second one. A recent one may still be in progress on another replica (a rolling deploy).
+   */
+  async function settleStaleUpload(job: Job): Promise<void> {
+    if (clock.now() - job.updatedAt < UPLOAD_STALE_MS) return;
+    await fail(job, { code: 'DELIVERY_INTERRUPTED', message: '', retryable: true });
+  }
+
   /** After a restart: settle every unfinished job so none is lost and none is posted twice. */
   async function recover(): Promise<void> {
     const unfinished = await store.listByState(LIVE_STATES);
@@ -440,8 +462,7 @@ export function createJobService(deps: JobServiceDeps) {
           continue;
         }
         if (job.state === 'uploading') {
-          // The post may or may not have gone out; never risk a second one.
-          await fail(job, { code: 'DELIVERY_INTERRUPTED', message: '', retryable: true });
+          await settleStaleUpload(job);
           continue;
         }
         const status = await runner.describe(job);
@@ -500,11 +521,19 @@ export function createJobService(deps: JobServiceDeps) {
     stopped = false;
     await runner.start(handleRunnerEvent);
     await recover();
+    sweeper = setInterval(() => {
+      void store
+        .listByState(['uploading'])
+        .then((jobs) => Promise.all(jobs.map(settleStaleUpload)))
+        .catch((err: unknown) => log.warn({ err }, 'upload sweep failed'));
+    }, UPLOAD_STALE_MS / 2);
+    sweeper.unref?.();
     pump();
   }
 
   async function stop(): Promise<void> {
     stopped = true;
+    clearInterval(sweeper);
     for (const t of retryTimers) clearTimeout(t);
     retryTimers.clear();
     await idle();

@@ -200,7 +200,7 @@ describe('SageMakerRunner', () => {
       await fake.complete(name);
       await eventually(() => events.some((e) => e.jobId === 'sm5' && e.kind === 'completed'), 10_000, 'completed');
       // Earlier tests' events are still in the queue; they come through too, for their own jobs.
-      expect(events.find((e) => e.jobId === 'sm5' && e.kind === 'completed')).toEqual({ jobId: 'sm5', kind: 'completed', metadata: { seed: 1, timings_s: { denoising: 2 } } });
+      expect(events.find((e) => e.jobId === 'sm5' && e.kind === 'completed')).toEqual({ jobId: 'sm5', kind: 'completed', metadata: { seed: 1, timings_s: { denoising: 2 } }, ref: 'videobot-sm5-r2' });
       expect(events.filter((e) => e.jobId === 'sm5' && e.kind === 'started')).toEqual([]); // JobService moves its own submissions to starting
     } finally {
       await r.stop();

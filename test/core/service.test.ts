@@ -147,8 +147,15 @@ describe('JobService', () => {
       expect(h.runner.submitted.some((j) => j.id === id)).toBe(false);
     });
 
+    it('leaves a recent upload to the replica doing it (rolling deploy)', async () => {
+      const id = await leftBehind('uploading');
+      await h.service.start();
+      expect((await h.store.get(id))?.state).toBe('uploading');
+    });
+
     it('never posts again a video whose upload was cut off', async () => {
       const id = await leftBehind('uploading');
+      h.clock.advance(11 * 60 * 1000);
       await h.service.start();
       const job = await h.store.get(id);
       expect(job?.state).toBe('failed');
@@ -178,5 +185,16 @@ describe('JobService', () => {
     const stored = await h.store.get(job.id);
     expect(stored?.params.prompt).toBe('Cinematic a bee');
     expect(stored?.originalPrompt).toBe('a bee');
+  });
+
+  it('ignores a late event of an earlier attempt', async () => {
+    await setup();
+    const { job } = await h.service.submit({ requester: alice, conversation, request: { prompt: 'x' } });
+    await eventually(async () => (await h.store.get(job.id))?.state === 'starting');
+    const current = (await h.store.get(job.id))!.runnerRef!;
+    await h.runner.emit({ jobId: job.id, kind: 'failed', failure: { code: 'CAPACITY', message: 'old', retryable: true }, ref: 'attempt-0' });
+    expect((await h.store.get(job.id))?.state).toBe('starting');
+    await h.runner.emit({ jobId: job.id, kind: 'failed', failure: { code: 'INVALID_JOB', message: 'current', retryable: false }, ref: current });
+    expect((await h.store.get(job.id))?.failure?.message).toBe('current');
   });
 });
