@@ -176,6 +176,19 @@ export function createJobService(deps: JobServiceDeps) {
     });
   }
 
+  /** The checks resubmit() makes, without creating a job, so an adapter can refuse before it posts anything. */
+  async function checkResubmit(jobId: string, by: Actor, conversation: Conversation, changes: { prompt?: string } = {}): Promise<void> {
+    const old = await mustGet(jobId);
+    const requester = { platform: by.platform, userId: by.userId };
+    checkAccess(requester, conversation);
+    const p = old.params;
+    buildJobParams(
+      { prompt: changes.prompt ?? p.prompt, model: p.model, frames: p.frames, steps: p.steps, guidance: p.guidance, negative: p.negativePrompt, fit: p.imageFit },
+      { defaultModel: deps.defaultModel, randomSeed: 0, ...(p.image ? { image: p.image } : {}) },
+    );
+    await checkLimits(requester);
+  }
+
   async function mustGet(jobId: string): Promise<Job> {
     const job = await store.get(jobId);
     if (!job) throw new UserFacingError('JOB_NOT_FOUND', `There is no job ${jobId}.`);
@@ -551,6 +564,7 @@ export function createJobService(deps: JobServiceDeps) {
   return {
     submit,
     check,
+    checkResubmit,
     resubmit,
     cancel,
     get: (id: string) => store.get(id),

@@ -66,6 +66,20 @@ describe('Slack adapter: buttons, limits, uploads and downloads', () => {
     expect(h.runner.submitted).toHaveLength(2);
   });
 
+  it('refuses a Regenerate over the per-user limit privately, before posting anything', async () => {
+    w = await startWorld({ service: { access: { maxJobsPerUser: 1 } } });
+    const { fake, h, slack } = w;
+    await slack.form(slashCommand('/video', 'one', ALICE, fake.responseUrl()));
+    const job = await nthSubmitted(w);
+    const posts = fake.callsTo('chat.postMessage').length;
+    await slack.interactive(blockAction(ACTION.regenerate, job.id, ALICE, { ts: job.conversation.statusMessageId! }, fake.responseUrl()));
+    const reply = await eventually(() => fake.callsTo('chat.postEphemeral').find((c) => String(c.args.text).includes('the limit is 1 at a time')), 5000, 'private refusal');
+    expect(reply.args.user).toBe(ALICE.user);
+    expect(fake.callsTo('chat.postMessage')).toHaveLength(posts);
+    expect(fake.callsTo('chat.delete')).toHaveLength(0);
+    expect(h.runner.submitted).toHaveLength(1);
+  });
+
   it('honours Retry-After on a 429 from the upload and still delivers the video once', async () => {
     w = await startWorld();
     const { fake, h, slack } = w;

@@ -180,6 +180,7 @@ async function button(ctx: HandlerContext, i: ButtonInteraction): Promise<void> 
     case 'retry': {
       await i.deferReply(EPHEMERAL);
       const job = await mustGet(ctx, jobId);
+      await ctx.service.checkResubmit(jobId, requester(i), { platform: 'discord', channelId: i.channelId ?? '' });
       await startJob(ctx, i, job.params.prompt, (conversation, key) =>
         ctx.service.resubmit(jobId, requester(i), { newSeed: action === 'regen' }, conversation, key),
       );
@@ -224,6 +225,7 @@ async function modal(ctx: HandlerContext, i: ModalSubmitInteraction): Promise<vo
   switch (action) {
     case 'edit-modal': {
       await i.deferReply(EPHEMERAL);
+      await ctx.service.checkResubmit(arg, requester(i), { platform: 'discord', channelId: i.channelId ?? '' }, { prompt });
       await startJob(ctx, i, prompt, (conversation, key) => ctx.service.resubmit(arg, requester(i), { prompt }, conversation, key));
       return;
     }

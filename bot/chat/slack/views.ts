@@ -42,6 +42,7 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
     await startJob(client, deps, {
       place: { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
       requestKey: key,
+      check: () => deps.service.checkResubmit(job.id, requester, job.conversation, { prompt: request.prompt }),
       submit: (conversation) => deps.service.resubmit(job.id, requester, { prompt: request.prompt }, conversation, key),
       tell,
     });
