@@ -73,17 +73,23 @@ export class DynamoJobStore implements JobStore {
           ]
         : []),
     ];
-    try {
-      await this.options.client.send(new TransactWriteCommand({ TransactItems: items }));
-      return { created: true, job };
-    } catch (err) {
-      if (!(err instanceof TransactionCanceledException) || !job.requestKey) throw err;
-      const owner = await this.options.client.send(
-        new GetCommand({ TableName: this.table, Key: requestKeyKey(job.requestKey), ConsistentRead: true }),
-      );
-      const existing = typeof owner.Item?.jobId === 'string' ? await this.get(owner.Item.jobId) : undefined;
-      if (!existing) throw err;
-      return { created: false, job: existing };
+    // Two creates racing on one request key can both be cancelled with TransactionConflict and neither wins;
+    // try again until one does, then the other finds its job.
+    for (let round = 1; ; round++) {
+      try {
+        await this.options.client.send(new TransactWriteCommand({ TransactItems: items }));
+        return { created: true, job };
+      } catch (err) {
+        if (!(err instanceof TransactionCanceledException) || !job.requestKey) throw err;
+        const owner = await this.options.client.send(
+          new GetCommand({ TableName: this.table, Key: requestKeyKey(job.requestKey), ConsistentRead: true }),
+        );
+        const existing = typeof owner.Item?.jobId === 'string' ? await this.get(owner.Item.jobId) : undefined;
+        if (existing) return { created: false, job: existing };
+        const conflict = (err.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict');
+        if (!conflict || round >= MAX_CAS_ROUNDS) throw err;
+        await new Promise((r) => setTimeout(r, 20 * round + Math.random() * 30));
+      }
     }
   }
 

@@ -100,3 +100,28 @@ describe('DynamoJobStore', () => {
     expect((await store.listByState(['delivered'])).map((j) => j.id)).toContain(done.id);
   });
 });
+
+describe('DynamoJobStore.create under a transaction conflict', () => {
+  it('tries again when both racing creates were cancelled, instead of failing the request', async () => {
+    const { TransactionCanceledException } = await import('@aws-sdk/client-dynamodb');
+    const sent: string[] = [];
+    let conflicts = 2;
+    const client = {
+      send: async (command: { constructor: { name: string } }) => {
+        sent.push(command.constructor.name);
+        if (command.constructor.name === 'TransactWriteCommand' && conflicts-- > 0) {
+          throw new TransactionCanceledException({
+            message: 'Transaction cancelled',
+            $metadata: {},
+            CancellationReasons: [{ Code: 'TransactionConflict' }, { Code: 'None' }, { Code: 'None' }],
+          });
+        }
+        return {};
+      },
+    };
+    const store = new DynamoJobStore({ client: client as never, tableName: 't', clock: new ManualClock(), ttlDays: 1 });
+    const outcome = await store.create(sampleJob('c1', { requestKey: 'k-conflict' }));
+    expect(outcome.created).toBe(true);
+    expect(sent.filter((n) => n === 'TransactWriteCommand')).toHaveLength(3);
+  });
+});
