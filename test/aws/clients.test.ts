@@ -74,18 +74,23 @@ describe('AWS clients', () => {
     await new Promise((r) => http2.close(r));
   });
 
+  /** The AWS backend's required settings, every endpoint pointed at the loopback server. */
+  const awsEnv = (region: string) => ({
+    VIDEOBOT_BACKEND: 'aws',
+    AWS_REGION: region,
+    AWS_ENDPOINT_URL: url,
+    VIDEOBOT_INPUT_BUCKET: 'in-bucket',
+    VIDEOBOT_OUTPUT_BUCKET: 'out-bucket',
+    VIDEOBOT_JOB_TABLE: 'jobs',
+    VIDEOBOT_EVENTS_QUEUE_URL: `${url}/123456789012/events`,
+    VIDEOBOT_MODEL_CACHE_URI: 's3://models-bucket/models/',
+    SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/p',
+    SAGEMAKER_IMAGE_URI: 'img:1',
+  });
+
   it('honour AWS_ENDPOINT_URL and the region from config, with no per-service endpoints', async () => {
     const config = loadConfig({
-      VIDEOBOT_BACKEND: 'aws',
-      AWS_REGION: 'eu-west-2',
-      AWS_ENDPOINT_URL: url,
-      VIDEOBOT_INPUT_BUCKET: 'in-bucket',
-      VIDEOBOT_OUTPUT_BUCKET: 'out-bucket',
-      VIDEOBOT_JOB_TABLE: 'jobs',
-      VIDEOBOT_EVENTS_QUEUE_URL: `${url}/123456789012/events`,
-      VIDEOBOT_MODEL_CACHE_URI: 's3://models-bucket/models/',
-      SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/p',
-      SAGEMAKER_IMAGE_URI: 'img:1',
+      ...awsEnv('eu-west-2'),
       VIDEOBOT_ENHANCER: 'bedrock',
     });
     const backend = createAwsBackend(config, testLogger(), { maxAttempts: 1 });
@@ -111,16 +116,7 @@ describe('AWS clients', () => {
 
   it('presign links against the same endpoint and region', async () => {
     const config = loadConfig({
-      VIDEOBOT_BACKEND: 'aws',
-      AWS_REGION: 'ap-southeast-2',
-      AWS_ENDPOINT_URL: url,
-      VIDEOBOT_INPUT_BUCKET: 'in-bucket',
-      VIDEOBOT_OUTPUT_BUCKET: 'out-bucket',
-      VIDEOBOT_JOB_TABLE: 'jobs',
-      VIDEOBOT_EVENTS_QUEUE_URL: `${url}/123456789012/events`,
-      VIDEOBOT_MODEL_CACHE_URI: 's3://models-bucket/models/',
-      SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/p',
-      SAGEMAKER_IMAGE_URI: 'img:1',
+      ...awsEnv('ap-southeast-2'),
     });
     const backend = createAwsBackend(config, testLogger(), { maxAttempts: 1 });
     try {
