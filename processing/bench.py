@@ -117,8 +117,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plan-caps", default="80,48,24", help="GiB caps for the memory plans")
     parser.add_argument("--plan-kinds", default="none,model,sequential",
                         help="memory plans to try (model under 48 GiB and less, sequential under 24 GiB and less)")
-    parser.add_argument("--job-speeds", default="lossless-cold,lossless-warm,stock,fast",
-                        help="whole-job runs, in order; lossless-cold empties the compile cache first")
+    parser.add_argument("--job-speeds", default="lossless-cold,lossless-warm,lossless-warm@disk,stock@disk,fast",
+                        help="whole-job runs, in order: SPEED[-cold|-warm][@disk]; -cold empties the compile "
+                             "cache first, -warm makes sure it holds this speed's file, @disk drops the page "
+                             "cache first so the weights are read from disk (else they are in memory)")
     parser.add_argument("--job-steps", type=int, default=50)
     parser.add_argument("--fp32-reference", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the transformer in float32 to size the bf16 error of every variant")
@@ -212,10 +214,9 @@ def make_pipeline(spec: Spec, transformer, vae, text_encoder=None, tokenizer=Non
 
 def latent_frames(spec: Spec, config) -> tuple[int, int]:
     """(latent frames the transformer sees, extra frames the pipeline pads for patch_size_t)."""
-    frames = (spec.frames - 1) // 4 + 1
-    p_t = config.get("patch_size_t") or 1
-    extra = (p_t - frames % p_t) % p_t
-    return frames + extra, extra
+    from processing.optimize import latent_frame_count
+
+    return latent_frame_count(spec.frames, config.get("temporal_compression_ratio", 4), config.get("patch_size_t"))
 
 
 def transformer_flops(config: dict, spec: Spec, batch: int = 2) -> dict:
@@ -852,15 +853,15 @@ class Bench:
             if left < 60:
                 results[name] = {"skipped": "time budget"}
                 continue
-            speed = name.split("-")[0]
-            if name.endswith("-cold"):
+            variant, _, where = name.partition("@")
+            speed = variant.split("-")[0]
+            if variant.endswith("-cold"):
                 shutil.rmtree(models / "compile-cache", ignore_errors=True)
-            if name.endswith("-warm"):
+            if variant.endswith("-warm"):
                 results[f"{name}-cache"] = self._seed_compile_cache(models, speed)
-            # Only the first job reads the weights from disk; the others find them in the page cache.
-            first = not any(isinstance(v, dict) and "exit_code" in v for v in results.values())
-            dropped = drop_page_cache() if first else False
-            results[name] = self._run_job(work, job_dir, models, speed, name, timeout=left - 30)
+            # The weights were just written, so they are in the page cache unless dropped.
+            dropped = drop_page_cache() if where == "disk" else False
+            results[name] = self._run_job(work, job_dir, models, speed, name.replace("@", "-"), timeout=left - 30)
             results[name]["page_cache_dropped"] = dropped
             self.results["sections"]["job"] = results
             self.save()

@@ -251,8 +251,13 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
         torch.cuda.reset_peak_memory_stats()
 
     try:
+        from processing.optimize import WarmShape
+
+        warm_shape = WarmShape(batch=2 if job.guidance > 1 else 1, frames=job.frames, height=job.height,
+                               width=job.width, text_tokens=preset.max_text_tokens)
         pipe = pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan, speed=settings.speed,
-                                       compile_cache_dir=settings.models_dir / "compile-cache")
+                                       compile_cache_dir=settings.models_dir / "compile-cache",
+                                       warm_shape=warm_shape)
         scheduler_name = type(pipe.scheduler).__name__
 
         progress.phase("denoising", total=job.steps)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +66,10 @@ class Options:
     fp8: bool = False
     fp8_min_features: int = FP8_MIN_FEATURES
     step_cache: StepCacheSchedule | None = None
+    # Loading: weights straight onto the GPU (no model-sized copy in host memory), shards read in
+    # parallel; and the block compiled on a one-block stand-in while the weights load.
+    direct_load: bool = False
+    prewarm: bool = False
 
 
 def options_for(speed: str, device: str, memory_plan: str = "none") -> Options:
@@ -81,11 +87,12 @@ def options_for(speed: str, device: str, memory_plan: str = "none") -> Options:
     resident = memory_plan in ("none", "model")
     compile_blocks = cuda and resident
     attention = "cudnn" if cuda and torch.cuda.get_device_capability() >= (9, 0) else "default"
+    loading = {"direct_load": cuda and memory_plan == "none", "prewarm": compile_blocks}
     if speed == "lossless":
-        return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks)
+        return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks, **loading)
     fp8 = cuda and resident and torch.cuda.get_device_capability() >= (8, 9)
     return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks,
-                   fp8=fp8, step_cache=FAST_STEP_CACHE)
+                   fp8=fp8, step_cache=FAST_STEP_CACHE, **loading)
 
 
 # --- attention --------------------------------------------------------------------------
@@ -348,6 +355,43 @@ def compile_cache_file(cache_dir: Path, label: str, sample_shape) -> Path:
     return cache_dir / f"{_slug(label)}-{_slug(gpu)}-torch{_slug(torch.__version__)}-{shape}.bin"
 
 
+def load_compile_cache(path: Path) -> bool:
+    """Hot-loads saved Inductor/Triton artefacts; False (and a cold compile) when absent or stale."""
+    if not path.is_file():
+        return False
+    try:
+        torch.compiler.load_cache_artifacts(path.read_bytes())
+        log.info("compile cache: loaded %s", path)
+        return True
+    except Exception:  # a stale or foreign file only costs a cold compile
+        log.warning("compile cache: could not load %s; compiling from scratch", path, exc_info=True)
+        return False
+
+
+def save_compile_cache(path: Path) -> bool:
+    """Writes this process's compile artefacts to `path` (atomically); False when there are none."""
+    try:
+        artifacts = torch.compiler.save_cache_artifacts()
+        if not artifacts:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(artifacts[0])
+        os.replace(tmp, path)
+        log.info("compile cache: saved %s (%d bytes)", path, len(artifacts[0]))
+        return True
+    except OSError:
+        log.warning("compile cache: could not write %s; the next job compiles again", path, exc_info=True)
+        return False
+
+
+def compiled_graphs() -> int:
+    """Graphs Dynamo has compiled in this process (0 new ones on a call means a cache hit)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
 @dataclass
 class CompileCacheState:
     cache_dir: Path | None
@@ -356,31 +400,39 @@ class CompileCacheState:
     loaded: bool = False
     saved: bool = False
     first_call_s: float | None = None
+    first_call_new_graphs: int | None = None  # 0: the first call found its graph compiled already
+    prewarm: dict | None = None
 
 
 class CompileCache:
-    """Loads the compile artefacts before the first transformer call and saves them after it."""
+    """Around the transformer's first call: waits for the prewarm (which compiled the block and
+    handled the cache file), or else loads the compile artefacts before and saves them after."""
 
-    def __init__(self, state: CompileCacheState):
+    def __init__(self, state: CompileCacheState, prewarm: "Prewarm | None" = None):
         self.state = state
+        self.prewarm = prewarm
         self._started: float | None = None
+        self._graphs = 0
         self._path: Path | None = None
 
     def before_forward(self, _module, _args, kwargs):
         if self._started is not None or self.state.first_call_s is not None:
             return
         self._started = time.perf_counter()
+        if self.prewarm is not None:
+            result = self.prewarm.wait()
+            self.state.prewarm = {**asdict(result), "waited_s": round(time.perf_counter() - self._started, 3)}
+            if result.error is None:
+                self.state.file, self.state.loaded, self.state.saved = (result.cache_file, result.cache_loaded,
+                                                                        result.cache_saved)
+                self._graphs = compiled_graphs()
+                return
+        self._graphs = compiled_graphs()
         if self.state.cache_dir is None:
             return
         self._path = compile_cache_file(self.state.cache_dir, self.state.label, kwargs["hidden_states"].shape)
         self.state.file = str(self._path)
-        if self._path.is_file():
-            try:
-                torch.compiler.load_cache_artifacts(self._path.read_bytes())
-                self.state.loaded = True
-                log.info("compile cache: loaded %s", self._path)
-            except Exception:  # a stale or foreign file only costs a cold compile
-                log.warning("compile cache: could not load %s; compiling from scratch", self._path, exc_info=True)
+        self.state.loaded = load_compile_cache(self._path)
 
     def after_forward(self, _module, _args, _kwargs, output):
         if self._started is None or self.state.first_call_s is not None:
@@ -388,23 +440,128 @@ class CompileCache:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         self.state.first_call_s = round(time.perf_counter() - self._started, 3)
+        self.state.first_call_new_graphs = compiled_graphs() - self._graphs
         if self._path is not None and not self.state.loaded:
-            self._save()
+            self.state.saved = save_compile_cache(self._path)
         return output
 
-    def _save(self) -> None:
+
+# --- prewarm: compile while the weights load -------------------------------------------------
+
+def latent_frame_count(frames: int, temporal_compression: int, patch_size_t: int | None) -> tuple[int, int]:
+    """(latent frames the transformer sees, frames the pipeline pads so patch_size_t divides them)."""
+    latent = (frames - 1) // temporal_compression + 1
+    p_t = patch_size_t or 1
+    extra = (p_t - latent % p_t) % p_t
+    return latent + extra, extra
+
+
+@dataclass(frozen=True)
+class WarmShape:
+    """The transformer call a job will make: CFG batch, frames, size, text tokens."""
+    batch: int
+    frames: int
+    height: int
+    width: int
+    text_tokens: int
+
+
+@dataclass
+class PrewarmResult:
+    seconds: float | None = None
+    error: str | None = None
+    cache_file: str | None = None
+    cache_loaded: bool = False
+    cache_saved: bool = False
+    new_graphs: int | None = None
+
+
+class Prewarm:
+    """Compiles the transformer block on a one-block stand-in, in a thread, while the weights load.
+
+    The stand-in is the model's own block class with the job's options applied and random
+    weights; regional compilation makes one graph that every block of the same shape reuses, so
+    the real model's first call finds it compiled. Loading is disk and copy work that leaves the
+    interpreter free most of the time, so the two overlap. A failure here only costs the
+    compile on the first real call.
+    """
+
+    def __init__(self, config: dict, options: Options, shape: WarmShape, *, dtype, device: str = "cuda",
+                 compile_cache_dir: Path | None = None, label: str = "cogvideox", pipeline_cls=None):
+        self.config, self.options, self.shape = dict(config), options, shape
+        self.dtype, self.device = dtype, torch.device(device)
+        self.compile_cache_dir, self.label, self.pipeline_cls = compile_cache_dir, label, pipeline_cls
+        self.result = PrewarmResult()
+        self._thread = threading.Thread(target=self._run, name="videobot-prewarm", daemon=True)
+
+    def start(self) -> "Prewarm":
+        self._thread.start()
+        return self
+
+    def wait(self) -> PrewarmResult:
+        self._thread.join()
+        return self.result
+
+    def _run(self) -> None:
+        started = time.perf_counter()
         try:
-            artifacts = torch.compiler.save_cache_artifacts()
-            if not artifacts:
-                return
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(artifacts[0])
-            os.replace(tmp, self._path)
-            self.state.saved = True
-            log.info("compile cache: saved %s (%d bytes)", self._path, len(artifacts[0]))
-        except OSError:
-            log.warning("compile cache: could not write %s; the next job compiles again", self._path, exc_info=True)
+            self._warm()
+        except Exception as exc:
+            log.warning("prewarm failed; the first transformer call compiles instead", exc_info=True)
+            self.result.error = f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            self.result.seconds = round(time.perf_counter() - started, 3)
+
+    def _stand_in(self):
+        from diffusers import CogVideoXTransformer3DModel
+
+        with torch.device("meta"):  # thread-local: the loader in the main thread is not affected
+            model = CogVideoXTransformer3DModel.from_config({**self.config, "num_layers": 1})
+        model = model.to_empty(device=self.device).to(self.dtype).eval()
+        with torch.no_grad():
+            for tensor in (*model.parameters(), *model.buffers()):
+                if tensor.is_floating_point():
+                    tensor.normal_(0.0, 0.02)
+        stand_in = SimpleNamespace(transformer=model, scheduler=None)
+        apply(stand_in, replace(self.options, step_cache=None, prewarm=False), work_device=str(self.device))
+        return model
+
+    def _inputs(self, model) -> dict:
+        config, shape = model.config, self.shape
+        frames, _ = latent_frame_count(shape.frames, config.temporal_compression_ratio, config.patch_size_t)
+        hidden = torch.randn(shape.batch, frames, config.in_channels, shape.height // 8, shape.width // 8,
+                             device=self.device, dtype=self.dtype)
+        text = torch.randn(shape.batch, shape.text_tokens, config.text_embed_dim, device=self.device, dtype=self.dtype)
+        inputs = {"hidden_states": hidden, "encoder_hidden_states": text,
+                  "timestep": torch.full((shape.batch,), 999, device=self.device, dtype=torch.long),
+                  "return_dict": False}
+        if config.use_rotary_positional_embeddings and self.pipeline_cls is not None:
+            owner = SimpleNamespace(vae_scale_factor_spatial=8, transformer=model)
+            inputs["image_rotary_emb"] = self.pipeline_cls._prepare_rotary_positional_embeddings(
+                owner, shape.height, shape.width, frames, self.device)
+        if getattr(config, "ofs_embed_dim", None):
+            inputs["ofs"] = hidden.new_full((1,), 2.0)
+        return inputs
+
+    def _warm(self) -> None:
+        model = self._stand_in()
+        inputs = self._inputs(model)
+        path = None
+        if self.compile_cache_dir is not None:
+            path = compile_cache_file(self.compile_cache_dir, f"{self.label}-{self.options.speed}",
+                                      inputs["hidden_states"].shape)
+            self.result.cache_file = str(path)
+            self.result.cache_loaded = load_compile_cache(path)
+        graphs = compiled_graphs()
+        with torch.no_grad():
+            model(**inputs)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.result.new_graphs = compiled_graphs() - graphs
+        if path is not None and not self.result.cache_loaded:
+            self.result.cache_saved = save_compile_cache(path)
+        log.info("prewarm: block compiled on a stand-in (%d new graphs, cache %s)", self.result.new_graphs,
+                 "loaded" if self.result.cache_loaded else "saved" if self.result.cache_saved else "unused")
 
 
 # --- applying -----------------------------------------------------------------------------
@@ -441,8 +598,11 @@ class Report:
 
 
 def apply(pipe, options: Options, *, work_device: str | None = None,
-          compile_cache_dir: Path | None = None, label: str = "cogvideox") -> Report:
-    """Applies `options` to `pipe.transformer` in place; call before any offload is enabled."""
+          compile_cache_dir: Path | None = None, label: str = "cogvideox",
+          prewarm: Prewarm | None = None) -> Report:
+    """Applies `options` to `pipe.transformer` in place; call before any offload is enabled.
+
+    With a `prewarm` under way, the first transformer call waits for it instead of compiling."""
     report = Report(speed=options.speed)
     if options.speed == "stock":
         return report
@@ -462,11 +622,14 @@ def apply(pipe, options: Options, *, work_device: str | None = None,
             report.fp8_linears += to_fp8(block, options.fp8_min_features, device)
 
     if options.compile_blocks:
+        # Inference only; it also keeps the compiled graph's guards the same for every model
+        # (from_pretrained leaves requires_grad on, a stand-in or a benchmark model may not).
+        transformer.requires_grad_(False)
         for block in blocks:
             block.compile(fullgraph=True, dynamic=False, backend=options.compile_backend)
         report.compiled_blocks = len(blocks)
         state = CompileCacheState(cache_dir=compile_cache_dir, label=f"{label}-{options.speed}")
-        hooks = CompileCache(state)
+        hooks = CompileCache(state, prewarm)
         transformer.register_forward_pre_hook(hooks.before_forward, with_kwargs=True)
         transformer.register_forward_hook(hooks.after_forward, with_kwargs=True)
         report.compile_cache = state

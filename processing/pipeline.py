@@ -5,7 +5,10 @@ in `build_pipeline`; the job flow in job.py only calls `build_pipeline` and `gen
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -98,7 +101,31 @@ def pipeline_class(mode: str):
     return CogVideoXImageToVideoPipeline if mode == "i2v" else CogVideoXPipeline
 
 
-def load_components(preset: Preset, mode: str, weights: str | None, dtype):
+@contextlib.contextmanager
+def parallel_shard_loading():
+    """Reads a model's safetensors shards in parallel threads (diffusers and transformers both
+    support it behind HF_ENABLE_PARALLEL_LOADING; diffusers reads the flag once, at import)."""
+    from diffusers.models import modeling_utils
+
+    previous_env = os.environ.get("HF_ENABLE_PARALLEL_LOADING")
+    previous_flag = getattr(modeling_utils, "HF_ENABLE_PARALLEL_LOADING", None)
+    os.environ["HF_ENABLE_PARALLEL_LOADING"] = "yes"
+    if previous_flag is not None:
+        modeling_utils.HF_ENABLE_PARALLEL_LOADING = True
+    try:
+        yield
+    finally:
+        if previous_env is None:
+            os.environ.pop("HF_ENABLE_PARALLEL_LOADING", None)
+        else:
+            os.environ["HF_ENABLE_PARALLEL_LOADING"] = previous_env
+        if previous_flag is not None:
+            modeling_utils.HF_ENABLE_PARALLEL_LOADING = previous_flag
+
+
+def load_components(preset: Preset, mode: str, weights: str | None, dtype, *, direct_to: str | None = None):
+    """The pipeline with its weights; `direct_to` loads every component straight onto that device
+    (shards in parallel) instead of building it in host memory and copying it over afterwards."""
     cls = pipeline_class(mode)
     if weights is None:
         from processing import tiny
@@ -106,7 +133,12 @@ def load_components(preset: Preset, mode: str, weights: str | None, dtype):
         return cls(**tiny.build_components(mode, preset.max_text_tokens)).to(dtype=dtype)
     local = Path(weights).is_dir()
     try:
-        return cls.from_pretrained(weights, torch_dtype=dtype, local_files_only=local)
+        if direct_to is None:
+            return cls.from_pretrained(weights, torch_dtype=dtype, local_files_only=local)
+        with parallel_shard_loading():
+            pipe = cls.from_pretrained(weights, torch_dtype=dtype, local_files_only=local, device_map=direct_to)
+        pipe.hf_device_map = None  # one device for everything: nothing to dispatch, and pipe.to() stays usable
+        return pipe
     except (OSError, ValueError, EnvironmentError) as exc:
         where = weights if local else f"{preset.hf_id} on the Hugging Face Hub"
         raise JobError("MODEL_NOT_AVAILABLE",
@@ -114,27 +146,46 @@ def load_components(preset: Preset, mode: str, weights: str | None, dtype):
                        retryable=False) from exc
 
 
+def start_prewarm(preset: Preset, mode: str, weights: str | None, options, warm_shape, dtype, device: str,
+                  compile_cache_dir: Path | None):
+    """Starts compiling the transformer block while the weights load (optimize.Prewarm), where the
+    options ask for it and the transformer's config can be read before its weights."""
+    from processing import optimize
+
+    if not options.prewarm or warm_shape is None or weights is None:
+        return None
+    config_file = Path(weights) / "transformer" / "config.json"
+    if not config_file.is_file():
+        return None
+    return optimize.Prewarm(json.loads(config_file.read_text()), options, warm_shape, dtype=dtype, device=device,
+                            compile_cache_dir=compile_cache_dir, label=preset.name,
+                            pipeline_cls=pipeline_class(mode)).start()
+
+
 def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, dtype_name: str, plan: str, *,
-                   speed: str = "stock", compile_cache_dir: Path | None = None):
-    """`speed` picks processing/optimize.py's options; `optimizations(pipe)` reports what was applied."""
+                   speed: str = "stock", compile_cache_dir: Path | None = None, warm_shape=None):
+    """`speed` picks processing/optimize.py's options; `optimizations(pipe)` reports what was applied.
+
+    `warm_shape` (optimize.WarmShape: the call the job will make) lets the block compile while
+    the weights load."""
     import torch
     from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
 
     from processing import optimize
 
     dtype = getattr(torch, dtype_name)
-    pipe = load_components(preset, mode, weights, dtype)
+    options = optimize.options_for(speed, device, plan)
+    prewarm = start_prewarm(preset, mode, weights, options, warm_shape, dtype, device, compile_cache_dir)
+    pipe = load_components(preset, mode, weights, dtype, direct_to=device if options.direct_load else None)
     scheduler_cls = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}[preset.scheduler]
     pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, timestep_spacing="trailing")
     pipe.set_progress_bar_config(disable=True)
 
     # Optimisations rewrite layers, so they go before offload hooks; with everything resident
     # they run after the move, on the GPU, where quantising weights is fast.
-    options = optimize.options_for(speed, device, plan)
-
     def apply():
         return optimize.apply(pipe, options, work_device=device, compile_cache_dir=compile_cache_dir,
-                              label=preset.name)
+                              label=preset.name, prewarm=prewarm)
 
     if plan == "none":
         place_pipeline(pipe, plan, device)

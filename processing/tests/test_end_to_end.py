@@ -143,3 +143,41 @@ def test_real_preset_loads_from_models_dir(tiny_t2v_pipe, tmp_path):
     frames = pipeline.generate(loaded, preset=tiny, mode="t2v", prompt="x", negative_prompt="", seed=1,
                                frames=9, steps=1, guidance=6.0, height=64, width=96, device="cpu")
     assert frames.shape == (9, 64, 96, 3)
+
+
+def test_direct_load_gives_the_same_weights_in_parallel_and_restores_the_flags(tiny_t2v_pipe, tmp_path,
+                                                                                 monkeypatch):
+    """Loading straight onto the device (what lossless and fast do on a GPU with everything resident)
+    reads every shard of every component, in parallel, and leaves the libraries' flags as they were."""
+    import os
+
+    import torch
+    from diffusers.models import modeling_utils
+
+    tiny, pipe = tiny_t2v_pipe
+    # Small shards, so each component has several files for the parallel loader to read.
+    pipe.save_pretrained(tmp_path / "weights", max_shard_size="20KB")
+    assert len(list((tmp_path / "weights" / "transformer").glob("*.safetensors"))) > 1
+    import transformers.modeling_utils as transformers_loading
+
+    parallel = []
+
+    def spy(module, name):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, **k: parallel.append(module.__name__) or real(*a, **k))
+
+    spy(modeling_utils, "_load_shard_files_with_threadpool")
+    spy(transformers_loading, "load_shard_files_with_threadpool")
+    flag = modeling_utils.HF_ENABLE_PARALLEL_LOADING
+    plain = pipeline.load_components(tiny, "t2v", str(tmp_path / "weights"), torch.float32)
+    assert parallel == []
+    direct = pipeline.load_components(tiny, "t2v", str(tmp_path / "weights"), torch.float32, direct_to="cpu")
+    assert sorted(parallel) == ["diffusers.models.modeling_utils"] * 2 + ["transformers.modeling_utils"]
+    assert modeling_utils.HF_ENABLE_PARALLEL_LOADING == flag and "HF_ENABLE_PARALLEL_LOADING" not in os.environ
+    assert direct.hf_device_map is None
+    for name in ("transformer", "text_encoder", "vae"):
+        expected, got = getattr(plain, name).state_dict(), getattr(direct, name).state_dict()
+        assert list(expected) == list(got)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
+    direct.to("cpu")  # usable like any pipeline

@@ -162,6 +162,57 @@ def test_compile_cache_saves_once_then_loads(tmp_path, monkeypatch):
     assert loaded == [b"kernels"] and second.loaded and not second.saved
 
 
+def test_prewarm_compiles_on_a_stand_in_and_the_real_model_reuses_its_graph(tmp_path, monkeypatch):
+    """The stand-in's one block makes the graph all real blocks hit: no compile on the first real call."""
+    from diffusers import CogVideoXPipeline
+    from torch._dynamo.testing import CompileCounter
+
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
+    counter = CompileCounter()
+    torch._dynamo.reset()
+    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter,
+                               prewarm=True)
+    preset = load_presets().get("tiny-random")
+    real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
+    shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
+    prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu",
+                               compile_cache_dir=tmp_path, label="tiny-random", pipeline_cls=CogVideoXPipeline)
+    result = prewarm.start().wait()
+    assert result.error is None and result.new_graphs == 1 and counter.frame_count == 1
+    assert result.cache_saved and result.cache_file.endswith("2x3x4x8x12.bin")
+
+    report = optimize.apply(real, options, compile_cache_dir=tmp_path, label="tiny-random", prewarm=prewarm)
+    pipeline.generate(real, preset=preset, mode="t2v", prompt="warm", negative_prompt="", seed=1, frames=9,
+                      steps=2, guidance=6.0, height=64, width=96, device="cpu")
+    state = report.to_json()["compile_cache"]
+    assert counter.frame_count == 1 and state["first_call_new_graphs"] == 0
+    assert state["saved"] and state["prewarm"]["error"] is None
+    torch._dynamo.reset()
+
+
+def test_a_failed_prewarm_leaves_the_compile_to_the_first_call(tmp_path):
+    from diffusers import CogVideoXPipeline
+    from torch._dynamo.testing import CompileCounter
+
+    counter = CompileCounter()
+    torch._dynamo.reset()
+    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter,
+                               prewarm=True)
+    preset = load_presets().get("tiny-random")
+    real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
+    broken = {**real.transformer.config, "attention_head_dim": 0}  # the stand-in cannot be built
+    shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
+    prewarm = optimize.Prewarm(broken, options, shape, dtype=torch.float32, device="cpu",
+                               pipeline_cls=CogVideoXPipeline).start()
+    report = optimize.apply(real, options, prewarm=prewarm)
+    frames = pipeline.generate(real, preset=preset, mode="t2v", prompt="cold", negative_prompt="", seed=1,
+                               frames=9, steps=2, guidance=6.0, height=64, width=96, device="cpu")
+    state = report.to_json()["compile_cache"]
+    assert frames.shape == (9, 64, 96, 3) and counter.frame_count == 1
+    assert state["prewarm"]["error"] and state["first_call_new_graphs"] == 1
+    torch._dynamo.reset()
+
+
 def test_compile_cache_in_an_unwritable_place_only_logs(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
     blocker = tmp_path / "not-a-dir"
