@@ -481,9 +481,11 @@ class Prewarm:
 
     The stand-in is the model's own block class with the job's options applied and random
     weights; regional compilation makes one graph that every block of the same shape reuses, so
-    the real model's first call finds it compiled. Loading is disk and copy work that leaves the
-    interpreter free most of the time, so the two overlap. A failure here only costs the
-    compile on the first real call.
+    the real model's first call finds it compiled. Meanwhile the main thread only reads the
+    weight files (pipeline.read_ahead): disk work that leaves the interpreter free, and that
+    touches none of torch's process-wide state (the model loaders set the default dtype, which
+    Dynamo's guards and traced constants depend on). A failure here only costs the compile on
+    the first real call.
     """
 
     def __init__(self, config: dict, options: Options, shape: WarmShape, *, dtype, device: str = "cuda",
@@ -582,11 +584,12 @@ class Report:
         self.fp8_linears = 0
         self.step_cache: StepCache | None = None
         self.compile_cache: CompileCacheState | None = None
+        self.loading: dict | None = None  # set by pipeline.build_pipeline: how the weights were loaded
 
     def to_json(self) -> dict:
         out = {"speed": self.speed, "fused_qkv": self.fused_qkv, "attention": self.attention,
                "compiled_blocks": self.compiled_blocks, "fp8_linears": self.fp8_linears,
-               "step_cache": None, "compile_cache": None}
+               "step_cache": None, "compile_cache": None, "loading": self.loading}
         if self.step_cache is not None:
             out["step_cache"] = {**asdict(self.step_cache.schedule), "computed_steps": self.step_cache.computed,
                                  "reused_steps": self.step_cache.reused}

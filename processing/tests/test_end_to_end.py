@@ -181,3 +181,46 @@ def test_direct_load_gives_the_same_weights_in_parallel_and_restores_the_flags(t
         for key in expected:
             torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
     direct.to("cpu")  # usable like any pipeline
+
+
+def test_read_ahead_reads_every_weight_file_in_ranges(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "READ_AHEAD_CHUNK", 1000)  # ranges of 4000 bytes, read 1000 at a time
+    (tmp_path / "transformer").mkdir()
+    (tmp_path / "transformer" / "a.safetensors").write_bytes(b"x" * 10_001)
+    (tmp_path / "b.safetensors").write_bytes(b"y" * 3)
+    (tmp_path / "config.json").write_text("{}")  # not a weight file
+    assert pipeline.read_ahead(tmp_path, threads=3) == 10_004
+    assert pipeline.read_ahead(tmp_path / "missing") == 0
+
+
+def test_build_pipeline_compiles_while_reading_then_loads_directly(tiny_t2v_pipe, tmp_path, monkeypatch):
+    """The GPU loading flow, run on CPU: prewarm from transformer/config.json, read-ahead, direct
+    load, and a first real call that compiles nothing."""
+
+    import torch
+    from torch._dynamo.testing import CompileCounter
+
+    from processing import optimize
+
+    tiny, pipe = tiny_t2v_pipe
+    two_b = load_presets().get("cogvideox-2b")
+    pipe.save_pretrained(tmp_path / "cogvideox-2b")
+    counter = CompileCounter()
+    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter,
+                               direct_load=True, prewarm=True)
+    monkeypatch.setattr(optimize, "options_for", lambda *a: options)
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
+    torch._dynamo.reset()
+    shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=tiny.max_text_tokens)
+    loaded = pipeline.build_pipeline(two_b, "t2v", str(tmp_path / "cogvideox-2b"), "cpu", "float32", "none",
+                                     speed="lossless", compile_cache_dir=tmp_path / "cache", warm_shape=shape)
+    assert counter.frame_count == 1  # compiled by the prewarm, before the first real call
+    frames = pipeline.generate(loaded, preset=tiny, mode="t2v", prompt="x", negative_prompt="", seed=1,
+                               frames=9, steps=2, guidance=6.0, height=64, width=96, device="cpu")
+    report = pipeline.optimizations(loaded)
+    assert frames.shape == (9, 64, 96, 3) and counter.frame_count == 1
+    assert report["compile_cache"]["first_call_new_graphs"] == 0 and report["compile_cache"]["saved"]
+    sizes = sum(f.stat().st_size for f in (tmp_path / "cogvideox-2b").rglob("*.safetensors"))
+    assert report["loading"]["direct"] and report["loading"]["read_ahead_bytes"] == sizes
+    assert report["compile_cache"]["prewarm"]["new_graphs"] == 1
+    torch._dynamo.reset()
