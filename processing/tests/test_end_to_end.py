@@ -196,7 +196,6 @@ def test_read_ahead_reads_every_weight_file_in_ranges(tmp_path, monkeypatch):
 def test_build_pipeline_compiles_while_reading_then_loads_directly(tiny_t2v_pipe, tmp_path, monkeypatch):
     """The GPU loading flow, run on CPU: prewarm from transformer/config.json, read-ahead, direct
     load, and a first real call that compiles nothing."""
-
     import torch
     from torch._dynamo.testing import CompileCounter
 
