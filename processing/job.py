@@ -228,10 +228,14 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
     """Builds the pipeline once, calls it once, writes video.mp4, poster.jpg, metadata.json."""
     from processing import images, pipeline, video
 
+    import processing
+
     out = settings.output_dir
     progress = Progress(out, observer=observer)
     progress.phase("loading")
     started = time.monotonic()
+    startup_s = round(started - processing.PROCESS_STARTED, 3)  # interpreter and job imports before this
+    loading_at: dict = {}
 
     start_image = None
     if job.mode == "i2v":
@@ -241,9 +245,11 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
 
     import torch
 
+    loading_at["torch_imported"] = round(time.monotonic() - started, 3)
     device = pipeline.resolve_device(settings.device)
     dtype = pipeline.resolve_dtype(preset, device)
     free_gib = pipeline.free_gpu_gib() if device == "cuda" else None
+    loading_at["device_ready"] = round(time.monotonic() - started, 3)
     plan = pipeline.choose_memory_plan(settings.memory_plan, device, preset, free_gib)
     log.info("job %s: %s %s, %d frames, %d steps, seed %d on %s (%s, memory plan %s)",
              job.id, preset.name, job.mode, job.frames, job.steps, job.seed, device, dtype, plan)
@@ -301,6 +307,7 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
                     "memory_plan": plan, "memory_plan_requested": settings.memory_plan,
                     "free_gpu_gib_at_start": round(free_gib, 2) if free_gib is not None else None,
                     "peak_gpu_memory_bytes": peak, "speed": settings.speed,
+                    "startup_s": startup_s, "loading_at_s": loading_at,
                     "optimizations": pipeline.optimizations(pipe)},
         "timings_s": {**progress.timings(), "total": round(time.monotonic() - started, 3)},
         "phases": list(progress.timings()) + ["done"],

@@ -170,27 +170,33 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
 
     `warm_shape` (optimize.WarmShape: the call the job will make) lets the block compile while
     the weights load."""
+    began = time.perf_counter()
+    loading: dict = {"at_s": {}}
+
+    def mark(name: str) -> None:  # seconds since build_pipeline began, per step (metadata.json)
+        loading["at_s"][name] = round(time.perf_counter() - began, 3)
+
     import torch
     from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
 
     from processing import optimize
 
+    mark("imported")
     dtype = getattr(torch, dtype_name)
     options = optimize.options_for(speed, device, plan)
-    loading: dict = {"direct": options.direct_load}
+    loading["direct"] = options.direct_load
     prewarm = start_prewarm(preset, mode, weights, options, warm_shape, dtype, device, compile_cache_dir)
     if prewarm is not None:
+        mark("prewarm_started")
         # While the block compiles, only read the weight files into the page cache: the loaders
         # change torch's default dtype (process-wide) while they build models, which must not
         # happen while Dynamo traces the block in the other thread.
-        started = time.perf_counter()
         loading["read_ahead_bytes"] = read_ahead(Path(weights))
-        loading["read_ahead_s"] = round(time.perf_counter() - started, 3)
+        mark("read_ahead")
         prewarm.wait()
-        loading["prewarm_wait_s"] = round(time.perf_counter() - started - loading["read_ahead_s"], 3)
-    started = time.perf_counter()
+        mark("prewarm_done")
     pipe = load_components(preset, mode, weights, dtype, direct_to=device if options.direct_load else None)
-    loading["from_pretrained_s"] = round(time.perf_counter() - started, 3)
+    mark("loaded")
     scheduler_cls = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}[preset.scheduler]
     pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, timestep_spacing="trailing")
     pipe.set_progress_bar_config(disable=True)
@@ -203,10 +209,13 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
 
     if plan == "none":
         place_pipeline(pipe, plan, device)
+        mark("placed")
         pipe.videobot_optimizations = apply()
     else:
         pipe.videobot_optimizations = apply()
+        mark("optimised")
         place_pipeline(pipe, plan, device)
+    mark("ready")
     pipe.videobot_optimizations.loading = loading
     return pipe
 
