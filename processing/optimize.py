@@ -456,6 +456,18 @@ def latent_frame_count(frames: int, temporal_compression: int, patch_size_t: int
     return latent + extra, extra
 
 
+def rotary_stand_in(config, height: int, width: int, latent_frames: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tables shaped, typed and laid out like the pipelines' RoPE (cos, sin), whose values the
+    compile does not depend on; built without importing the pipelines (and with them
+    transformers), which the main thread is doing meanwhile. tests/test_optimize.py checks the
+    layout against CogVideoXPipeline._prepare_rotary_positional_embeddings."""
+    p, p_t = config.patch_size, config.patch_size_t
+    frames = latent_frames if p_t is None else (latent_frames + p_t - 1) // p_t
+    tokens = frames * (height // (8 * p)) * (width // (8 * p))
+    cos = torch.zeros(tokens, config.attention_head_dim, device=device, dtype=torch.float32)
+    return cos, torch.zeros_like(cos)
+
+
 @dataclass(frozen=True)
 class WarmShape:
     """The transformer call a job will make: CFG batch, frames, size, text tokens."""
@@ -489,10 +501,10 @@ class Prewarm:
     """
 
     def __init__(self, config: dict, options: Options, shape: WarmShape, *, dtype, device: str = "cuda",
-                 compile_cache_dir: Path | None = None, label: str = "cogvideox", pipeline_cls=None):
+                 compile_cache_dir: Path | None = None, label: str = "cogvideox"):
         self.config, self.options, self.shape = dict(config), options, shape
         self.dtype, self.device = dtype, torch.device(device)
-        self.compile_cache_dir, self.label, self.pipeline_cls = compile_cache_dir, label, pipeline_cls
+        self.compile_cache_dir, self.label = compile_cache_dir, label
         self.result = PrewarmResult()
         self._thread = threading.Thread(target=self._run, name="videobot-prewarm", daemon=True)
 
@@ -537,10 +549,8 @@ class Prewarm:
         inputs = {"hidden_states": hidden, "encoder_hidden_states": text,
                   "timestep": torch.full((shape.batch,), 999, device=self.device, dtype=torch.long),
                   "return_dict": False}
-        if config.use_rotary_positional_embeddings and self.pipeline_cls is not None:
-            owner = SimpleNamespace(vae_scale_factor_spatial=8, transformer=model)
-            inputs["image_rotary_emb"] = self.pipeline_cls._prepare_rotary_positional_embeddings(
-                owner, shape.height, shape.width, frames, self.device)
+        if config.use_rotary_positional_embeddings:
+            inputs["image_rotary_emb"] = rotary_stand_in(config, shape.height, shape.width, frames, self.device)
         if getattr(config, "ofs_embed_dim", None):
             inputs["ofs"] = hidden.new_full((1,), 2.0)
         return inputs

@@ -160,8 +160,7 @@ def start_prewarm(preset: Preset, mode: str, weights: str | None, options, warm_
     if not config_file.is_file():
         return None
     return optimize.Prewarm(json.loads(config_file.read_text()), options, warm_shape, dtype=dtype, device=device,
-                            compile_cache_dir=compile_cache_dir, label=preset.name,
-                            pipeline_cls=pipeline_class(mode)).start()
+                            compile_cache_dir=compile_cache_dir, label=preset.name).start()
 
 
 def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, dtype_name: str, plan: str, *,
@@ -177,21 +176,28 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
         loading["at_s"][name] = round(time.perf_counter() - began, 3)
 
     import torch
-    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
 
     from processing import optimize
 
-    mark("imported")
     dtype = getattr(torch, dtype_name)
     options = optimize.options_for(speed, device, plan)
     loading["direct"] = options.direct_load
+    # Three things overlap here: the block compiles on a stand-in (a thread), the weight files
+    # are read into the page cache (threads, disk work), and this thread imports the pipelines
+    # (diffusers, transformers). Only then are the models built and loaded: the loaders change
+    # torch's process-wide default dtype while they build a model, which must not happen while
+    # Dynamo traces the block.
     prewarm = start_prewarm(preset, mode, weights, options, warm_shape, dtype, device, compile_cache_dir)
+    reading = None
     if prewarm is not None:
         mark("prewarm_started")
-        # While the block compiles, only read the weight files into the page cache: the loaders
-        # change torch's default dtype (process-wide) while they build models, which must not
-        # happen while Dynamo traces the block in the other thread.
-        loading["read_ahead_bytes"] = read_ahead(Path(weights))
+        reading = ReadAhead(Path(weights)).start()
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+    pipeline_class(mode)
+    mark("imported")
+    if prewarm is not None:
+        loading["read_ahead_bytes"] = reading.wait()
         mark("read_ahead")
         prewarm.wait()
         mark("prewarm_done")
@@ -218,6 +224,50 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     mark("ready")
     pipe.videobot_optimizations.loading = loading
     return pipe
+
+
+def optimizations(pipe) -> dict | None:
+    report = getattr(pipe, "videobot_optimizations", None)
+    return report.to_json() if report is not None else None
+
+
+def place_pipeline(pipe, plan: str, device: str) -> None:
+    """Puts the components where the memory plan wants them (all on the GPU, or offloaded)."""
+    if plan == "none":
+        pipe.to(device)
+    elif plan == "model":
+        pipe.enable_model_cpu_offload(device=device)
+        pipe.vae.enable_tiling()
+    elif plan == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+        pipe.vae.enable_slicing()
+        pipe.vae.enable_tiling()
+    else:
+        raise ValueError(f"unknown memory plan {plan!r}")
+
+
+def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: str, seed: int,
+             frames: int, steps: int, guidance: float, height: int, width: int, device: str,
+             image=None, on_step: Callable[[int], None] = lambda k: None) -> np.ndarray:
+    """One pipeline call; returns float frames in [0, 1] shaped (frames, height, width, 3)."""
+    import torch
+
+    def step_end(_pipe, index, _timestep, tensors):
+        on_step(index + 1)
+        return tensors
+
+    kwargs = {"image": image} if mode == "i2v" else {}
+    result = pipe(
+        prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
+        num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
+        use_dynamic_cfg=preset.dynamic_cfg, generator=torch.Generator(device=device).manual_seed(seed),
+        output_type="np", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
+        **kwargs,
+    )
+    video = np.asarray(result.frames[0], dtype=np.float32)
+    if video.shape[0] < frames:
+        raise RuntimeError(f"pipeline returned {video.shape[0]} frames, expected {frames}")
+    return video[:frames]
 
 
 READ_AHEAD_CHUNK = 64 * 1024**2
@@ -266,45 +316,23 @@ def read_ahead(weights: Path, threads: int = READ_AHEAD_THREADS) -> int:
         return sum(pool.map(read, ranges))
 
 
-def optimizations(pipe) -> dict | None:
-    report = getattr(pipe, "videobot_optimizations", None)
-    return report.to_json() if report is not None else None
+class ReadAhead:
+    """`read_ahead` in a background thread: `start()`, then `wait()` for the bytes read."""
 
+    def __init__(self, weights: Path):
+        self._bytes = 0
+        self._thread = threading.Thread(target=self._run, args=(weights,), name="videobot-read-ahead", daemon=True)
 
-def place_pipeline(pipe, plan: str, device: str) -> None:
-    """Puts the components where the memory plan wants them (all on the GPU, or offloaded)."""
-    if plan == "none":
-        pipe.to(device)
-    elif plan == "model":
-        pipe.enable_model_cpu_offload(device=device)
-        pipe.vae.enable_tiling()
-    elif plan == "sequential":
-        pipe.enable_sequential_cpu_offload(device=device)
-        pipe.vae.enable_slicing()
-        pipe.vae.enable_tiling()
-    else:
-        raise ValueError(f"unknown memory plan {plan!r}")
+    def _run(self, weights: Path) -> None:
+        try:
+            self._bytes = read_ahead(weights)
+        except OSError:
+            log.warning("read-ahead of %s failed; the loader reads the files itself", weights, exc_info=True)
 
+    def start(self) -> "ReadAhead":
+        self._thread.start()
+        return self
 
-def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: str, seed: int,
-             frames: int, steps: int, guidance: float, height: int, width: int, device: str,
-             image=None, on_step: Callable[[int], None] = lambda k: None) -> np.ndarray:
-    """One pipeline call; returns float frames in [0, 1] shaped (frames, height, width, 3)."""
-    import torch
-
-    def step_end(_pipe, index, _timestep, tensors):
-        on_step(index + 1)
-        return tensors
-
-    kwargs = {"image": image} if mode == "i2v" else {}
-    result = pipe(
-        prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
-        num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
-        use_dynamic_cfg=preset.dynamic_cfg, generator=torch.Generator(device=device).manual_seed(seed),
-        output_type="np", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
-        **kwargs,
-    )
-    video = np.asarray(result.frames[0], dtype=np.float32)
-    if video.shape[0] < frames:
-        raise RuntimeError(f"pipeline returned {video.shape[0]} frames, expected {frames}")
-    return video[:frames]
+    def wait(self) -> int:
+        self._thread.join()
+        return self._bytes

@@ -176,7 +176,7 @@ def test_prewarm_compiles_on_a_stand_in_and_the_real_model_reuses_its_graph(tmp_
     real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
     shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
     prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu",
-                               compile_cache_dir=tmp_path, label="tiny-random", pipeline_cls=CogVideoXPipeline)
+                               compile_cache_dir=tmp_path, label="tiny-random")
     result = prewarm.start().wait()
     assert result.error is None and result.new_graphs == 1 and counter.frame_count == 1
     assert result.cache_saved and result.cache_file.endswith("2x3x4x8x12.bin")
@@ -188,6 +188,26 @@ def test_prewarm_compiles_on_a_stand_in_and_the_real_model_reuses_its_graph(tmp_
     assert counter.frame_count == 1 and state["first_call_new_graphs"] == 0
     assert state["saved"] and state["prewarm"]["error"] is None
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("config, height, width, latent_frames", [
+    (bench.TRANSFORMER_5B, 480, 720, 13),
+    (bench.TRANSFORMER_15, 768, 1360, 22),  # patch_size_t = 2: RoPE over frame pairs
+])
+def test_rotary_stand_in_is_laid_out_like_the_pipelines_tables(config, height, width, latent_frames):
+    """Compiled graphs are guarded on shape, dtype and strides: the stand-in's RoPE tables must match."""
+    from types import SimpleNamespace
+
+    from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
+
+    config = SimpleNamespace(**{"patch_size_t": None, **config})
+    owner = SimpleNamespace(vae_scale_factor_spatial=8, transformer=SimpleNamespace(config=config))
+    made = optimize.rotary_stand_in(config, height, width, latent_frames, "cpu")
+    for cls in (CogVideoXPipeline, CogVideoXImageToVideoPipeline):
+        real = cls._prepare_rotary_positional_embeddings(owner, height, width, latent_frames, torch.device("cpu"))
+        for ours, theirs in zip(made, real):
+            assert (ours.shape, ours.dtype, ours.stride(), ours.device) == \
+                (theirs.shape, theirs.dtype, theirs.stride(), theirs.device)
 
 
 def test_a_failed_prewarm_leaves_the_compile_to_the_first_call(tmp_path):
@@ -202,8 +222,7 @@ def test_a_failed_prewarm_leaves_the_compile_to_the_first_call(tmp_path):
     real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
     broken = {**real.transformer.config, "attention_head_dim": 0}  # the stand-in cannot be built
     shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
-    prewarm = optimize.Prewarm(broken, options, shape, dtype=torch.float32, device="cpu",
-                               pipeline_cls=CogVideoXPipeline).start()
+    prewarm = optimize.Prewarm(broken, options, shape, dtype=torch.float32, device="cpu").start()
     report = optimize.apply(real, options, prewarm=prewarm)
     frames = pipeline.generate(real, preset=preset, mode="t2v", prompt="cold", negative_prompt="", seed=1,
                                frames=9, steps=2, guidance=6.0, height=64, width=96, device="cpu")
