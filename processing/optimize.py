@@ -458,9 +458,8 @@ def latent_frame_count(frames: int, temporal_compression: int, patch_size_t: int
 
 def rotary_stand_in(config, height: int, width: int, latent_frames: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Tables shaped, typed and laid out like the pipelines' RoPE (cos, sin), whose values the
-    compile does not depend on; built without importing the pipelines (and with them
-    transformers), which the main thread is doing meanwhile. tests/test_optimize.py checks the
-    layout against CogVideoXPipeline._prepare_rotary_positional_embeddings."""
+    compile does not depend on. tests/test_optimize.py checks the layout against
+    CogVideoXPipeline._prepare_rotary_positional_embeddings."""
     p, p_t = config.patch_size, config.patch_size_t
     frames = latent_frames if p_t is None else (latent_frames + p_t - 1) // p_t
     tokens = frames * (height // (8 * p)) * (width // (8 * p))
@@ -494,10 +493,10 @@ class Prewarm:
     The stand-in is the model's own block class with the job's options applied and random
     weights; regional compilation makes one graph that every block of the same shape reuses, so
     the real model's first call finds it compiled. Meanwhile the main thread only reads the
-    weight files (pipeline.read_ahead): disk work that leaves the interpreter free, and that
-    touches none of torch's process-wide state (the model loaders set the default dtype, which
-    Dynamo's guards and traced constants depend on). A failure here only costs the compile on
-    the first real call.
+    weight files (pipeline.read_ahead): disk work that leaves the interpreter free, imports
+    nothing, and touches none of torch's process-wide state (the model loaders set the default
+    dtype, which Dynamo's guards and traced constants depend on). A failure here only costs the
+    compile on the first real call.
     """
 
     def __init__(self, config: dict, options: Options, shape: WarmShape, *, dtype, device: str = "cuda",
@@ -505,6 +504,9 @@ class Prewarm:
         self.config, self.options, self.shape = dict(config), options, shape
         self.dtype, self.device = dtype, torch.device(device)
         self.compile_cache_dir, self.label = compile_cache_dir, label
+        from diffusers import CogVideoXTransformer3DModel  # here, in the caller's thread (see pipeline.py)
+
+        self.model_cls = CogVideoXTransformer3DModel
         self.result = PrewarmResult()
         self._thread = threading.Thread(target=self._run, name="videobot-prewarm", daemon=True)
 
@@ -527,10 +529,8 @@ class Prewarm:
             self.result.seconds = round(time.perf_counter() - started, 3)
 
     def _stand_in(self):
-        from diffusers import CogVideoXTransformer3DModel
-
-        with torch.device("meta"):  # thread-local: the loader in the main thread is not affected
-            model = CogVideoXTransformer3DModel.from_config({**self.config, "num_layers": 1})
+        with torch.device("meta"):  # a thread-local mode: the main thread is not affected
+            model = self.model_cls.from_config({**self.config, "num_layers": 1})
         model = model.to_empty(device=self.device).to(self.dtype).eval()
         with torch.no_grad():
             for tensor in (*model.parameters(), *model.buffers()):

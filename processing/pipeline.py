@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -176,28 +177,25 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
         loading["at_s"][name] = round(time.perf_counter() - began, 3)
 
     import torch
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
 
     from processing import optimize
 
+    # Every import happens here, before another thread starts: diffusers' and transformers' lazy
+    # modules are not safe to import from two threads at once (seen on the GPU benchmark: one
+    # thread got a half-initialised transformers and failed).
+    pipeline_class(mode)
+    mark("imported")
     dtype = getattr(torch, dtype_name)
     options = optimize.options_for(speed, device, plan)
     loading["direct"] = options.direct_load
-    # Three things overlap here: the block compiles on a stand-in (a thread), the weight files
-    # are read into the page cache (threads, disk work), and this thread imports the pipelines
-    # (diffusers, transformers). Only then are the models built and loaded: the loaders change
-    # torch's process-wide default dtype while they build a model, which must not happen while
-    # Dynamo traces the block.
     prewarm = start_prewarm(preset, mode, weights, options, warm_shape, dtype, device, compile_cache_dir)
-    reading = None
     if prewarm is not None:
         mark("prewarm_started")
-        reading = ReadAhead(Path(weights)).start()
-    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
-
-    pipeline_class(mode)
-    mark("imported")
-    if prewarm is not None:
-        loading["read_ahead_bytes"] = reading.wait()
+        # While the block compiles on its stand-in, this thread only reads the weight files into
+        # the page cache. Building the models must wait: the loaders change torch's process-wide
+        # default dtype while they build a model, which must not happen while Dynamo traces.
+        loading["read_ahead_bytes"] = read_ahead(Path(weights))
         mark("read_ahead")
         prewarm.wait()
         mark("prewarm_done")
@@ -278,8 +276,6 @@ def read_ahead(weights: Path, threads: int = READ_AHEAD_THREADS) -> int:
     """Reads every safetensors file under `weights` once, in parallel ranges, so the loader that
     follows finds them in the page cache (a disk serves parallel reads faster than one stream).
     Returns the bytes read; files that vanish or cannot be read are left to the loader."""
-    from concurrent.futures import ThreadPoolExecutor
-
     ranges = []
     for path in sorted(weights.rglob("*.safetensors")):
         size = path.stat().st_size
@@ -314,25 +310,3 @@ def read_ahead(weights: Path, threads: int = READ_AHEAD_THREADS) -> int:
         return 0
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(ranges)))) as pool:
         return sum(pool.map(read, ranges))
-
-
-class ReadAhead:
-    """`read_ahead` in a background thread: `start()`, then `wait()` for the bytes read."""
-
-    def __init__(self, weights: Path):
-        self._bytes = 0
-        self._thread = threading.Thread(target=self._run, args=(weights,), name="videobot-read-ahead", daemon=True)
-
-    def _run(self, weights: Path) -> None:
-        try:
-            self._bytes = read_ahead(weights)
-        except OSError:
-            log.warning("read-ahead of %s failed; the loader reads the files itself", weights, exc_info=True)
-
-    def start(self) -> "ReadAhead":
-        self._thread.start()
-        return self
-
-    def wait(self) -> int:
-        self._thread.join()
-        return self._bytes
