@@ -250,7 +250,7 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
     dtype = pipeline.resolve_dtype(preset, device)
     free_gib = pipeline.free_gpu_gib() if device == "cuda" else None
     loading_at["device_ready"] = round(time.monotonic() - started, 3)
-    plan = pipeline.choose_memory_plan(settings.memory_plan, device, preset, free_gib)
+    plan = pipeline.choose_memory_plan(settings.memory_plan, device, preset, free_gib, job.frames)
     log.info("job %s: %s %s, %d frames, %d steps, seed %d on %s (%s, memory plan %s)",
              job.id, preset.name, job.mode, job.frames, job.steps, job.seed, device, dtype, plan)
     if device == "cuda":

@@ -69,7 +69,17 @@ def free_gpu_gib() -> float | None:
     return torch.cuda.mem_get_info()[0] / GIB
 
 
-def choose_memory_plan(requested: str, device: str, preset: Preset, free_gib: float | None) -> str:
+def resident_gib(preset: Preset, frames: int | None = None) -> float:
+    """Free GPU memory needed to keep everything resident. The VAE decode peak grows with the
+    frame count, so above the preset's default the need grows in proportion."""
+    base = preset.resident_gpu_gib or preset.min_gpu_gib * RESIDENT_FACTOR
+    if frames is None or frames <= preset.frames.default:
+        return base
+    return base * frames / preset.frames.default
+
+
+def choose_memory_plan(requested: str, device: str, preset: Preset, free_gib: float | None,
+                       frames: int | None = None) -> str:
     """auto: everything resident when it fits, else model offload, else sequential offload."""
     if device == "cpu":
         if requested not in ("auto", "none"):
@@ -77,7 +87,7 @@ def choose_memory_plan(requested: str, device: str, preset: Preset, free_gib: fl
         return "none"
     if requested != "auto":
         return requested
-    if free_gib is None or free_gib >= preset.min_gpu_gib * RESIDENT_FACTOR:
+    if free_gib is None or free_gib >= resident_gib(preset, frames):
         return "none"
     if free_gib >= preset.min_gpu_gib:
         return "model"

@@ -49,6 +49,9 @@ class Preset:
     max_text_tokens: int
     min_gpu_gib: float
     test_only: bool
+    # Free GPU memory for keeping every component resident at the default frame count, where
+    # measured; otherwise pipeline.RESIDENT_FACTOR x min_gpu_gib (docs/performance.md).
+    resident_gpu_gib: float | None = None
 
     @classmethod
     def from_json(cls, name: str, raw: dict) -> "Preset":
@@ -69,6 +72,7 @@ class Preset:
             max_text_tokens=int(raw["max_text_tokens"]),
             min_gpu_gib=float(raw["min_gpu_gib"]),
             test_only=bool(raw["test_only"]),
+            resident_gpu_gib=float(raw["resident_gpu_gib"]) if raw.get("resident_gpu_gib") is not None else None,
         )
 
     def describe_sizes(self) -> str:

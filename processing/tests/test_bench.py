@@ -46,13 +46,18 @@ def test_bench_skips_what_the_budget_cannot_fit(tmp_path, monkeypatch):
     assert "env" in results["sections"] and results["skipped"] == {"vae": "time budget"}
 
 
-@pytest.mark.parametrize("free_gib, plan", [(79.2, "none"), (48, "none"), (24, "model"), (16, "model"), (12, "sequential")])
-def test_automatic_memory_plan_fits_the_measured_peaks(free_gib, plan):
+@pytest.mark.parametrize("name, free_gib, plan", [
+    ("cogvideox-5b", 79.2, "none"), ("cogvideox-5b", 48, "none"), ("cogvideox-5b", 24, "model"),
+    ("cogvideox-5b", 16, "model"), ("cogvideox-5b", 12, "sequential"),
+    ("cogvideox1.5-5b", 79.2, "none"), ("cogvideox1.5-5b", 64, "model"), ("cogvideox1.5-5b", 48, "model"),
+    ("cogvideox1.5-5b", 24, "model"), ("cogvideox1.5-5b", 16, "sequential"),
+])
+def test_automatic_memory_plan_fits_the_measured_peaks(name, free_gib, plan):
     from processing import pipeline
     from processing.presets import load_presets
 
-    preset = load_presets().get("cogvideox-5b")
+    preset = load_presets().get(name)
     chosen = pipeline.choose_memory_plan("auto", "cuda", preset, free_gib)
     assert chosen == plan
-    peaks = bench.MEASURED_PEAK_GIB["cogvideox-5b"]
+    peaks = bench.MEASURED_PEAK_GIB[name]
     assert chosen == "sequential" or peaks[chosen] + 1 <= free_gib  # a GiB spare for the CUDA context

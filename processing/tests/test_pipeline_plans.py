@@ -20,6 +20,14 @@ def test_auto_plan_follows_free_memory(free_gib, plan):
     assert choose_memory_plan("auto", "cuda", FIVE_B, free_gib) == plan
 
 
+def test_more_frames_than_the_default_need_more_memory_to_stay_resident():
+    one_five = PRESETS.get("cogvideox1.5-5b")
+    default = one_five.frames.default
+    assert choose_memory_plan("auto", "cuda", one_five, 79.2, default) == "none"
+    assert choose_memory_plan("auto", "cuda", one_five, 79.2, one_five.frames.max) == "model"
+    assert choose_memory_plan("auto", "cuda", one_five, 79.2, one_five.frames.min) == "none"
+
+
 def test_explicit_plan_wins_on_gpu_and_cpu_is_always_none():
     assert choose_memory_plan("sequential", "cuda", FIVE_B, 500.0) == "sequential"
     assert choose_memory_plan("model", "cpu", FIVE_B, None) == "none"
