@@ -210,7 +210,7 @@ def test_rotary_stand_in_is_laid_out_like_the_pipelines_tables(config, height, w
                 (theirs.shape, theirs.dtype, theirs.stride(), theirs.device)
 
 
-def test_a_failed_prewarm_leaves_the_compile_to_the_first_call(tmp_path):
+def test_a_failed_prewarm_leaves_the_compile_to_the_first_call(monkeypatch):
     from diffusers import CogVideoXPipeline
     from torch._dynamo.testing import CompileCounter
 
@@ -220,15 +220,19 @@ def test_a_failed_prewarm_leaves_the_compile_to_the_first_call(tmp_path):
                                prewarm=True)
     preset = load_presets().get("tiny-random")
     real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
-    broken = {**real.transformer.config, "attention_head_dim": 0}  # the stand-in cannot be built
+
+    def out_of_memory(_self):
+        raise torch.cuda.OutOfMemoryError("no room for the stand-in")
+
+    monkeypatch.setattr(optimize.Prewarm, "_stand_in", out_of_memory)
     shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
-    prewarm = optimize.Prewarm(broken, options, shape, dtype=torch.float32, device="cpu").start()
+    prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu").start()
     report = optimize.apply(real, options, prewarm=prewarm)
     frames = pipeline.generate(real, preset=preset, mode="t2v", prompt="cold", negative_prompt="", seed=1,
                                frames=9, steps=2, guidance=6.0, height=64, width=96, device="cpu")
     state = report.to_json()["compile_cache"]
     assert frames.shape == (9, 64, 96, 3) and counter.frame_count == 1
-    assert state["prewarm"]["error"] and state["first_call_new_graphs"] == 1
+    assert "no room for the stand-in" in state["prewarm"]["error"] and state["first_call_new_graphs"] == 1
     torch._dynamo.reset()
 
 
