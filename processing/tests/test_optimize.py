@@ -162,12 +162,12 @@ def test_compile_cache_saves_once_then_loads(tmp_path, monkeypatch):
     assert loaded == [b"kernels"] and second.loaded and not second.saved
 
 
-def test_prewarm_compiles_on_a_stand_in_and_the_real_model_reuses_its_graph(tmp_path, monkeypatch):
-    """The stand-in's one block makes the graph all real blocks hit: no compile on the first real call."""
+def prewarm_setup():
+    """A compile counter, lossless options that compile with it and prewarm, the tiny preset, a
+    real tiny pipeline, and the call shape a tiny job makes."""
     from diffusers import CogVideoXPipeline
     from torch._dynamo.testing import CompileCounter
 
-    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
     counter = CompileCounter()
     torch._dynamo.reset()
     options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter,
@@ -175,6 +175,13 @@ def test_prewarm_compiles_on_a_stand_in_and_the_real_model_reuses_its_graph(tmp_
     preset = load_presets().get("tiny-random")
     real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
     shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
+    return counter, options, preset, real, shape
+
+
+def test_prewarm_compiles_on_a_stand_in_and_the_real_model_reuses_its_graph(tmp_path, monkeypatch):
+    """The stand-in's one block makes the graph all real blocks hit: no compile on the first real call."""
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
+    counter, options, preset, real, shape = prewarm_setup()
     prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu",
                                compile_cache_dir=tmp_path, label="tiny-random")
     result = prewarm.start().wait()
@@ -211,21 +218,12 @@ def test_rotary_stand_in_is_laid_out_like_the_pipelines_tables(config, height, w
 
 
 def test_a_failed_prewarm_leaves_the_compile_to_the_first_call(monkeypatch):
-    from diffusers import CogVideoXPipeline
-    from torch._dynamo.testing import CompileCounter
-
-    counter = CompileCounter()
-    torch._dynamo.reset()
-    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter,
-                               prewarm=True)
-    preset = load_presets().get("tiny-random")
-    real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
+    counter, options, preset, real, shape = prewarm_setup()
 
     def out_of_memory(_self):
         raise torch.cuda.OutOfMemoryError("no room for the stand-in")
 
     monkeypatch.setattr(optimize.Prewarm, "_stand_in", out_of_memory)
-    shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
     prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu").start()
     report = optimize.apply(real, options, prewarm=prewarm)
     frames = pipeline.generate(real, preset=preset, mode="t2v", prompt="cold", negative_prompt="", seed=1,
