@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'INVALID_IMAGE'
   | 'NOT_ALLOWED'
   | 'RATE_LIMITED'
+  | 'DUPLICATE_REQUEST'
   | 'QUOTA_EXCEEDED'
   | 'JOB_NOT_FOUND'
   | 'NOT_CANCELLABLE'

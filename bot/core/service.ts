@@ -67,6 +67,8 @@ const DEFAULT_LIMITS: JobServiceLimits = {
 const TEXT_TOKEN_LIMIT = 226;
 /** No chat upload takes this long; an `uploading` job older than this was cut off. */
 const UPLOAD_STALE_MS = 10 * 60 * 1000;
+/** A second Retry or Regenerate of one job by one person within this window is the same click. */
+const REPEAT_CLICK_MS = 10_000;
 /** Runner-side failures worth trying again automatically. */
 const AUTO_RETRY_CODES = new Set(['CAPACITY', 'INTERNAL_ERROR', 'INTERRUPTED']);
 
@@ -176,8 +178,17 @@ export function createJobService(deps: JobServiceDeps) {
     });
   }
 
-  /** The checks resubmit() makes, without creating a job, so an adapter can refuse before it posts anything. */
-  async function checkResubmit(jobId: string, by: Actor, conversation: Conversation, changes: { prompt?: string } = {}): Promise<void> {
+  /**
+   * The checks resubmit() makes, without creating a job, so an adapter can refuse before it posts anything.
+   * A Retry or Regenerate (no prompt change) also counts as the click: the same click on the same job by the
+   * same person within REPEAT_CLICK_MS is refused (DUPLICATE_REQUEST), so a double click makes one video.
+   */
+  async function checkResubmit(
+    jobId: string,
+    by: Actor,
+    conversation: Conversation,
+    changes: { prompt?: string; newSeed?: boolean } = {},
+  ): Promise<void> {
     const old = await mustGet(jobId);
     const requester = { platform: by.platform, userId: by.userId };
     checkAccess(requester, conversation);
@@ -187,6 +198,17 @@ export function createJobService(deps: JobServiceDeps) {
       { defaultModel: deps.defaultModel, randomSeed: 0, ...(p.image ? { image: p.image } : {}) },
     );
     await checkLimits(requester);
+    if (changes.prompt === undefined) claimClick(`${by.platform}:${by.userId}:${jobId}:${changes.newSeed ? 'regenerate' : 'retry'}`);
+  }
+
+  const recentClicks = new Map<string, number>();
+  function claimClick(key: string): void {
+    const now = clock.now();
+    for (const [k, at] of recentClicks) if (now - at >= REPEAT_CLICK_MS) recentClicks.delete(k);
+    if (recentClicks.has(key)) {
+      throw new UserFacingError('DUPLICATE_REQUEST', 'You clicked that a moment ago; one new video is already on its way.');
+    }
+    recentClicks.set(key, now);
   }
 
   async function mustGet(jobId: string): Promise<Job> {

@@ -28,6 +28,23 @@ describe('Discord failures and limits', () => {
     expect((await w.h.service.get(again.jobId))?.params).toMatchObject({ prompt: 'a storm at sea', seed: 9 });
   });
 
+  it('takes a double click on Retry as one click: one new video, and a private word for the second click', async () => {
+    w = await startWorld();
+    const id = await w.fake.slashCommand('video', [prompt('a storm at sea')]);
+    const { jobId, status } = await startedJob(w, id);
+    await eventually(() => w.h.runner.submitted.length === 1, 5000, 'runner submit');
+    await w.h.runner.fail(jobId, 'GPU_OUT_OF_MEMORY', 'The GPU ran out of memory.', true);
+    await eventually(() => buttonIds(status).includes(`vb:retry:${jobId}`), 5000, 'retry button');
+
+    const first = await w.fake.clickButton(status, `vb:retry:${jobId}`);
+    const second = await w.fake.clickButton(status, `vb:retry:${jobId}`);
+    await startedJob(w, first);
+    expect(await reply(w, second)).toBe('You clicked that a moment ago; one new video is already on its way.');
+    expect(w.fake.originalOf(second)!.flags & 64).toBe(64);
+    await eventually(() => w.h.runner.submitted.length === 2, 5000, 'retried job');
+    expect(w.fake.channelMessages(w.fake.channelId)).toHaveLength(2); // the two jobs' status messages, no third
+  });
+
   it('offers no Retry where retrying cannot help', async () => {
     w = await startWorld();
     const id = await w.fake.slashCommand('video', [prompt('a storm at sea')]);

@@ -80,6 +80,24 @@ describe('Slack adapter: buttons, limits, uploads and downloads', () => {
     expect(h.runner.submitted).toHaveLength(1);
   });
 
+  it('takes a double click on Regenerate as one click: one new video, and a private word for the second click', async () => {
+    w = await startWorld();
+    const { fake, h, slack } = w;
+    await slack.form(slashCommand('/video', 'a bee', ALICE, fake.responseUrl()));
+    const job = await nthSubmitted(w);
+    await h.runner.complete(job.id);
+    await eventually(async () => (await h.store.get(job.id))?.state === 'delivered', 5000, 'delivered');
+    const posts = fake.callsTo('chat.postMessage').length;
+    const click = () => blockAction(ACTION.regenerate, job.id, ALICE, { ts: job.conversation.statusMessageId! }, fake.responseUrl());
+    await slack.interactive(click());
+    await slack.interactive(click());
+    await nthSubmitted(w, 2);
+    const reply = await eventually(() => fake.callsTo('chat.postEphemeral').find((c) => String(c.args.text).includes('a moment ago')), 5000, 'private word');
+    expect(reply.args).toMatchObject({ user: ALICE.user, text: 'You clicked that a moment ago; one new video is already on its way.' });
+    expect(fake.callsTo('chat.postMessage')).toHaveLength(posts + 1);
+    expect(h.runner.submitted).toHaveLength(2);
+  });
+
   it('honours Retry-After on a 429 from the upload and still delivers the video once', async () => {
     w = await startWorld();
     const { fake, h, slack } = w;

@@ -180,7 +180,7 @@ async function button(ctx: HandlerContext, i: ButtonInteraction): Promise<void> 
     case 'retry': {
       await i.deferReply(EPHEMERAL);
       const job = await mustGet(ctx, jobId);
-      await ctx.service.checkResubmit(jobId, requester(i), { platform: 'discord', channelId: i.channelId ?? '' });
+      await ctx.service.checkResubmit(jobId, requester(i), { platform: 'discord', channelId: i.channelId ?? '' }, { newSeed: action === 'regen' });
       await startJob(ctx, i, job.params.prompt, (conversation, key) =>
         ctx.service.resubmit(jobId, requester(i), { newSeed: action === 'regen' }, conversation, key),
       );

@@ -69,7 +69,7 @@ async function again(args: ButtonArgs, deps: HandlerDeps, changes: { newSeed?: b
   await startJob(args.client, deps, {
     place: { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
     requestKey: key,
-    check: () => deps.service.checkResubmit(job.id, by, job.conversation),
+    check: () => deps.service.checkResubmit(job.id, by, job.conversation, changes),
     submit: (conversation) => deps.service.resubmit(job.id, by, changes, conversation, key),
     tell: (text) => tell(args, deps, text),
   });
