@@ -403,17 +403,24 @@ class Bench:
         self.lossless_latents = None
         self.lossless_frames = None
 
-    # Rough seconds each section takes on an H100 for the 5b preset (1.5: x4); budgeting only.
-    ESTIMATES = {"env": 5, "flops": 10, "attention": 10, "linear": 15, "steps": 150, "denoise": 160,
-                 "vae": 30, "plans": 90}
+    # Rough seconds each section takes on an H100 (budgeting only): 5b as measured; 1.5's steps
+    # (warm-up 1, 3 repeats, no float32 reference), attention and vae as measured, the rest scaled
+    # by its 4.5x longer step. A job: saving the weights once, then each run.
+    ESTIMATES = {
+        "cogvideox-5b": {"env": 5, "flops": 10, "attention": 10, "linear": 15, "steps": 150, "denoise": 160,
+                         "vae": 30, "plans": 90, "job_save": 60, "job_each": 120},
+        "cogvideox1.5-5b": {"env": 5, "flops": 10, "attention": 25, "linear": 20, "steps": 110, "denoise": 720,
+                            "vae": 75, "plans": 400, "job_save": 60, "job_each": 420},
+    }
 
     def estimate(self, section: str) -> float:
-        if self.device != "cuda":
+        if self.device != "cuda" or self.spec.preset not in self.ESTIMATES:
             return 0
-        scale = 4 if self.spec.preset.startswith("cogvideox1.5") else 1
+        table = self.ESTIMATES[self.spec.preset]
         if section == "job":
-            return scale * (60 + 100 * len([s for s in self.args.job_speeds.split(",") if s.strip()]))
-        return self.ESTIMATES[section] * scale
+            runs = len([s for s in self.args.job_speeds.split(",") if s.strip()])
+            return table["job_save"] + table["job_each"] * runs
+        return table[section]
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
