@@ -405,7 +405,7 @@ class Bench:
 
     # Rough seconds each section takes on an H100 (budgeting only): 5b as measured; 1.5's steps
     # (warm-up 1, 3 repeats, no float32 reference), attention and vae as measured, the rest scaled
-    # by its 4.5x longer step. A job: saving the weights once, then each run.
+    # by its 4.5x longer step. A job: saving the weights once, then a run.
     ESTIMATES = {
         "cogvideox-5b": {"env": 5, "flops": 10, "attention": 10, "linear": 15, "steps": 150, "denoise": 160,
                          "vae": 30, "plans": 90, "job_save": 60, "job_each": 120},
@@ -417,9 +417,8 @@ class Bench:
         if self.device != "cuda" or self.spec.preset not in self.ESTIMATES:
             return 0
         table = self.ESTIMATES[self.spec.preset]
-        if section == "job":
-            runs = len([s for s in self.args.job_speeds.split(",") if s.strip()])
-            return table["job_save"] + table["job_each"] * runs
+        if section == "job":  # worth starting if one run fits; each run then checks the time left itself
+            return table["job_save"] + table["job_each"]
         return table[section]
 
     def elapsed(self) -> float:
