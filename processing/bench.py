@@ -868,7 +868,8 @@ class Bench:
             "seed": 42, "frames": self.spec.frames, "steps": self.args.job_steps}))
         for name in [s.strip() for s in self.args.job_speeds.split(",") if s.strip()]:
             left = self.args.budget_s - self.elapsed()
-            if left < 60:
+            needs = self.ESTIMATES.get(self.spec.preset, {}).get("job_each", 60) if self.device == "cuda" else 0
+            if left < max(needs, 60):
                 results[name] = {"skipped": "time budget"}
                 continue
             variant, _, where = name.partition("@")
