@@ -159,7 +159,7 @@ def load_components(preset: Preset, mode: str, weights: str | None, dtype, *, di
                        retryable=False) from exc
 
 
-def start_prewarm(preset: Preset, mode: str, weights: str | None, options, warm_shape, dtype, device: str,
+def start_prewarm(preset: Preset, weights: str | None, options, warm_shape, dtype, device: str,
                   compile_cache_dir: Path | None):
     """Starts compiling the transformer block while the weights load (optimize.Prewarm), where the
     options ask for it and the transformer's config can be read before its weights."""
@@ -199,7 +199,7 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     dtype = getattr(torch, dtype_name)
     options = optimize.options_for(speed, device, plan)
     loading["direct"] = options.direct_load
-    prewarm = start_prewarm(preset, mode, weights, options, warm_shape, dtype, device, compile_cache_dir)
+    prewarm = start_prewarm(preset, weights, options, warm_shape, dtype, device, compile_cache_dir)
     if prewarm is not None:
         mark("prewarm_started")
         # While the block compiles on its stand-in, this thread only reads the weight files into
