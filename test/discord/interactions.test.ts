@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Enhancer } from '../../bot/core/ports.js';
 import { eventually } from '../support/harness.js';
 import { ALICE, BOB } from './fake-discord.js';
-import { buttonIds, prompt, startWorld, startedJob, type DiscordWorld } from './setup.js';
+import { buttonIds, prompt, replyText, startWorld, startedJob, type DiscordWorld } from './setup.js';
 
 const PNG = Uint8Array.from(
   Buffer.from('89504e470d0a1a0a0000000d4948445200000002000000010806000000f478d4fa0000000d49444154789c63f8cfc0f01f0005000201a3e6e1a90000000049454e44ae426082', 'hex'),
@@ -11,10 +11,6 @@ const PNG = Uint8Array.from(
 function countingEnhancer(): Enhancer & { calls: string[] } {
   const calls: string[] = [];
   return { name: 'test', calls, enhance: async (p: string) => (calls.push(p), `${p}, golden hour, cinematic, take ${calls.length}`) };
-}
-
-async function reply(w: DiscordWorld, id: string): Promise<string> {
-  return eventually(() => w.fake.originalOf(id)?.content || undefined, 5000, `reply to ${id}`);
 }
 
 describe('Discord interactions', () => {
@@ -64,7 +60,7 @@ describe('Discord interactions', () => {
   it('/enhance without an enhancer says how to set one up', async () => {
     w = await startWorld();
     const id = await w.fake.slashCommand('enhance', [prompt('a fox')]);
-    expect(await reply(w, id)).toMatch(/^Prompt enhancement is not set up/);
+    expect(await replyText(w, id)).toMatch(/^Prompt enhancement is not set up/);
   });
 
   it('refuses Cancel from someone else (ephemeral) and lets the requester cancel', async () => {
@@ -74,12 +70,12 @@ describe('Discord interactions', () => {
     await eventually(() => buttonIds(status).includes(`vb:cancel:${jobId}`), 5000, 'cancel button');
 
     const bobClick = await w.fake.clickButton(status, `vb:cancel:${jobId}`, { user: BOB });
-    expect(await reply(w, bobClick)).toBe('Only the person who asked for this video, or an admin, can cancel it.');
+    expect(await replyText(w, bobClick)).toBe('Only the person who asked for this video, or an admin, can cancel it.');
     expect(w.fake.originalOf(bobClick)!.flags & 64).toBe(64);
     expect((await w.h.service.get(jobId))?.state).not.toBe('cancelled');
 
     const aliceClick = await w.fake.clickButton(status, `vb:cancel:${jobId}`, { user: ALICE });
-    expect(await reply(w, aliceClick)).toBe(`Cancelled job ${jobId}.`);
+    expect(await replyText(w, aliceClick)).toBe(`Cancelled job ${jobId}.`);
     await eventually(() => status.content.includes('Cancelled'), 5000, 'cancelled status');
     expect((await w.h.service.get(jobId))?.state).toBe('cancelled');
   });

@@ -2,11 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/harness.js';
 import { ALICE, BOB } from './fake-discord.js';
-import { buttonIds, prompt, startWorld, startedJob, type DiscordWorld } from './setup.js';
-
-async function reply(w: DiscordWorld, id: string): Promise<string> {
-  return eventually(() => w.fake.originalOf(id)?.content || undefined, 5000, `reply to ${id}`);
-}
+import { buttonIds, prompt, replyText, startWorld, startedJob, type DiscordWorld } from './setup.js';
 
 describe('Discord failures and limits', () => {
   let w: DiscordWorld;
@@ -39,7 +35,7 @@ describe('Discord failures and limits', () => {
     const first = await w.fake.clickButton(status, `vb:retry:${jobId}`);
     const second = await w.fake.clickButton(status, `vb:retry:${jobId}`);
     await startedJob(w, first);
-    expect(await reply(w, second)).toBe('You clicked that a moment ago; one new video is already on its way.');
+    expect(await replyText(w, second)).toBe('You clicked that a moment ago; one new video is already on its way.');
     expect(w.fake.originalOf(second)!.flags & 64).toBe(64);
     await eventually(() => w.h.runner.submitted.length === 2, 5000, 'retried job');
     expect(w.fake.channelMessages(w.fake.channelId)).toHaveLength(2); // the two jobs' status messages, no third
@@ -58,7 +54,7 @@ describe('Discord failures and limits', () => {
   it('refuses someone not on the allow-list, privately, before posting anything', async () => {
     w = await startWorld({}, { access: { allowedUsers: [`discord:${BOB.id}`] } });
     const id = await w.fake.slashCommand('video', [prompt('a bee')], { user: ALICE });
-    expect(await reply(w, id)).toMatch(/not on the list of people who can make videos/);
+    expect(await replyText(w, id)).toMatch(/not on the list of people who can make videos/);
     expect(w.fake.originalOf(id)!.flags & 64).toBe(64);
     expect(w.fake.channelMessages(w.fake.channelId)).toHaveLength(0);
     expect(w.h.runner.submitted).toHaveLength(0);
@@ -69,7 +65,7 @@ describe('Discord failures and limits', () => {
     const first = await w.fake.slashCommand('video', [prompt('one')]);
     await startedJob(w, first);
     const second = await w.fake.slashCommand('video', [prompt('two')]);
-    expect(await reply(w, second)).toBe('You already have 1 video in progress; the limit is 1 at a time. Wait for one to finish or cancel it.');
+    expect(await replyText(w, second)).toBe('You already have 1 video in progress; the limit is 1 at a time. Wait for one to finish or cancel it.');
     expect(w.fake.originalOf(second)!.flags & 64).toBe(64);
     expect(w.fake.channelMessages(w.fake.channelId)).toHaveLength(1); // the first job's status message only
   });
@@ -88,7 +84,7 @@ describe('Discord failures and limits', () => {
     await eventually(async () => (await w.h.service.get(delivered.jobId))?.state === 'delivered', 5000, 'delivered');
 
     const refused = await w.fake.slashCommand('video', [prompt('three')]);
-    expect(await reply(w, refused)).toBe('You have made 1 video in the last 24 hours, the daily limit. You can make another in about 24 hours.');
+    expect(await replyText(w, refused)).toBe('You have made 1 video in the last 24 hours, the daily limit. You can make another in about 24 hours.');
     expect(w.h.runner.submitted).toHaveLength(2);
   });
 });

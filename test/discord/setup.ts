@@ -56,3 +56,8 @@ export function buttonIds(message: FakeMessage): string[] {
 }
 
 export const prompt = (value: string) => ({ name: 'prompt', type: 3, value });
+
+/** The text of an interaction's (usually ephemeral) reply, once it is there. */
+export async function replyText(w: DiscordWorld, interactionId: string): Promise<string> {
+  return eventually(() => w.fake.originalOf(interactionId)?.content || undefined, 5000, `reply to ${interactionId}`);
+}
