@@ -1,4 +1,4 @@
-"""Entry point: `python -m processing [run|probe|stage] ...`."""
+"""Entry point: `python -m processing [run|serve|probe|stage] ...`."""
 import sys
 
 from processing.job import main

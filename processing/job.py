@@ -31,6 +31,10 @@ OUTPUT_FILES = ("progress.json", "video.mp4", "poster.jpg", "metadata.json", "er
 SAGEMAKER_OUTPUT = Path("/opt/ml/output")
 
 
+class Cancelled(Exception):
+    """Raised by a progress observer to stop the job at its next phase or step (the serve worker's cancel)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """How to run (CLI flags), as opposed to what to make (job.json)."""
@@ -63,7 +67,7 @@ class Job:
     image_fit: str
 
 
-COMMANDS = ("run", "probe", "stage")
+COMMANDS = ("run", "serve", "probe", "stage")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,16 +77,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run = commands.add_parser("run", help="run the job in --input-dir (the default command)")
     run.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"))
     run.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
-    run.add_argument("--models-dir", type=Path, default=Path("/opt/ml/processing/models"))
-    run.add_argument("--allow-download", action="store_true",
-                     help="fetch missing weights from the Hugging Face Hub")
-    run.add_argument("--device", default="auto", choices=DEVICES)
-    run.add_argument("--memory-plan", default="auto", choices=MEMORY_PLAN_CHOICES)
-    run.add_argument("--image-fit", default=None, choices=FITS,
-                     help="override job.json's image_fit (default: job.json's, else crop)")
-    run.add_argument("--speed", default="lossless", choices=SPEEDS,
-                     help="lossless: compiled, output within bf16 rounding of stock diffusers; "
-                          "fast: also fp8 and step caching (lossy); stock: plain diffusers")
+    serve = commands.add_parser("serve", help="keep the pipeline loaded and run the jobs named on stdin, "
+                                              "one at a time (docs/processing.md, Resident worker)")
+    for sub in (run, serve):  # how to run a job: the same for one job and for a resident worker
+        sub.add_argument("--models-dir", type=Path, default=Path("/opt/ml/processing/models"))
+        sub.add_argument("--allow-download", action="store_true",
+                         help="fetch missing weights from the Hugging Face Hub")
+        sub.add_argument("--device", default="auto", choices=DEVICES)
+        sub.add_argument("--memory-plan", default="auto", choices=MEMORY_PLAN_CHOICES)
+        sub.add_argument("--image-fit", default=None, choices=FITS,
+                         help="override job.json's image_fit (default: job.json's, else crop)")
+        sub.add_argument("--speed", default="lossless", choices=SPEEDS,
+                         help="lossless: compiled, output within bf16 rounding of stock diffusers; "
+                              "fast: also fp8 and step caching (lossy); stock: plain diffusers")
 
     commands.add_parser("probe", help="print this machine's GPU as one JSON line")
 
@@ -224,8 +231,11 @@ def load_job(settings: Settings, presets: presets_module.Presets) -> tuple[Job, 
 # --- running -------------------------------------------------------------------------
 
 def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
-        observer: Observer | None = None) -> Path:
-    """Builds the pipeline once, calls it once, writes video.mp4, poster.jpg, metadata.json."""
+        observer: Observer | None = None, pipelines=None) -> Path:
+    """Builds the pipeline once, calls it once, writes video.mp4, poster.jpg, metadata.json.
+
+    `pipelines` (processing.serve.ResidentPipelines) keeps a built pipeline between jobs; without
+    it the pipeline is built for this job only."""
     from processing import images, pipeline, video
 
     import processing
@@ -249,6 +259,8 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
     device = pipeline.resolve_device(settings.device)
     dtype = pipeline.resolve_dtype(preset, device)
     free_gib = pipeline.free_gpu_gib() if device == "cuda" else None
+    if free_gib is not None and pipelines is not None:
+        free_gib += pipelines.held_gib()  # a resident pipeline's memory is this job's to plan with
     loading_at["device_ready"] = round(time.monotonic() - started, 3)
     plan = pipeline.choose_memory_plan(settings.memory_plan, device, preset, free_gib, job.frames)
     log.info("job %s: %s %s, %d frames, %d steps, seed %d on %s (%s, memory plan %s)",
@@ -261,9 +273,17 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
 
         warm_shape = WarmShape(batch=2 if job.guidance > 1 else 1, frames=job.frames, height=job.height,
                                width=job.width, text_tokens=preset.max_text_tokens)
-        pipe = pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan, speed=settings.speed,
-                                       compile_cache_dir=settings.models_dir / "compile-cache",
-                                       warm_shape=warm_shape)
+        def build():
+            return pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan, speed=settings.speed,
+                                           compile_cache_dir=settings.models_dir / "compile-cache",
+                                           warm_shape=warm_shape)
+
+        load_began = time.monotonic()
+        if pipelines is None:
+            pipe, resident = build(), False
+        else:
+            pipe, resident = pipelines.get((preset.name, job.mode, weights, device, dtype, plan, settings.speed), build)
+        load_s = round(time.monotonic() - load_began, 3)
         scheduler_name = type(pipe.scheduler).__name__
 
         progress.phase("denoising", total=job.steps)
@@ -308,6 +328,7 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
                     "free_gpu_gib_at_start": round(free_gib, 2) if free_gib is not None else None,
                     "peak_gpu_memory_bytes": peak, "speed": settings.speed,
                     "startup_s": startup_s, "loading_at_s": loading_at,
+                    "resident": resident, "load_s": load_s,
                     "optimizations": pipeline.optimizations(pipe)},
         "timings_s": {**progress.timings(), "total": round(time.monotonic() - started, 3)},
         "phases": list(progress.timings()) + ["done"],
@@ -353,11 +374,18 @@ def command_run(args: argparse.Namespace, observer: Observer | None, sagemaker_o
     settings = Settings(input_dir=args.input_dir, output_dir=args.output_dir, models_dir=args.models_dir,
                         allow_download=args.allow_download, device=args.device,
                         memory_plan=args.memory_plan, image_fit=args.image_fit, speed=args.speed)
+    return run_job(settings, observer, sagemaker_output)
+
+
+def run_job(settings: Settings, observer: Observer | None, sagemaker_output: Path, *, pipelines=None) -> int:
+    """One job from its input dir to its outputs; returns the exit code. Cancelled propagates."""
     try:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         clear_outputs(settings.output_dir)
         job, preset = load_job(settings, presets_module.load_presets())
-        path = run(job, preset, settings, observer=observer)
+        path = run(job, preset, settings, observer=observer, pipelines=pipelines)
+    except Cancelled:
+        raise
     except JobError as error:
         log.error("job failed: %s %s", error.code, error.message, exc_info=error.__cause__ is not None)
         report_failure(error, settings.output_dir, sagemaker_output)
@@ -405,4 +433,8 @@ def main(argv: list[str] | None = None, *, observer: Observer | None = None,
         return command_probe()
     if args.command == "stage":
         return command_stage(args)
+    if args.command == "serve":
+        from processing.serve import command_serve
+
+        return command_serve(args)
     return command_run(args, observer, sagemaker_output)
