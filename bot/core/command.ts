@@ -41,6 +41,12 @@ const FLAGS: Record<string, { key: keyof VideoRequest; kind: FlagKind }> = {
 export const USAGE =
   '/video <prompt> [--model PRESET] [--seed N] [--frames N | --seconds S] [--steps N] [--guidance G] [--negative "text"] [--enhance] [--fit crop|pad]';
 
+/**
+ * Phones and chat apps turn a typed "--seed" into "—seed"; a dash is read back as a flag only when it starts a word
+ * and a flag name follows, so "a dog —running" stays prose.
+ */
+const AUTOCORRECTED_FLAG = new RegExp(`(^|\\s)[—–](?=(?:${Object.keys(FLAGS).join('|')})(?:[=\\s]|$))`, 'gi');
+
 export const MAX_PROMPT_CHARS = 2000;
 const MAX_SEED = 2 ** 32 - 1;
 
@@ -54,7 +60,7 @@ export function tokenize(text: string): string[] {
 
 /** Parses the text after `/video`. Throws InvalidCommandError with one sentence saying what is allowed. */
 export function parseVideoCommand(text: string): VideoRequest {
-  const tokens = tokenize(text.replace(/[—–]{1}(?=[a-z])/g, '--'));
+  const tokens = tokenize(text.replace(AUTOCORRECTED_FLAG, '$1--'));
   const words: string[] = [];
   const request: VideoRequest = { prompt: '' };
   const seen = new Set<string>();

@@ -83,3 +83,16 @@ describe('estimateTextTokens', () => {
     expect(estimateTextTokens('word '.repeat(300))).toBeGreaterThan(226);
   });
 });
+
+describe('dashes typed by phones and chat apps', () => {
+  it('reads an em- or en-dash before a flag name as the flag', () => {
+    expect(parseVideoCommand('a bee —seed 4 –steps=20')).toMatchObject({ prompt: 'a bee', seed: 4, steps: 20 });
+    expect(parseVideoCommand('a bee —enhance')).toMatchObject({ prompt: 'a bee', enhance: true });
+  });
+
+  it('keeps a dash before an ordinary word as part of the prompt', () => {
+    expect(parseVideoCommand('a dog —running through snow')).toMatchObject({ prompt: 'a dog —running through snow' });
+    expect(parseVideoCommand('sunset –seeds drifting —modelled in clay')).toMatchObject({ prompt: 'sunset –seeds drifting —modelled in clay' });
+    expect(parseVideoCommand('a dog—running')).toMatchObject({ prompt: 'a dog—running' });
+  });
+});
