@@ -9,12 +9,12 @@ import {
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import type { Config } from '../config.js';
-import { FAILURE_TEXT, type JobFailure } from '../core/errors.js';
+import { FAILURE_TEXT, RunnerSubmitError, type JobFailure } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
 import { getPreset } from '../core/presets.js';
 import { parseProgress } from '../local/runner.js';
-import { asPrefixUri, awsErrorName } from './clients.js';
+import { asPrefixUri, awsErrorName, httpStatusOf } from './clients.js';
 import type { ProcessingJobStateChange, StateChangeHandler } from './events.js';
 import type { S3ObjectStore } from './s3.js';
 
@@ -200,6 +200,72 @@ export function mapFailure(failureReason: string | undefined, exitMessage: strin
   return { code: 'INTERNAL_ERROR', message: (exitMessage ?? '').trim() || FAILURE_TEXT.INTERNAL_ERROR!, retryable: false };
 }
 
+/**
+ * DescribeProcessingJob's answer for a name that has no job, told by the error's name alone: the API reference lists
+ * `ResourceNotFound`; SageMaker itself (and moto) answer `ValidationException`, whose text differs between them.
+ * For a name we built (it matches the request's pattern, so the request itself is valid) the only thing left to
+ * be invalid is the job, so either name means "no such job".
+ */
+export function isNoSuchJob(err: unknown, name: string): boolean {
+  const code = awsErrorName(err);
+  return code === 'ResourceNotFound' || (code === 'ValidationException' && PROCESSING_JOB_NAME.test(name));
+}
+
+/** Errors whose request can never succeed as it is: retrying them only waits longer for the same answer. */
+const ACCESS_ERRORS = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+  'ExpiredToken',
+  'MissingAuthenticationTokenException',
+]);
+
+/**
+ * Sorts what CreateProcessingJob (or the Describe / S3 calls before it) threw, by the error's name and HTTP status,
+ * into a RunnerSubmitError. The SDK has already retried throttling and 5xx answers by the time this sees them.
+ */
+export function classifySubmitError(err: unknown, instanceType: string): RunnerSubmitError {
+  if (err instanceof RunnerSubmitError) return err;
+  const name = awsErrorName(err) ?? 'Error';
+  const status = httpStatusOf(err);
+  const detail = `${name}${status ? ` (HTTP ${status})` : ''}: ${err instanceof Error ? err.message : String(err)}`;
+  const options = { cause: err };
+  if (name === 'ResourceLimitExceeded') {
+    return new RunnerSubmitError(
+      'NO_GPU_QUOTA',
+      `This workspace has no SageMaker quota for ${instanceType} processing jobs (none granted yet, or all of it in use); an admin must request more in Service Quotas (docs/deploy.md, step 5).`,
+      true,
+      detail,
+      options,
+    );
+  }
+  if (ACCESS_ERRORS.has(name) || status === 401 || status === 403) {
+    return new RunnerSubmitError(
+      'RUNNER_REJECTED',
+      'The bot is not allowed to start SageMaker jobs (access denied); an admin must fix its AWS permissions. Details are in the bot\'s log.',
+      true,
+      detail,
+      options,
+    );
+  }
+  const transient = name === 'ThrottlingException' || status === undefined || status === 429 || status >= 500;
+  if (transient) {
+    return new RunnerSubmitError('RUNNER_UNAVAILABLE', FAILURE_TEXT.RUNNER_UNAVAILABLE!, false, detail, options);
+  }
+  // ValidationException (an unknown image, an instance type Processing does not offer, a bad role), ResourceNotFound
+  // and any other 4xx: the request is wrong and stays wrong until the configuration changes.
+  return new RunnerSubmitError(
+    'RUNNER_REJECTED',
+    `SageMaker refused the job (${name}): the bot's settings (image, instance type ${instanceType}, role or network) need fixing by an admin. Details are in the bot's log.`,
+    true,
+    detail,
+    options,
+  );
+}
+
 /** Where state-change events come from (the SQS consumer in production). */
 export interface StateChangeSource {
   start(handler: StateChangeHandler): void;
@@ -257,27 +323,34 @@ export class SageMakerRunner implements Runner {
     this.onEvent = undefined;
   }
 
+  /** Throws RunnerSubmitError: permanent for a refusal (quota, validation, permissions), transient otherwise. */
   async submit(job: Job): Promise<{ ref: string }> {
     const attempt = job.attempts + 1;
     const name = this.nameFor(job, attempt);
+    const instanceType = instanceTypeFor(this.options.settings, job.params.model);
     this.submittedHere.add(job.id);
-    const existing = await this.describeByName(name);
-    if (existing) {
-      this.log.info({ jobId: job.id, name, status: existing.ProcessingJobStatus }, 'processing job already submitted');
-    } else {
-      // A retried attempt must not see the last attempt's progress.json or error.json.
-      await this.options.objects.clearOutputs(job.id);
-      const request = buildProcessingJobRequest(job, attempt, this.options.settings, {
-        input: this.options.objects.inputUri(job.id),
-        output: this.options.objects.outputUri(job.id),
-      });
-      try {
-        await this.options.sagemaker.send(new CreateProcessingJobCommand(request));
-        this.log.info({ jobId: job.id, name, instanceType: request.ProcessingResources?.ClusterConfig?.InstanceType }, 'processing job created');
-      } catch (err) {
-        if (awsErrorName(err) !== 'ResourceInUse') throw err;
-        this.log.info({ jobId: job.id, name }, 'processing job name in use; treating it as submitted');
+    try {
+      const existing = await this.describeByName(name);
+      if (existing) {
+        this.log.info({ jobId: job.id, name, status: existing.ProcessingJobStatus }, 'processing job already submitted');
+      } else {
+        // A retried attempt must not see the last attempt's progress.json or error.json.
+        await this.options.objects.clearOutputs(job.id);
+        const request = buildProcessingJobRequest(job, attempt, this.options.settings, {
+          input: this.options.objects.inputUri(job.id),
+          output: this.options.objects.outputUri(job.id),
+        });
+        try {
+          await this.options.sagemaker.send(new CreateProcessingJobCommand(request));
+          this.log.info({ jobId: job.id, name, instanceType }, 'processing job created');
+        } catch (err) {
+          if (awsErrorName(err) !== 'ResourceInUse') throw err;
+          this.log.info({ jobId: job.id, name }, 'processing job name in use; treating it as submitted');
+        }
       }
+    } catch (err) {
+      this.submittedHere.delete(job.id);
+      throw classifySubmitError(err, instanceType);
     }
     this.track(job.id, name);
     this.submittedHere.add(job.id);
@@ -413,10 +486,7 @@ export class SageMakerRunner implements Runner {
     try {
       return await this.options.sagemaker.send(new DescribeProcessingJobCommand({ ProcessingJobName: name }));
     } catch (err) {
-      const code = awsErrorName(err);
-      if (code === 'ResourceNotFound' || (code === 'ValidationException' && /not (be )?found|does not exist/i.test(String((err as Error).message)))) {
-        return undefined;
-      }
+      if (isNoSuchJob(err, name)) return undefined;
       throw err;
     }
   }

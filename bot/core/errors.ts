@@ -20,6 +20,9 @@ export type ErrorCode =
   | 'DELIVERY_FAILED'
   | 'DELIVERY_INTERRUPTED'
   | 'INTERRUPTED'
+  | 'NO_GPU_QUOTA'
+  | 'RUNNER_REJECTED'
+  | 'RUNNER_UNAVAILABLE'
   | 'INTERNAL_ERROR';
 
 /** An error whose message is written for the person in the chat. */
@@ -42,6 +45,25 @@ export class InvalidCommandError extends UserFacingError {
   }
 }
 
+/**
+ * A runner could not start a job. `permanent`: trying again cannot help until someone changes something (a quota,
+ * the configuration, a permission, the image), so the job fails at once. Otherwise (throttling, a 5xx answer, the
+ * network) the attempt counts and the job is tried again after a back-off. `message` is for the person in the chat;
+ * `detail` is for the operator's log (the API's own error name and text), never shown in a chat.
+ */
+export class RunnerSubmitError extends Error {
+  constructor(
+    readonly code: 'NO_GPU_QUOTA' | 'RUNNER_REJECTED' | 'RUNNER_UNAVAILABLE',
+    message: string,
+    readonly permanent: boolean,
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RunnerSubmitError';
+  }
+}
+
 /** Failure reasons a job can end with, and whether retrying can help. */
 export interface JobFailure {
   readonly code: string;
@@ -58,6 +80,9 @@ export const FAILURE_TEXT: Record<string, string> = {
   DELIVERY_FAILED: 'The video was made but could not be posted here.',
   DELIVERY_INTERRUPTED: 'The bot restarted while posting your video, so it may not have arrived. Use Retry to make it again.',
   INTERRUPTED: 'The job was interrupted by a restart and could not be resumed.',
+  NO_GPU_QUOTA: 'This workspace has no GPU quota for the job yet; an admin must request it.',
+  RUNNER_REJECTED: 'The GPU backend refused to start the job; an admin must fix the bot\'s setup (details are in its log).',
+  RUNNER_UNAVAILABLE: 'The GPU backend could not be reached, so the job could not start. Try again in a few minutes.',
   INTERNAL_ERROR: 'Something went wrong on our side. Try again; if it keeps happening, tell an admin.',
 };
 

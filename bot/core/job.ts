@@ -115,12 +115,14 @@ export interface Job {
   readonly failure?: JobFailure;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** When the runner accepted the current attempt; the time limit counts from here. */
+  readonly startedAt?: number;
   readonly finishedAt?: number;
 }
 
 /** Fields a transition may change. */
 export type JobPatch = Partial<
-  Pick<Job, 'params' | 'attempts' | 'runnerRef' | 'progress' | 'result' | 'failure' | 'conversation' | 'finishedAt'>
+  Pick<Job, 'params' | 'attempts' | 'runnerRef' | 'progress' | 'result' | 'failure' | 'conversation' | 'startedAt' | 'finishedAt'>
 >;
 
 /** The job after a transition: what every JobStore writes when its compare-and-set succeeds. */

@@ -77,9 +77,16 @@ export type RunnerStatus =
   | { readonly status: 'stopped' };
 
 export interface Runner {
-  /** Starts the processing job. Idempotent per job id: a second submit of the same job is not an error. */
+  /** The runner's own limit on one attempt's run time; the service stops a job that outlives it (plus a grace). */
+  readonly maxRuntimeMs?: number;
+  /**
+   * Starts the processing job. Idempotent per job id: a second submit of the same job is not an error.
+   * Throws RunnerSubmitError when the backend refuses (permanent) or cannot be reached (transient).
+   */
   submit(job: Job): Promise<{ ref: string }>;
+  /** Stops the job wherever it is: waiting, starting (before or during its launch) or running. */
   cancel(job: Job): Promise<void>;
+  /** What the runner knows about the job now (after a restart, or when its events went quiet). */
   describe(job: Job): Promise<RunnerStatus>;
   /** Registers the one consumer of runner events; the runner starts delivering them. */
   start(onEvent: (event: RunnerEvent) => Promise<void>): Promise<void>;

@@ -3,21 +3,24 @@ import { OPEN_POLICY, createAccessGuard, type AccessPolicy, type Actor } from '.
 import type { VideoRequest } from './command.js';
 import { buildJobParams, estimateTextTokens } from './command.js';
 import type { JobFailure } from './errors.js';
-import { UserFacingError } from './errors.js';
+import { RunnerSubmitError, UserFacingError } from './errors.js';
 import { DEFAULT_IMAGE_LIMITS, inspectImage, type ImageLimits } from './image.js';
 import type { Conversation, Job, JobPatch, JobState, Requester } from './job.js';
 import { LIVE_STATES, RUNNER_STATES, canTransition, isFinal } from './job.js';
 import { getPreset } from './presets.js';
-import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, VideoFile } from './ports.js';
+import { DEFAULT_RECONCILE_LIMITS, createReconciler, type ReconcileLimits } from './reconcile.js';
+import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, RunnerStatus, VideoFile } from './ports.js';
 import { describeJob } from './status.js';
 import { EditThrottle } from './throttle.js';
 
 export type { AccessPolicy, Actor };
 
-export interface JobServiceLimits {
+export interface JobServiceLimits extends ReconcileLimits {
   readonly maxConcurrentJobs: number;
   readonly maxAttempts: number;
+  /** Back-off before retry n is retryBackoffMs·2^(n-1), at most maxRetryBackoffMs. */
   readonly retryBackoffMs: number;
+  readonly maxRetryBackoffMs: number;
   readonly imageLimits: ImageLimits;
   readonly statusIntervalMs: number;
 }
@@ -60,6 +63,8 @@ const DEFAULT_LIMITS: JobServiceLimits = {
   maxConcurrentJobs: 1,
   maxAttempts: 3,
   retryBackoffMs: 30_000,
+  maxRetryBackoffMs: 5 * 60_000,
+  ...DEFAULT_RECONCILE_LIMITS,
   imageLimits: DEFAULT_IMAGE_LIMITS,
   statusIntervalMs: 1500,
 };
@@ -296,7 +301,8 @@ export function createJobService(deps: JobServiceDeps) {
     for (const job of queued) {
       if (free <= 0) break;
       // Capacity and internal errors back off exponentially; a job cut off by a restart goes again at once.
-      const backoff = job.attempts > 0 && job.failure?.code !== 'INTERRUPTED' ? limits.retryBackoffMs * 2 ** (job.attempts - 1) : 0;
+      const backoff =
+        job.attempts > 0 && job.failure?.code !== 'INTERRUPTED' ? Math.min(limits.retryBackoffMs * 2 ** (job.attempts - 1), limits.maxRetryBackoffMs) : 0;
       const notBefore = job.updatedAt + backoff;
       if (now < notBefore) {
         scheduleRetry(notBefore - now);
@@ -331,17 +337,68 @@ export function createJobService(deps: JobServiceDeps) {
       }
       if (!job) return;
       await objects.putInput(job.id, 'job.json', new TextEncoder().encode(JSON.stringify(toJobFile(job), null, 2)));
-      const { ref } = await runner.submit(job);
-      const started = await store.transition(job.id, ['submitting'], 'starting', { runnerRef: ref, attempts: job.attempts + 1 });
+      // A cancel that came while the input was written: start nothing.
+      if ((await store.get(job.id))?.state !== 'submitting') return;
+      let ref: string;
+      try {
+        ({ ref } = await runner.submit(job));
+      } catch (err) {
+        await submitFailed(job, err);
+        return;
+      }
+      const attempt = { runnerRef: ref, attempts: job.attempts + 1, startedAt: clock.now() };
+      const started = await store.transition(job.id, ['submitting'], 'starting', attempt);
       if (started) void showStatus(started);
-      else log.info({ jobId: job.id }, 'job left submitting before the runner answered');
+      else await leftWhileSubmitting({ ...job, ...attempt, state: 'starting' });
     } catch (err) {
-      log.error({ jobId: queued.id, err }, 'submit failed');
-      const failure = err instanceof UserFacingError
-        ? { code: err.code, message: err.message, retryable: true }
-        : { code: 'INTERNAL_ERROR', message: 'The GPU job could not be started. Try again in a minute.', retryable: true };
-      if (job) await retryOrFail(job, failure);
+      log.error({ jobId: queued.id, err }, 'dispatch failed');
+      if (job) await retryOrFail(job, { code: 'INTERNAL_ERROR', message: 'The GPU job could not be started. Try again in a minute.', retryable: true });
     }
+  }
+
+  /**
+   * The job was cancelled (or failed) while the runner started it: the runner's cancel came before there was
+   * anything to stop, so stop what has just been started. `started` carries the new attempt's runner ref.
+   */
+  async function leftWhileSubmitting(started: Job): Promise<void> {
+    const now = await store.get(started.id);
+    if (now && !isFinal(now.state)) {
+      log.info({ jobId: started.id, state: now.state }, 'job moved on while the runner started it');
+      return;
+    }
+    log.info({ jobId: started.id, state: now?.state }, 'job ended while the runner started it; stopping the runner job');
+    await runner.cancel(started).catch((err: unknown) => log.warn({ jobId: started.id, err }, 'runner cancel failed'));
+    pump();
+  }
+
+  /**
+   * runner.submit threw. A refusal (RunnerSubmitError.permanent: no quota, an invalid request, no permission) fails the
+   * job at once with the runner's sentence and an operator alert; anything else counts as an attempt and is retried
+   * after a back-off, up to maxAttempts.
+   */
+  async function submitFailed(job: Job, err: unknown): Promise<void> {
+    if (err instanceof RunnerSubmitError && err.permanent) {
+      // `alert` is a stable field for a log metric filter / alarm: the operator has something to fix.
+      log.error({ jobId: job.id, alert: 'SUBMIT_PERMANENT', code: err.code, detail: err.detail }, 'the GPU backend refused the job; failing it without a retry');
+      await fail(job, { code: err.code, message: err.message, retryable: false });
+      return;
+    }
+    const detail = err instanceof RunnerSubmitError ? err.detail : undefined;
+    log.error({ jobId: job.id, err, ...(detail ? { detail } : {}) }, 'submit failed; the attempt counts');
+    // A request that timed out may still have started the job: stop it so the next attempt does not run beside it.
+    await runner.cancel(job).catch((cancelErr: unknown) => log.warn({ jobId: job.id, err: cancelErr }, 'runner cancel after a failed submit failed'));
+    const attempts = job.attempts + 1;
+    const failure: JobFailure =
+      err instanceof RunnerSubmitError
+        ? {
+            code: err.code,
+            message: attempts >= limits.maxAttempts ? `The GPU backend could not be reached in ${attempts} tries, so the job could not start. Try again in a few minutes.` : err.message,
+            retryable: true,
+          }
+        : err instanceof UserFacingError
+          ? { code: err.code, message: err.message, retryable: true }
+          : { code: 'INTERNAL_ERROR', message: 'The GPU job could not be started. Try again in a minute.', retryable: true };
+    await retryOrFail(job, failure, attempts, true);
   }
 
   async function enhanceForJob(job: Job): Promise<string> {
@@ -355,11 +412,17 @@ export function createJobService(deps: JobServiceDeps) {
     }
   }
 
-  async function retryOrFail(job: Job, failure: JobFailure): Promise<void> {
+  /**
+   * Requeues a job whose attempt failed where another attempt can help, else fails it. `attempts`: the attempts so
+   * far, when the failed one was not yet counted (a failed submit); `always`: retry whatever the code.
+   */
+  async function retryOrFail(job: Job, failure: JobFailure, attemptsSoFar?: number, always = false): Promise<void> {
     const fresh = (await store.get(job.id)) ?? job;
-    if (isFinal(fresh.state)) return;
-    const attempts = Math.max(fresh.attempts, 1);
-    if (failure.retryable && AUTO_RETRY_CODES.has(failure.code) && attempts < limits.maxAttempts && fresh.state !== 'uploading') {
+    // Final, or already requeued by whoever saw the failure first.
+    if (isFinal(fresh.state) || fresh.state === 'queued') return;
+    const attempts = attemptsSoFar ?? Math.max(fresh.attempts, 1);
+    const retryable = failure.retryable && (always || AUTO_RETRY_CODES.has(failure.code));
+    if (retryable && attempts < limits.maxAttempts && fresh.state !== 'uploading') {
       const requeued = await store.transition(fresh.id, [fresh.state], 'queued', { attempts, failure });
       if (requeued) {
         log.info({ jobId: job.id, attempts, code: failure.code }, 'retrying job');
@@ -388,7 +451,7 @@ export function createJobService(deps: JobServiceDeps) {
     }
     switch (event.kind) {
       case 'started':
-        if (job.state === 'submitting') await move(job, 'starting');
+        if (job.state === 'submitting') await move(job, 'starting', { startedAt: clock.now() });
         return;
       case 'progress': {
         const phase = event.progress.phase;
@@ -485,6 +548,41 @@ export function createJobService(deps: JobServiceDeps) {
     await fail(job, { code: 'DELIVERY_INTERRUPTED', message: '', retryable: true });
   }
 
+  /**
+   * Moves a job on from what the runner says about it (after a restart, or when its events went quiet).
+   * `lostMessage`: what the user reads when the runner no longer has the job and another attempt is made.
+   */
+  async function settle(job: Job, status: RunnerStatus, lostMessage: string): Promise<void> {
+    switch (status.status) {
+      case 'running':
+        return;
+      case 'completed':
+        return deliver(job, status.metadata);
+      case 'failed':
+        return retryOrFail(job, status.failure);
+      case 'stopped':
+      case 'unknown':
+        return retryOrFail(job, { code: 'INTERRUPTED', message: lostMessage, retryable: true });
+    }
+  }
+
+  const reconciler = createReconciler({
+    store,
+    runner,
+    clock,
+    logger: log,
+    limits,
+    settle: (job, status) => settle(job, status, 'The GPU job stopped without telling the bot, and it could not be resumed.'),
+    timeOut: async (job, limitMs) => {
+      const failed = await fail(job, {
+        code: 'TIMEOUT',
+        message: `The job ran longer than its ${formatLimit(limitMs)} time limit and was stopped.`,
+        retryable: false,
+      });
+      if (failed) await runner.cancel(job).catch((err: unknown) => log.warn({ jobId: job.id, err }, 'runner cancel after a time-out failed'));
+    },
+  });
+
   /** After a restart: settle every unfinished job so none is lost and none is posted twice. */
   async function recover(): Promise<void> {
     const unfinished = await store.listByState(LIVE_STATES);
@@ -502,24 +600,7 @@ export function createJobService(deps: JobServiceDeps) {
         }
         const status = await runner.describe(job);
         jlog.info({ runner: status.status }, 'recovering job');
-        switch (status.status) {
-          case 'running':
-            break;
-          case 'completed':
-            await deliver(job, status.metadata);
-            break;
-          case 'failed':
-            await retryOrFail(job, status.failure);
-            break;
-          case 'stopped':
-          case 'unknown':
-            await retryOrFail(job, {
-              code: 'INTERRUPTED',
-              message: 'The bot restarted while this job ran, and it could not be resumed.',
-              retryable: true,
-            });
-            break;
-        }
+        await settle(job, status, 'The bot restarted while this job ran, and it could not be resumed.');
       } catch (err) {
         jlog.error({ err }, 'recovery failed for job');
       }
@@ -563,12 +644,14 @@ export function createJobService(deps: JobServiceDeps) {
         .catch((err: unknown) => log.warn({ err }, 'upload sweep failed'));
     }, UPLOAD_STALE_MS / 2);
     sweeper.unref?.();
+    reconciler.start();
     pump();
   }
 
   async function stop(): Promise<void> {
     stopped = true;
     clearInterval(sweeper);
+    await reconciler.stop();
     for (const t of retryTimers) clearTimeout(t);
     retryTimers.clear();
     await idle();
@@ -595,6 +678,8 @@ export function createJobService(deps: JobServiceDeps) {
     promptReport,
     handleRunnerEvent,
     recover,
+    /** One reconciliation pass now (it also runs every reconcileIntervalMs). */
+    reconcile: reconciler.reconcile,
     start,
     stop,
     idle,
@@ -603,6 +688,12 @@ export function createJobService(deps: JobServiceDeps) {
     hasEnhancer: () => enhancer !== undefined,
     presetOf: (job: Job) => getPreset(job.params.model),
   };
+}
+
+/** "90 minutes", "2 hours". */
+function formatLimit(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  return minutes >= 120 && minutes % 60 === 0 ? `${minutes / 60}-hour` : `${minutes}-minute`;
 }
 
 /** The processing job's job.json (see processing/ and ARCHITECTURE.md). */
