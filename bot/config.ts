@@ -1,5 +1,6 @@
 // The bot's whole configuration: one zod schema, read once from the environment at start.
 import { z } from 'zod';
+import { presetInstanceTypeProblems, processingInstanceTypeProblem } from './aws/instance-types.js';
 import { PRESET_IDS } from './core/presets.js';
 
 const bool = z
@@ -85,9 +86,10 @@ export const configSchema = z.object({
   SAGEMAKER_ROLE_ARN: optionalString,
   SAGEMAKER_IMAGE_URI: optionalString,
   SAGEMAKER_JOB_PREFIX: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,19}$/).default('videobot'),
-  SAGEMAKER_INSTANCE_TYPE: z.string().default('ml.g6e.2xlarge'),
-  /** Per-preset overrides, e.g. "cogvideox1.5-5b=ml.p5.48xlarge,cogvideox-2b=ml.g6.2xlarge". */
-  SAGEMAKER_INSTANCE_TYPES: list.default([]),
+  /** Only types SageMaker offers for Processing jobs (bot/aws/instance-types.ts); docs/aws.md says what each preset needs. */
+  SAGEMAKER_INSTANCE_TYPE: z.string().trim().default('ml.g6e.2xlarge').superRefine(processingInstanceType),
+  /** Per-preset overrides, e.g. "cogvideox1.5-5b=ml.p5.4xlarge,cogvideox-2b=ml.g6.2xlarge". */
+  SAGEMAKER_INSTANCE_TYPES: list.default([]).superRefine(presetInstanceTypes),
   SAGEMAKER_VOLUME_GB: int(1, 16384).default(100),
   SAGEMAKER_MAX_RUNTIME_SECONDS: int(60, 432000).default(3600),
   SAGEMAKER_SUBNETS: list.default([]),
@@ -95,6 +97,15 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+function processingInstanceType(type: string, ctx: z.RefinementCtx): void {
+  const problem = processingInstanceTypeProblem(type);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}
+
+function presetInstanceTypes(pairs: string[], ctx: z.RefinementCtx): void {
+  for (const message of presetInstanceTypeProblems(pairs)) ctx.addIssue({ code: 'custom', message });
+}
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';

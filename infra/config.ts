@@ -1,5 +1,6 @@
 // The CDK app's settings: one zod schema over the raw context values that infra/app.ts collects.
 import { z } from 'zod';
+import { presetInstanceTypeProblems, processingInstanceTypeProblem } from '../bot/aws/instance-types.js';
 
 /** A comma-separated string (as `-c key=a,b` gives) or a JSON array (as cdk.json may hold). */
 const list = z
@@ -13,7 +14,20 @@ const optionalString = z
 
 /** The same rule as the bot's SAGEMAKER_JOB_PREFIX (bot/config.ts): job names are `<prefix>-<job id>`. */
 const JOB_PREFIX = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,19}$/;
-const SAGEMAKER_INSTANCE = /^ml\.[a-z0-9]+\.[a-z0-9]+$/;
+
+/** The same check as the bot's SAGEMAKER_INSTANCE_TYPE: a type SageMaker offers for Processing jobs. */
+const processingInstanceType = z
+  .string()
+  .trim()
+  .superRefine((type, ctx) => {
+    const problem = processingInstanceTypeProblem(type);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** `preset=ml.type` pairs (the bot's SAGEMAKER_INSTANCE_TYPES): a known preset and a type Processing offers. */
+const presetInstanceTypes = list.superRefine((pairs, ctx) => {
+  for (const message of presetInstanceTypeProblems(pairs)) ctx.addIssue({ code: 'custom', message });
+});
 
 export const contextSchema = z
   .object({
@@ -34,11 +48,9 @@ export const contextSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 
     jobPrefix: z.string().regex(JOB_PREFIX, '1-20 letters, digits or inner dashes (SAGEMAKER_JOB_PREFIX)').default('videobot'),
-    instanceType: z.string().regex(SAGEMAKER_INSTANCE).default('ml.g6e.2xlarge'),
-    /** Per-preset overrides, "cogvideox1.5-5b=ml.p5.48xlarge,cogvideox-2b=ml.g6.2xlarge". */
-    instanceTypes: list
-      .pipe(z.array(z.string().regex(/^[a-z0-9.-]+=ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected preset=ml.type pairs, e.g. cogvideox-2b=ml.g6.2xlarge')))
-      .default([]),
+    instanceType: processingInstanceType.default('ml.g6e.2xlarge'),
+    /** Per-preset overrides, "cogvideox1.5-5b=ml.p5.4xlarge,cogvideox-2b=ml.g6.2xlarge". */
+    instanceTypes: presetInstanceTypes.default([]),
 
     enhancer: z.enum(['bedrock', 'off']).default('bedrock'),
     /** Default: Claude Sonnet 4.5 through the inference profile of the deployment Region's geography. */

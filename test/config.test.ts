@@ -22,9 +22,19 @@ describe('loadConfig', () => {
     [{ VIDEOBOT_CHAT: 'slack' }, /Slack needs SLACK_BOT_TOKEN/],
     [{ VIDEOBOT_CHAT: 'slack', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_MODE: 'http' }, /SLACK_SIGNING_SECRET/],
     [{ VIDEOBOT_BACKEND: 'aws' }, /the AWS backend needs AWS_REGION, VIDEOBOT_INPUT_BUCKET/],
+    [{ SAGEMAKER_INSTANCE_TYPE: 'ml.g6e.2xlarg' }, /SAGEMAKER_INSTANCE_TYPE: "ml.g6e.2xlarg" is not an instance type SageMaker offers for Processing jobs; nearest valid choices: ml.g6e.2xlarge,/],
+    [{ SAGEMAKER_INSTANCE_TYPES: 'cogvideox-2b=ml.g6.2xlarge,cogvideox1.5-5b=ml.p5.48xlarge' }, /SAGEMAKER_INSTANCE_TYPES: "ml.p5.48xlarge" \(for cogvideox1.5-5b\) is not an instance type SageMaker offers for Processing jobs; nearest valid choices: ml.p5.4xlarge/],
+    [{ SAGEMAKER_INSTANCE_TYPES: 'cogvideox-5b' }, /SAGEMAKER_INSTANCE_TYPES: expected preset=instance-type pairs/],
+    [{ SAGEMAKER_INSTANCE_TYPES: 'cogvideo-5b=ml.g6e.2xlarge' }, /SAGEMAKER_INSTANCE_TYPES: unknown preset "cogvideo-5b"/],
   ])('fails fast naming the variable: %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('accepts every instance type SageMaker offers for Processing jobs, per preset too', () => {
+    const c = loadConfig({ SAGEMAKER_INSTANCE_TYPE: 'ml.g6e.xlarge', SAGEMAKER_INSTANCE_TYPES: 'cogvideox1.5-5b=ml.p5.4xlarge, cogvideox-2b = ml.g6.2xlarge' });
+    expect(c.SAGEMAKER_INSTANCE_TYPE).toBe('ml.g6e.xlarge');
+    expect(c.SAGEMAKER_INSTANCE_TYPES).toEqual(['cogvideox1.5-5b=ml.p5.4xlarge', 'cogvideox-2b = ml.g6.2xlarge']);
   });
 
   it('never echoes a secret value', () => {

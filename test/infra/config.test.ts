@@ -28,7 +28,7 @@ describe('parseAppConfig', () => {
       chat: 'slack, discord',
       allowedUsers: 'U1,U2',
       allowedChannels: ['C1'],
-      instanceTypes: 'cogvideox1.5-5b=ml.p5.48xlarge,cogvideox-2b=ml.g6.2xlarge',
+      instanceTypes: 'cogvideox1.5-5b=ml.p5.4xlarge,cogvideox-2b=ml.g6.2xlarge',
       inputRetentionDays: '3',
       removalPolicy: 'destroy',
       enhancer: 'off',
@@ -36,7 +36,7 @@ describe('parseAppConfig', () => {
     expect(config.chat).toEqual(['slack', 'discord']);
     expect(config.allowedUsers).toEqual(['U1', 'U2']);
     expect(config.allowedChannels).toEqual(['C1']);
-    expect(config.instanceTypes).toEqual(['cogvideox1.5-5b=ml.p5.48xlarge', 'cogvideox-2b=ml.g6.2xlarge']);
+    expect(config.instanceTypes).toEqual(['cogvideox1.5-5b=ml.p5.4xlarge', 'cogvideox-2b=ml.g6.2xlarge']);
     expect(config.retention.inputDays).toBe(3);
     expect(config.retainData).toBe(false);
     expect(config.bedrock).toBeUndefined();
@@ -64,7 +64,11 @@ describe('parseAppConfig', () => {
     [{ region: 'Europe' }, /-c region/],
     [{ alarmEmail: 'not-an-address' }, /-c alarmEmail/],
     [{ inputRetentionDays: '0' }, /-c inputRetentionDays/],
-    [{ instanceTypes: 'cogvideox-5b=g6e.2xlarge' }, /-c instanceTypes: expected preset=ml.type pairs/],
+    [{ instanceTypes: 'cogvideox-5b' }, /-c instanceTypes: expected preset=instance-type pairs/],
+    [{ instanceTypes: 'cogvideox-5b=g6e.2xlarge' }, /-c instanceTypes: "g6e.2xlarge" \(for cogvideox-5b\) is not an instance type SageMaker offers for Processing jobs; nearest valid choices: ml.g6e.2xlarge,/],
+    [{ instanceTypes: 'cogvideox1.5-5b=ml.p5.48xlarge' }, /-c instanceTypes: "ml.p5.48xlarge" \(for cogvideox1.5-5b\) is not an instance type SageMaker offers for Processing jobs; nearest valid choices: ml.p5.4xlarge/],
+    [{ instanceTypes: 'cogvideo-5b=ml.g6e.2xlarge' }, /-c instanceTypes: unknown preset "cogvideo-5b"/],
+    [{ instanceType: 'ml.p5.48xlarge' }, /-c instanceType: "ml.p5.48xlarge" is not an instance type SageMaker offers for Processing jobs; nearest valid choices: ml.p5.4xlarge/],
     [{ bedrockGuardrailId: 'abc' }, /bedrockGuardrailVersion/],
     [{ account: '1234' }, /-c account/],
   ])('rejects %o', (context, message) => {

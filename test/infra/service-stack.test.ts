@@ -41,7 +41,7 @@ beforeAll(() => {
     bedrockGuardrailVersion: '2',
     alarmEmail: 'ops@example.com',
     allowedUsers: 'U1,U2',
-    instanceTypes: 'cogvideox1.5-5b=ml.p5.48xlarge',
+    instanceTypes: 'cogvideox1.5-5b=ml.p5.4xlarge',
   });
 });
 
@@ -341,7 +341,7 @@ describe('bot service', () => {
       SLACK_PORT: '3000',
       SAGEMAKER_JOB_PREFIX: 'Studio',
       VIDEOBOT_ALLOWED_USERS: 'U1,U2',
-      SAGEMAKER_INSTANCE_TYPES: 'cogvideox1.5-5b=ml.p5.48xlarge',
+      SAGEMAKER_INSTANCE_TYPES: 'cogvideox1.5-5b=ml.p5.4xlarge',
       BEDROCK_GUARDRAIL_ID: 'gr-123',
       BEDROCK_GUARDRAIL_VERSION: '2',
     });
@@ -366,7 +366,7 @@ describe('bot service', () => {
       expect(new RegExp(`^${arnPattern.replace(/[.{}:]/g, '\\$&').replace(/\*/g, '.*')}$`).test(arn), `${arn} vs ${arnPattern}`).toBe(true);
     }
     expect(processingSettingsFromConfig(loadConfig({ ...env(http), SLACK_BOT_TOKEN: 'x', SLACK_SIGNING_SECRET: 'x', DISCORD_TOKEN: 'x' })).instanceTypes).toEqual({
-      'cogvideox1.5-5b': 'ml.p5.48xlarge',
+      'cogvideox1.5-5b': 'ml.p5.4xlarge',
     });
   });
 
