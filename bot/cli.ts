@@ -45,6 +45,9 @@ export async function runGenerate(argv: readonly string[], deps: GenerateDeps): 
   let lastLine = '';
   const surface: ChatSurface = {
     platform: 'cli',
+    // The command's own output is its status: nothing to post before the job exists, nothing to withdraw.
+    announce: async (job: Job) => job.conversation,
+    retract: async () => {},
     async showStatus(_job: Job, view: StatusView): Promise<void> {
       const line = view.progress
         ? `${view.progress.bar} step ${view.progress.step}/${view.progress.total}${view.progress.etaS !== null ? ` ETA ${formatDuration(view.progress.etaS)}` : ''}`

@@ -4,12 +4,17 @@
 //   JOB#<id> / JOB        the job; gsi1pk = USER#<platform>#<userId>, gsi1sk = <createdAt, 15 digits>#<id> (index byUser)
 //   REQ#<requestKey> / REQ  the request key's owner; written with the job so a platform retry finds the first job
 //   LIVE / JOB#<id>       present while the job is unfinished; written with the job, deleted in the same
-//                         transaction that makes it final, so listByState reads one small partition consistently
+//                         transaction that makes it final, so listByState reads one small partition consistently;
+//                         carries the owner (`owner` = USER#<platform>#<userId>) so reserve counts them consistently
+//   USER#<platform>#<userId> / HOLD#<id>  a slot hold (reserve), deleted in the transaction that creates its job
+//   USER#<platform>#<userId> / SLOTS      the owner's reservation counter: every successful reserve bumps
+//                         `version` conditionally, so reserves of one person are serialised (see reserve)
 // Every item carries `expiresAt` (epoch seconds), the table's TTL attribute.
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
+  DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -20,7 +25,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition, isFinal } from '../core/job.js';
-import type { Clock, CreateOutcome, JobStore } from '../core/ports.js';
+import type { Clock, CreateOutcome, JobStore, Reservation, SlotHold, SlotLimits } from '../core/ports.js';
 
 export interface DynamoJobStoreOptions {
   readonly client: DynamoDBDocumentClient;
@@ -42,6 +47,8 @@ const jobKey = (id: string) => ({ pk: `JOB#${id}`, sk: 'JOB' });
 const liveKey = (id: string) => ({ pk: LIVE_PK, sk: `JOB#${id}` });
 const requestKeyKey = (key: string) => ({ pk: `REQ#${key}`, sk: 'REQ' });
 const userPartition = (platform: Platform, userId: string) => `USER#${platform}#${userId}`;
+const holdKey = (hold: SlotHold) => ({ pk: userPartition(hold.owner.platform, hold.owner.userId), sk: `HOLD#${hold.id}` });
+const slotsKey = (owner: string) => ({ pk: owner, sk: 'SLOTS' });
 
 export class DynamoJobStore implements JobStore {
   private readonly index: string;
@@ -54,13 +61,15 @@ export class DynamoJobStore implements JobStore {
     return this.options.tableName;
   }
 
-  async create(job: Job): Promise<CreateOutcome> {
+  async create(job: Job, hold?: SlotHold): Promise<CreateOutcome> {
     const expiresAt = this.expiresAt(job.createdAt);
+    const owner = userPartition(job.requester.platform, job.requester.userId);
     const items = [
       { Put: { TableName: this.table, Item: this.toItem(job), ConditionExpression: 'attribute_not_exists(pk)' } },
       ...(isFinal(job.state)
         ? []
-        : [{ Put: { TableName: this.table, Item: { ...liveKey(job.id), jobId: job.id, createdAt: job.createdAt, expiresAt } } }]),
+        : [{ Put: { TableName: this.table, Item: { ...liveKey(job.id), jobId: job.id, owner, createdAt: job.createdAt, expiresAt } } }]),
+      ...(hold ? [{ Delete: { TableName: this.table, Key: holdKey(hold) } }] : []),
       ...(job.requestKey
         ? [
             {
@@ -81,16 +90,125 @@ export class DynamoJobStore implements JobStore {
         return { created: true, job };
       } catch (err) {
         if (!(err instanceof TransactionCanceledException) || !job.requestKey) throw err;
-        const owner = await this.options.client.send(
+        const keyOwner = await this.options.client.send(
           new GetCommand({ TableName: this.table, Key: requestKeyKey(job.requestKey), ConsistentRead: true }),
         );
-        const existing = typeof owner.Item?.jobId === 'string' ? await this.get(owner.Item.jobId) : undefined;
-        if (existing) return { created: false, job: existing };
+        const existing = typeof keyOwner.Item?.jobId === 'string' ? await this.get(keyOwner.Item.jobId) : undefined;
+        if (existing) {
+          if (hold) await this.release(hold);
+          return { created: false, job: existing };
+        }
         const conflict = (err.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict');
         if (!conflict || round >= MAX_CAS_ROUNDS) throw err;
         await new Promise((r) => setTimeout(r, 20 * round + Math.random() * 30));
       }
     }
+  }
+
+  async findByRequestKey(requestKey: string): Promise<Job | undefined> {
+    const out = await this.options.client.send(new GetCommand({ TableName: this.table, Key: requestKeyKey(requestKey), ConsistentRead: true }));
+    return typeof out.Item?.jobId === 'string' ? this.get(out.Item.jobId) : undefined;
+  }
+
+  /**
+   * Optimistic, per person: read the SLOTS counter's version, count holds and live jobs (consistent reads), then
+   * write the hold together with version + 1 on the condition that the version is still the one read. Two
+   * reserves of one person that overlap cannot both write; the loser counts again. Nothing else raises the
+   * count (create turns a hold into a live job in one transaction; final states only lower it), so a count
+   * read before the write is never too low. Holds are read before live jobs for the same reason: a hold that
+   * becomes a job in between is counted twice (too high), never not at all. The delivered count comes from the
+   * user index, which is eventually consistent: a video delivered within about a second may be missed.
+   */
+  async reserve(hold: SlotHold, limits: SlotLimits): Promise<Reservation> {
+    const owner = userPartition(hold.owner.platform, hold.owner.userId);
+    const now = this.options.clock.now();
+    for (let round = 1; ; round++) {
+      const slots = await this.options.client.send(new GetCommand({ TableName: this.table, Key: slotsKey(owner), ConsistentRead: true }));
+      const version = typeof slots.Item?.version === 'number' ? slots.Item.version : 0;
+      const held = await this.countHolds(owner, now);
+      const live = await this.countLive(owner, hold.owner.platform, hold.owner.userId);
+      const inProgress = held + live;
+      const delivered = limits.dailyQuota > 0 ? await this.countDeliveredSince(hold.owner.platform, hold.owner.userId, limits.deliveredSince) : 0;
+      if (inProgress >= limits.maxLive) return { held: false, reason: 'live', inProgress, delivered };
+      if (limits.dailyQuota > 0 && delivered + inProgress >= limits.dailyQuota) return { held: false, reason: 'quota', inProgress, delivered };
+      try {
+        await this.options.client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: { ...slotsKey(owner), version: version + 1, expiresAt: this.expiresAt(now) },
+                  ConditionExpression: 'attribute_not_exists(pk) OR #version = :version',
+                  ExpressionAttributeNames: { '#version': 'version' },
+                  ExpressionAttributeValues: { ':version': version },
+                },
+              },
+              { Put: { TableName: this.table, Item: { ...holdKey(hold), holdUntil: hold.expiresAt, expiresAt: Math.ceil(hold.expiresAt / 1000) } } },
+            ],
+          }),
+        );
+        return { held: true };
+      } catch (err) {
+        if (!lostRace(err) || round >= MAX_CAS_ROUNDS * 4) throw err;
+        await new Promise((r) => setTimeout(r, 10 * Math.min(round, 10) + Math.random() * 20));
+      }
+    }
+  }
+
+  async release(hold: SlotHold): Promise<void> {
+    await this.options.client.send(new DeleteCommand({ TableName: this.table, Key: holdKey(hold) }));
+  }
+
+  private async countHolds(owner: string, now: number): Promise<number> {
+    let count = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :owner AND begins_with(sk, :hold)',
+          FilterExpression: 'holdUntil > :now',
+          ExpressionAttributeValues: { ':owner': owner, ':hold': 'HOLD#', ':now': now },
+          ConsistentRead: true,
+          Select: 'COUNT',
+          ExclusiveStartKey: start,
+        }),
+      );
+      count += page.Count ?? 0;
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
+  /** The owner's unfinished jobs, from the LIVE partition (consistent). Entries written before `owner` existed are looked up. */
+  private async countLive(owner: string, platform: Platform, userId: string): Promise<number> {
+    let count = 0;
+    const unknown: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :live',
+          FilterExpression: '#owner = :owner OR attribute_not_exists(#owner)',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':live': LIVE_PK, ':owner': owner },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        if (item.owner === owner) count++;
+        else if (typeof item.jobId === 'string') unknown.push(item.jobId);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    if (unknown.length > 0) {
+      const jobs = await this.batchGetJobs(unknown);
+      count += jobs.filter((j) => !isFinal(j.state) && j.requester.platform === platform && j.requester.userId === userId).length;
+    }
+    return count;
   }
 
   async get(id: string): Promise<Job | undefined> {

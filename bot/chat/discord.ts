@@ -1,14 +1,14 @@
 // Discord chat adapter: slash commands, buttons and modals through discord.js; status and videos through the bot token.
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../core/image.js';
-import type { Job } from '../core/job.js';
+import type { Conversation, Job } from '../core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../core/ports.js';
 import type { JobService } from '../core/service.js';
 import type { ChatAdapter } from './adapter.js';
 import { deliverVideo } from './discord/delivery.js';
 import { handleInteraction, type HandlerContext } from './discord/handlers.js';
 import { ChannelMessages } from './discord/messages.js';
-import { statusMessage } from './discord/render.js';
+import { preparingMessage, statusMessage } from './discord/render.js';
 import type { VideoShrinker } from './discord/shrink.js';
 
 export { createFfmpegShrinker, type VideoShrinker } from './discord/shrink.js';
@@ -41,6 +41,13 @@ export function createDiscordAdapter(options: DiscordAdapterOptions): ChatAdapte
 
   const surface: ChatSurface = {
     platform: 'discord',
+    async announce(job: Job): Promise<Conversation> {
+      const status = await messages.post(job.conversation.channelId, preparingMessage(job.requester.userId, job.params.prompt));
+      return { ...job.conversation, statusMessageId: status.id };
+    },
+    async retract(conversation: Conversation): Promise<void> {
+      if (conversation.statusMessageId) await messages.delete(conversation.channelId, conversation.statusMessageId);
+    },
     async showStatus(job: Job, view: StatusView): Promise<void> {
       const { channelId, statusMessageId } = job.conversation;
       if (!statusMessageId) {

@@ -63,6 +63,13 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
 
   const surface: ChatSurface = {
     platform: 'shell',
+    async announce(job: Job) {
+      print(`[${job.id}] Queued: ${summary(job)}`);
+      return job.conversation;
+    },
+    async retract(): Promise<void> {
+      // The refusal that follows is printed by the command handler.
+    },
     async showStatus(job: Job, view: StatusView): Promise<void> {
       const text = renderStatus(view);
       if (lastHeadline.get(job.id) === text) return;
@@ -139,13 +146,12 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
       if (!existsSync(path)) throw new UserFacingError('INVALID_IMAGE', `There is no file at ${path}.`);
       image = readFileSync(path);
     }
-    const { job } = await service!.submit({
+    await service!.submit({
       requester: user,
       conversation: { platform: 'shell', channelId: 'terminal' },
       request,
       ...(image ? { image } : {}),
     });
-    print(`[${job.id}] Queued: ${summary(job)}`);
   }
 
   return {

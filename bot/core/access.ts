@@ -1,8 +1,8 @@
-// Who may make videos where, and how many: allow-lists, admins, per-user concurrency and the daily quota.
+// Who may make videos where, and how many: allow-lists, admins, and a slot held per request within the per-user
+// concurrency limit and the daily quota.
 import { UserFacingError } from './errors.js';
 import type { Conversation, Platform, Requester } from './job.js';
-import { isFinal } from './job.js';
-import type { Clock, JobStore } from './ports.js';
+import type { Clock, JobStore, SlotHold } from './ports.js';
 
 export interface AccessPolicy {
   /** Empty means everyone. Entries are user ids, optionally prefixed with the platform ("slack:U123"). */
@@ -22,6 +22,8 @@ export interface Actor {
 export const OPEN_POLICY: AccessPolicy = { allowedUsers: [], allowedChannels: [], admins: [], maxJobsPerUser: 2, dailyQuota: 0 };
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Long enough to post a status message; a hold left by a bot that stopped in between frees its slot after this. */
+const HOLD_TTL_MS = 5 * 60 * 1000;
 
 function listed(list: readonly string[], platform: Platform, id: string): boolean {
   return list.includes(id) || list.includes(`${platform}:${id}`);
@@ -43,32 +45,43 @@ export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: 
     }
   }
 
-  /** Throws RATE_LIMITED or QUOTA_EXCEEDED with when the person can try again. Admins have no limits. */
-  async function checkLimits(requester: Requester): Promise<void> {
-    if (isAdmin(requester)) return;
-    const recent = await store.listByUser(requester.platform, requester.userId, 100);
-    const live = recent.filter((j) => !isFinal(j.state)).length;
-    if (live >= policy.maxJobsPerUser) {
+  /**
+   * Holds one of the person's job slots in the store (one atomic step, so two requests at once cannot both take
+   * the last slot), or throws RATE_LIMITED / QUOTA_EXCEEDED saying when they can try again. Live jobs count
+   * against the daily quota too: a quota of 20 is 20 videos, however many are asked for at once. Admins have
+   * no limits and get no hold.
+   */
+  async function reserveSlot(requester: Requester, holdId: string): Promise<SlotHold | undefined> {
+    if (isAdmin(requester)) return undefined;
+    const now = clock.now();
+    const hold: SlotHold = { id: holdId, owner: { platform: requester.platform, userId: requester.userId }, expiresAt: now + HOLD_TTL_MS };
+    const outcome = await store.reserve(hold, { maxLive: policy.maxJobsPerUser, dailyQuota: policy.dailyQuota, deliveredSince: now - DAY_MS });
+    if (outcome.held) return hold;
+    if (outcome.reason === 'live') {
+      const live = outcome.inProgress;
       throw new UserFacingError(
         'RATE_LIMITED',
         `You already have ${live} video${live === 1 ? '' : 's'} in progress; the limit is ${policy.maxJobsPerUser} at a time. Wait for one to finish or cancel it.`,
       );
     }
-    if (policy.dailyQuota > 0) {
-      const since = clock.now() - DAY_MS;
-      const delivered = await store.countDeliveredSince(requester.platform, requester.userId, since);
-      if (delivered >= policy.dailyQuota) {
-        const oldest = recent
-          .filter((j) => j.state === 'delivered' && (j.finishedAt ?? 0) >= since)
-          .reduce((min, j) => Math.min(min, j.finishedAt ?? clock.now()), clock.now());
-        const hours = Math.max(1, Math.ceil((oldest + DAY_MS - clock.now()) / 3_600_000));
-        throw new UserFacingError(
-          'QUOTA_EXCEEDED',
-          `You have made ${delivered} video${delivered === 1 ? '' : 's'} in the last 24 hours, the daily limit. You can make another in about ${hours} hour${hours === 1 ? '' : 's'}.`,
-        );
-      }
+    const { delivered, inProgress } = outcome;
+    if (delivered < policy.dailyQuota) {
+      throw new UserFacingError(
+        'QUOTA_EXCEEDED',
+        `You have made ${delivered} video${delivered === 1 ? '' : 's'} in the last 24 hours and ${inProgress} more ${inProgress === 1 ? 'is' : 'are'} on the way, which reaches the daily limit of ${policy.dailyQuota}. Try again once one has finished, or if one fails.`,
+      );
     }
+    const recent = await store.listByUser(requester.platform, requester.userId, 100);
+    const since = now - DAY_MS;
+    const oldest = recent
+      .filter((j) => j.state === 'delivered' && (j.finishedAt ?? 0) >= since)
+      .reduce((min, j) => Math.min(min, j.finishedAt ?? now), now);
+    const hours = Math.max(1, Math.ceil((oldest + DAY_MS - now) / 3_600_000));
+    throw new UserFacingError(
+      'QUOTA_EXCEEDED',
+      `You have made ${delivered} video${delivered === 1 ? '' : 's'} in the last 24 hours, the daily limit. You can make another in about ${hours} hour${hours === 1 ? '' : 's'}.`,
+    );
   }
 
-  return { isAdmin, checkAccess, checkLimits };
+  return { isAdmin, checkAccess, reserveSlot };
 }

@@ -22,9 +22,54 @@ export interface Logger {
 
 export type CreateOutcome = { created: true; job: Job } | { created: false; job: Job };
 
+/** One person on one platform: whose slots a hold counts against. */
+export interface SlotOwner {
+  readonly platform: Platform;
+  readonly userId: string;
+}
+
+/** A person's claim on one job slot, taken before anything is posted and consumed when the job is created. */
+export interface SlotHold {
+  readonly id: string;
+  readonly owner: SlotOwner;
+  /** Epoch ms. A hold that never became a job (the bot stopped in between) stops counting then. */
+  readonly expiresAt: number;
+}
+
+export interface SlotLimits {
+  /** Live jobs plus unexpired holds one person may have at once. */
+  readonly maxLive: number;
+  /** Delivered jobs finished at or after `deliveredSince`, plus live jobs and holds, stay below this; 0: no quota. */
+  readonly dailyQuota: number;
+  readonly deliveredSince: number;
+}
+
+export type Reservation =
+  | { readonly held: true }
+  | {
+      readonly held: false;
+      readonly reason: 'live' | 'quota';
+      /** The owner's live jobs plus unexpired holds. */
+      readonly inProgress: number;
+      /** Delivered since `deliveredSince` (counted only when there is a quota). */
+      readonly delivered: number;
+    };
+
 export interface JobStore {
-  /** Inserts a new job; if one with the same requestKey exists, returns it instead (created: false). */
-  create(job: Job): Promise<CreateOutcome>;
+  /**
+   * Inserts a new job; if one with the same requestKey exists, returns it instead (created: false).
+   * A hold given is consumed (deleted) in the same write, whichever the outcome.
+   */
+  create(job: Job, hold?: SlotHold): Promise<CreateOutcome>;
+  /** The job created with this request key, if any. */
+  findByRequestKey(requestKey: string): Promise<Job | undefined>;
+  /**
+   * Stores `hold` if the owner stays within `limits` with it, as one atomic step: reserves of one owner are
+   * serialised, so concurrent requests of one person can never together pass a limit.
+   */
+  reserve(hold: SlotHold, limits: SlotLimits): Promise<Reservation>;
+  /** Drops a hold that will not become a job; a hold already consumed or expired is fine. */
+  release(hold: SlotHold): Promise<void>;
   get(id: string): Promise<Job | undefined>;
   /**
    * Compare-and-set: moves the job to `to` only if its state is one of `from` (and, when given,
@@ -125,6 +170,14 @@ export interface StatusView {
 /** One per platform. The core calls it; it never calls back into the SDK-free core except through JobService. */
 export interface ChatSurface {
   readonly platform: Platform;
+  /**
+   * Posts the status message of a job about to be created, where `job.conversation` (as the adapter planned it)
+   * says, and returns that conversation with the message's id (and thread) filled in. Called only after the
+   * request passed every check and holds its slot. Throws when it cannot post there.
+   */
+  announce(job: Job): Promise<Conversation>;
+  /** Withdraws a status message announce() posted, when no job came of it (a duplicate request, a late refusal). */
+  retract(conversation: Conversation): Promise<void>;
   /** Show the job's current status (edit the status message in place). */
   showStatus(job: Job, view: StatusView): Promise<void>;
   /** Post the finished video into the job's conversation. Called at most once per job. */

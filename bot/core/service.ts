@@ -1,11 +1,11 @@
 // JobService: the one use case every chat adapter calls. Owns the job state machine; depends only on ports.
 import { OPEN_POLICY, createAccessGuard, type AccessPolicy, type Actor } from './access.js';
-import type { VideoRequest } from './command.js';
-import { buildJobParams, estimateTextTokens } from './command.js';
+import { estimateTextTokens } from './command.js';
 import type { JobFailure } from './errors.js';
 import { RunnerSubmitError, UserFacingError } from './errors.js';
-import { DEFAULT_IMAGE_LIMITS, inspectImage, type ImageLimits } from './image.js';
-import type { Conversation, Job, JobPatch, JobState, Requester } from './job.js';
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image.js';
+import { createIntake } from './intake.js';
+import type { Job, JobPatch, JobState } from './job.js';
 import { LIVE_STATES, RUNNER_STATES, canTransition, isFinal } from './job.js';
 import { getPreset } from './presets.js';
 import { DEFAULT_RECONCILE_LIMITS, createReconciler, type ReconcileLimits } from './reconcile.js';
@@ -14,6 +14,7 @@ import { describeJob } from './status.js';
 import { EditThrottle } from './throttle.js';
 
 export type { AccessPolicy, Actor };
+export type { NewVideoRequest, RedoRequest, SubmitRequest, Submitted } from './intake.js';
 
 export interface JobServiceLimits extends ReconcileLimits {
   readonly maxConcurrentJobs: number;
@@ -42,15 +43,6 @@ export interface JobServiceDeps {
   readonly presignTtlSeconds?: number;
 }
 
-export interface SubmitRequest {
-  readonly requester: Requester;
-  readonly conversation: Conversation;
-  readonly request: VideoRequest;
-  readonly image?: Uint8Array;
-  /** Same key, same job: platform retries and double clicks never start a second job. */
-  readonly requestKey?: string;
-}
-
 export interface EnhancedPrompt {
   readonly text: string;
   readonly tokens: number;
@@ -72,8 +64,6 @@ const DEFAULT_LIMITS: JobServiceLimits = {
 const TEXT_TOKEN_LIMIT = 226;
 /** No chat upload takes this long; an `uploading` job older than this was cut off. */
 const UPLOAD_STALE_MS = 10 * 60 * 1000;
-/** A second Retry or Regenerate of one job by one person within this window is the same click. */
-const REPEAT_CLICK_MS = 10_000;
 /** Runner-side failures worth trying again automatically. */
 const AUTO_RETRY_CODES = new Set(['CAPACITY', 'INTERNAL_ERROR', 'INTERRUPTED']);
 
@@ -83,7 +73,8 @@ export function createJobService(deps: JobServiceDeps) {
   const { store, objects, runner, enhancer, clock, ids } = deps;
   const log = deps.logger.child({ component: 'jobs' });
   const limits: JobServiceLimits = { ...DEFAULT_LIMITS, ...deps.limits };
-  const { isAdmin, checkAccess, checkLimits } = createAccessGuard({ ...OPEN_POLICY, ...deps.access }, store, clock);
+  const guard = createAccessGuard({ ...OPEN_POLICY, ...deps.access }, store, clock);
+  const { isAdmin } = guard;
   const chats = new Map(deps.chats.map((c) => [c.platform, c]));
   const retryTimers = new Set<ReturnType<typeof setTimeout>>();
   const inFlight = new Set<Promise<void>>();
@@ -106,115 +97,22 @@ export function createJobService(deps: JobServiceDeps) {
   let stopped = false;
   let sweeper: ReturnType<typeof setInterval> | undefined;
 
-  /** Validates, records and queues a job. Duplicate requestKeys return the existing job. */
-  async function submit(req: SubmitRequest): Promise<{ job: Job; created: boolean }> {
-    checkAccess(req.requester, req.conversation);
-    let imageName: string | undefined;
-    if (req.image) {
-      const info = inspectImage(req.image, limits.imageLimits, 'The image');
-      imageName = `image.${info.extension}`;
-    }
-    const params = buildJobParams(req.request, { defaultModel: deps.defaultModel, randomSeed: ids.seed(), ...(imageName ? { image: imageName } : {}) });
-    await checkLimits(req.requester);
-    const now = clock.now();
-    const job: Job = {
-      id: ids.jobId(),
-      state: 'queued',
-      version: 1,
-      params,
-      originalPrompt: params.prompt,
-      enhance: req.request.enhance ?? false,
-      requester: req.requester,
-      conversation: req.conversation,
-      ...(req.requestKey ? { requestKey: req.requestKey } : {}),
-      attempts: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    if (req.image && imageName) await objects.putInput(job.id, imageName, req.image);
-    const outcome = await store.create(job);
-    if (!outcome.created) {
-      log.info({ jobId: outcome.job.id, requestKey: req.requestKey }, 'duplicate request; returning the existing job');
-      return { job: outcome.job, created: false };
-    }
-    log.info({ jobId: job.id, model: params.model, mode: params.mode, platform: req.requester.platform }, 'job queued');
-    void showStatus(job, true);
-    pump();
-    return { job, created: true };
-  }
-
-  /**
-   * Runs the checks submit() makes (access, parameters, image, per-user limits) without creating a job,
-   * so an adapter can refuse privately before it posts anything public. submit() still checks again.
-   */
-  async function check(req: Omit<SubmitRequest, 'requestKey'>): Promise<void> {
-    checkAccess(req.requester, req.conversation);
-    const imageName = req.image ? `image.${inspectImage(req.image, limits.imageLimits, 'The image').extension}` : undefined;
-    buildJobParams(req.request, { defaultModel: deps.defaultModel, randomSeed: 0, ...(imageName ? { image: imageName } : {}) });
-    await checkLimits(req.requester);
-  }
-
-  /** Makes a new job from an earlier one (Retry, Regenerate, Edit prompt), in the conversation given. */
-  async function resubmit(
-    jobId: string,
-    by: Actor & { displayName?: string },
-    changes: { prompt?: string; newSeed?: boolean },
-    conversation: Conversation,
-    requestKey?: string,
-  ): Promise<{ job: Job; created: boolean }> {
-    const old = await mustGet(jobId);
-    const p = old.params;
-    const image = p.image ? await objects.getInput(old.id, p.image) : undefined;
-    return submit({
-      requester: { platform: by.platform, userId: by.userId, ...(by.displayName ? { displayName: by.displayName } : {}) },
-      conversation,
-      request: {
-        prompt: changes.prompt ?? p.prompt,
-        model: p.model,
-        frames: p.frames,
-        steps: p.steps,
-        guidance: p.guidance,
-        negative: p.negativePrompt,
-        fit: p.imageFit,
-        ...(changes.newSeed ? {} : { seed: p.seed }),
-      },
-      ...(image ? { image } : {}),
-      ...(requestKey ? { requestKey } : {}),
-    });
-  }
-
-  /**
-   * The checks resubmit() makes, without creating a job, so an adapter can refuse before it posts anything.
-   * A Retry or Regenerate (no prompt change) also counts as the click: the same click on the same job by the
-   * same person within REPEAT_CLICK_MS is refused (DUPLICATE_REQUEST), so a double click makes one video.
-   */
-  async function checkResubmit(
-    jobId: string,
-    by: Actor,
-    conversation: Conversation,
-    changes: { prompt?: string; newSeed?: boolean } = {},
-  ): Promise<void> {
-    const old = await mustGet(jobId);
-    const requester = { platform: by.platform, userId: by.userId };
-    checkAccess(requester, conversation);
-    const p = old.params;
-    buildJobParams(
-      { prompt: changes.prompt ?? p.prompt, model: p.model, frames: p.frames, steps: p.steps, guidance: p.guidance, negative: p.negativePrompt, fit: p.imageFit },
-      { defaultModel: deps.defaultModel, randomSeed: 0, ...(p.image ? { image: p.image } : {}) },
-    );
-    await checkLimits(requester);
-    if (changes.prompt === undefined) claimClick(`${by.platform}:${by.userId}:${jobId}:${changes.newSeed ? 'regenerate' : 'retry'}`);
-  }
-
-  const recentClicks = new Map<string, number>();
-  function claimClick(key: string): void {
-    const now = clock.now();
-    for (const [k, at] of recentClicks) if (now - at >= REPEAT_CLICK_MS) recentClicks.delete(k);
-    if (recentClicks.has(key)) {
-      throw new UserFacingError('DUPLICATE_REQUEST', 'You clicked that a moment ago; one new video is already on its way.');
-    }
-    recentClicks.set(key, now);
-  }
+  /** The one door for requests (new videos, Retry, Regenerate, Edit prompt): see intake.ts. */
+  const intake = createIntake({
+    store,
+    objects,
+    chats,
+    clock,
+    ids,
+    log,
+    defaultModel: deps.defaultModel,
+    imageLimits: limits.imageLimits,
+    guard,
+    created: (job) => {
+      void showStatus(job, true);
+      pump();
+    },
+  });
 
   async function mustGet(jobId: string): Promise<Job> {
     const job = await store.get(jobId);
@@ -667,10 +565,7 @@ export function createJobService(deps: JobServiceDeps) {
   }
 
   return {
-    submit,
-    check,
-    checkResubmit,
-    resubmit,
+    submit: intake.submit,
     cancel,
     get: (id: string) => store.get(id),
     list: (actor: Actor, limit = 10) => store.listByUser(actor.platform, actor.userId, limit),

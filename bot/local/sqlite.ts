@@ -3,8 +3,8 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
-import { applyTransition } from '../core/job.js';
-import type { Clock, CreateOutcome, JobStore } from '../core/ports.js';
+import { FINAL_STATES, applyTransition } from '../core/job.js';
+import type { Clock, CreateOutcome, JobStore, Reservation, SlotHold, SlotLimits } from '../core/ports.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -20,6 +20,18 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (platform, user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slot_holds (
+  id TEXT PRIMARY KEY,
+  platform TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slot_holds_by_user ON slot_holds (platform, user_id);
 `;
 
 interface Row {
@@ -37,8 +49,9 @@ export class SqliteJobStore implements JobStore {
     this.db.exec(SCHEMA);
   }
 
-  async create(job: Job): Promise<CreateOutcome> {
+  async create(job: Job, hold?: SlotHold): Promise<CreateOutcome> {
     const insert = this.db.transaction((j: Job): CreateOutcome => {
+      if (hold) this.db.prepare('DELETE FROM slot_holds WHERE id = ?').run(hold.id);
       if (j.requestKey) {
         const existing = this.db.prepare('SELECT data FROM jobs WHERE request_key = ?').get(j.requestKey) as Row | undefined;
         if (existing) return { created: false, job: JSON.parse(existing.data) as Job };
@@ -51,6 +64,34 @@ export class SqliteJobStore implements JobStore {
       return { created: true, job: j };
     });
     return insert.immediate(job);
+  }
+
+  async findByRequestKey(requestKey: string): Promise<Job | undefined> {
+    const row = this.db.prepare('SELECT data FROM jobs WHERE request_key = ?').get(requestKey) as Row | undefined;
+    return row ? (JSON.parse(row.data) as Job) : undefined;
+  }
+
+  /** One IMMEDIATE transaction: the write lock is taken before counting, so reserves (of any process) run one at a time. */
+  async reserve(hold: SlotHold, limits: SlotLimits): Promise<Reservation> {
+    const run = this.db.transaction((): Reservation => {
+      const { platform, userId } = hold.owner;
+      this.db.prepare('DELETE FROM slot_holds WHERE expires_at <= ?').run(this.clock.now());
+      const live = this.db
+        .prepare(`SELECT COUNT(*) AS n FROM jobs WHERE platform = ? AND user_id = ? AND state NOT IN (${FINAL_STATES.map(() => '?').join(',')})`)
+        .get(platform, userId, ...FINAL_STATES) as { n: number };
+      const held = this.db.prepare('SELECT COUNT(*) AS n FROM slot_holds WHERE platform = ? AND user_id = ?').get(platform, userId) as { n: number };
+      const inProgress = live.n + held.n;
+      const delivered = limits.dailyQuota > 0 ? this.deliveredSince(platform, userId, limits.deliveredSince) : 0;
+      if (inProgress >= limits.maxLive) return { held: false, reason: 'live', inProgress, delivered };
+      if (limits.dailyQuota > 0 && delivered + inProgress >= limits.dailyQuota) return { held: false, reason: 'quota', inProgress, delivered };
+      this.db.prepare('INSERT INTO slot_holds (id, platform, user_id, expires_at) VALUES (?, ?, ?, ?)').run(hold.id, platform, userId, hold.expiresAt);
+      return { held: true };
+    });
+    return run.immediate();
+  }
+
+  async release(hold: SlotHold): Promise<void> {
+    this.db.prepare('DELETE FROM slot_holds WHERE id = ?').run(hold.id);
   }
 
   async get(id: string): Promise<Job | undefined> {
@@ -102,10 +143,43 @@ export class SqliteJobStore implements JobStore {
   }
 
   async countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number> {
+    return this.deliveredSince(platform, userId, sinceMs);
+  }
+
+  private deliveredSince(platform: Platform, userId: string, sinceMs: number): number {
     const row = this.db
       .prepare("SELECT COUNT(*) AS n FROM jobs WHERE platform = ? AND user_id = ? AND state = 'delivered' AND finished_at >= ?")
       .get(platform, userId, sinceMs) as { n: number };
     return row.n;
+  }
+
+  /**
+   * Takes the named lease for `holder` until now + ttlMs, or renews it: granted when nobody holds it, `holder`
+   * already does, the current one has expired, or `isGone(current)` says that holder no longer exists.
+   * One IMMEDIATE transaction, so two processes can never both be granted it.
+   */
+  takeLease(name: string, holder: string, ttlMs: number, isGone: (current: string) => boolean = () => false): boolean {
+    const run = this.db.transaction((): boolean => {
+      const now = this.clock.now();
+      const row = this.db.prepare('SELECT holder, expires_at FROM leases WHERE name = ?').get(name) as { holder: string; expires_at: number } | undefined;
+      if (row && row.holder !== holder && row.expires_at > now && !isGone(row.holder)) return false;
+      this.db
+        .prepare('INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at')
+        .run(name, holder, now + ttlMs);
+      return true;
+    });
+    return run.immediate();
+  }
+
+  /** The lease's holder while it has not expired. */
+  leaseHolder(name: string): string | undefined {
+    const row = this.db.prepare('SELECT holder FROM leases WHERE name = ? AND expires_at > ?').get(name, this.clock.now()) as { holder: string } | undefined;
+    return row?.holder;
+  }
+
+  /** Gives the lease up if `holder` holds it. */
+  releaseLease(name: string, holder: string): void {
+    this.db.prepare('DELETE FROM leases WHERE name = ? AND holder = ?').run(name, holder);
   }
 
   close(): void {

@@ -16,6 +16,10 @@ class RecordingChat implements ChatSurface {
   readonly platform = 'slack' as const;
   readonly views: { job: Job; view: StatusView }[] = [];
   readonly videos: { job: Job; bytes: Uint8Array; link?: string }[] = [];
+  async announce(job: Job) {
+    return job.conversation;
+  }
+  async retract(): Promise<void> {}
   async showStatus(job: Job, view: StatusView): Promise<void> {
     this.views.push({ job, view });
   }

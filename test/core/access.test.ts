@@ -29,27 +29,42 @@ describe('access guard', () => {
     expect(access.isAdmin({ platform: 'discord', userId: 'UA' })).toBe(false);
   });
 
-  it('limits live jobs per person', async () => {
-    const { access, store } = guard({ maxJobsPerUser: 1 });
+  const reserve = (access: ReturnType<typeof guard>['access'], userId: string, id: string) => access.reserveSlot(slackUser(userId), id);
+
+  it('limits live jobs and held slots per person', async () => {
+    const { access, store } = guard({ maxJobsPerUser: 2 });
     await store.create(sampleJob('a', { state: 'running' }));
-    await expect(access.checkLimits(slackUser('U1'))).rejects.toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(/limit is 1 at a time/) });
-    await expect(access.checkLimits(slackUser('U2'))).resolves.toBeUndefined();
+    await expect(reserve(access, 'U1', 'h1')).resolves.toMatchObject({ id: 'h1', owner: slackUser('U1') });
+    // The hold counts like a live job until its job is created or it is released.
+    await expect(reserve(access, 'U1', 'h2')).rejects.toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(/already have 2 videos in progress; the limit is 2 at a time/) });
+    await expect(reserve(access, 'U2', 'h3')).resolves.toBeDefined();
   });
 
-  it('counts only delivered videos of the last 24 hours against the daily quota', async () => {
+  it('gives admins no limit and no hold', async () => {
+    const { access, store } = guard({ maxJobsPerUser: 1, admins: ['slack:U1'] });
+    await store.create(sampleJob('a', { state: 'running' }));
+    await expect(reserve(access, 'U1', 'h1')).resolves.toBeUndefined();
+  });
+
+  it('counts delivered videos of the last 24 hours, and those in progress, against the daily quota', async () => {
     const { access, store, clock } = guard({ dailyQuota: 2, maxJobsPerUser: 10 });
     const now = clock.now();
     await store.create(sampleJob('d1', { state: 'delivered', finishedAt: now - 3 * 3600_000 }));
     await store.create(sampleJob('f1', { state: 'failed', finishedAt: now - 1000 }));
     await store.create(sampleJob('c1', { state: 'cancelled', finishedAt: now - 1000 }));
     await store.create(sampleJob('old', { state: 'delivered', finishedAt: now - 25 * 3600_000 }));
-    await expect(access.checkLimits(slackUser('U1'))).resolves.toBeUndefined();
+    const hold = await reserve(access, 'U1', 'h1');
+    await expect(reserve(access, 'U1', 'h2')).rejects.toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      message: 'You have made 1 video in the last 24 hours and 1 more is on the way, which reaches the daily limit of 2. Try again once one has finished, or if one fails.',
+    });
+    await store.release(hold!);
     await store.create(sampleJob('d2', { state: 'delivered', finishedAt: now - 1000 }));
-    await expect(access.checkLimits(slackUser('U1'))).rejects.toMatchObject({
+    await expect(reserve(access, 'U1', 'h3')).rejects.toMatchObject({
       code: 'QUOTA_EXCEEDED',
       message: 'You have made 2 videos in the last 24 hours, the daily limit. You can make another in about 21 hours.',
     });
     clock.advance(21 * 3600_000 + 1);
-    await expect(access.checkLimits(slackUser('U1'))).resolves.toBeUndefined();
+    await expect(reserve(access, 'U1', 'h4')).resolves.toBeDefined();
   });
 });

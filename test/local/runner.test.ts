@@ -11,6 +11,10 @@ class Chat implements ChatSurface {
   readonly platform = 'test' as const;
   readonly views: StatusView[] = [];
   readonly videos: { job: Job; path: string }[] = [];
+  async announce(job: Job) {
+    return job.conversation;
+  }
+  async retract(): Promise<void> {}
   async showStatus(_job: Job, view: StatusView) {
     this.views.push(view);
   }

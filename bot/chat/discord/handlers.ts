@@ -14,13 +14,13 @@ import { FAILURE_TEXT, UserFacingError } from '../../core/errors.js';
 import type { ImageLimits } from '../../core/image.js';
 import type { Conversation, Job, Requester } from '../../core/job.js';
 import type { Logger } from '../../core/ports.js';
-import type { JobService } from '../../core/service.js';
+import type { JobService, RedoRequest } from '../../core/service.js';
 import { details } from '../../core/status.js';
 import { ANIMATE_COMMAND, ENHANCE_COMMAND, Ids, VIDEO_COMMAND, parseId } from './commands.js';
 import { DEFAULT_ATTACHMENT_LIMIT } from './delivery.js';
 import { downloadImage, firstImage } from './images.js';
 import { channelErrorText, type ChannelMessages } from './messages.js';
-import { enhancedMessage, preparingMessage, promptModal } from './render.js';
+import { enhancedMessage, promptModal } from './render.js';
 
 export interface HandlerContext {
   readonly service: JobService;
@@ -78,12 +78,12 @@ function requester(i: Interaction): Requester {
   return { platform: 'discord', userId: i.user.id, displayName: member ?? i.user.globalName ?? i.user.username };
 }
 
-function conversationFor(i: RepliableInteraction, statusMessageId: string): Conversation {
+/** Where the status message goes: the interaction's channel, with the attachment limit Discord gave this interaction. */
+function conversationFor(i: RepliableInteraction): Conversation {
   if (!i.channelId) throw new UserFacingError('INVALID_COMMAND', 'Use this command in a channel.');
   return {
     platform: 'discord',
     channelId: i.channelId,
-    statusMessageId,
     extra: {
       attachmentSizeLimit: String(i.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_LIMIT),
       ...(i.guildId ? { guildId: i.guildId } : {}),
@@ -91,32 +91,22 @@ function conversationFor(i: RepliableInteraction, statusMessageId: string): Conv
   };
 }
 
+/** A new video, or a Retry / Regenerate / Edit prompt of an earlier job. */
+type Ask = { readonly request: VideoRequest; readonly image?: Uint8Array } | { readonly redo: RedoRequest['redo'] };
+
 /**
- * Posts the status message with the bot token, then makes the job. The interaction (already deferred, ephemeral)
- * only gets a pointer to it: everything after this works without the 15-minute interaction token.
+ * Hands the request to the JobService's one door: it refuses by throwing before anything is posted in the channel
+ * (the error reaches the person in this deferred, ephemeral reply), then posts the status message with the bot token.
+ * The interaction only gets a pointer to it: everything after this works without the 15-minute interaction token.
  */
-async function startJob(
-  ctx: HandlerContext,
-  i: RepliableInteraction,
-  prompt: string,
-  submit: (conversation: Conversation, requestKey: string) => Promise<{ job: Job; created: boolean }>,
-): Promise<void> {
-  if (!i.channelId) throw new UserFacingError('INVALID_COMMAND', 'Use this command in a channel.');
-  const status = await ctx.messages.post(i.channelId, preparingMessage(i.user.id, prompt));
-  let outcome: { job: Job; created: boolean };
-  try {
-    outcome = await submit(conversationFor(i, status.id), `discord:${i.id}`);
-  } catch (err) {
-    await ctx.messages.delete(i.channelId, status.id).catch(() => undefined);
-    throw err;
-  }
-  const link = `https://discord.com/channels/${i.guildId ?? '@me'}/${i.channelId}/${status.id}`;
-  if (!outcome.created) {
-    await ctx.messages.delete(i.channelId, status.id).catch(() => undefined);
-    await i.editReply({ content: `This was already started as job ${outcome.job.id}.` });
+async function submit(ctx: HandlerContext, i: RepliableInteraction, ask: Ask): Promise<void> {
+  const { job, created } = await ctx.service.submit({ requester: requester(i), conversation: conversationFor(i), requestKey: `discord:${i.id}`, ...ask });
+  if (!created) {
+    await i.editReply({ content: `This was already started as job ${job.id}.` });
     return;
   }
-  await i.editReply({ content: `Started job ${outcome.job.id}. Progress and the video will appear here: ${link}` });
+  const link = `https://discord.com/channels/${i.guildId ?? '@me'}/${job.conversation.channelId}/${job.conversation.statusMessageId ?? ''}`;
+  await i.editReply({ content: `Started job ${job.id}. Progress and the video will appear here: ${link}` });
 }
 
 async function videoCommand(ctx: HandlerContext, i: ChatInputCommandInteraction): Promise<void> {
@@ -139,11 +129,7 @@ async function videoCommand(ctx: HandlerContext, i: ChatInputCommandInteraction)
   if (enhance !== null) request.enhance = enhance;
   const attachment = o.getAttachment('image');
   const image = attachment ? await downloadImage(attachment, ctx.imageLimits) : undefined;
-  // Refuse bad input privately before anything is posted in the channel.
-  await ctx.service.check({ requester: requester(i), conversation: { platform: 'discord', channelId: i.channelId ?? '' }, request, ...(image ? { image } : {}) });
-  await startJob(ctx, i, request.prompt, (conversation, requestKey) =>
-    ctx.service.submit({ requester: requester(i), conversation, request, requestKey, ...(image ? { image } : {}) }),
-  );
+  await submit(ctx, i, { request, ...(image ? { image } : {}) });
 }
 
 async function enhanceCommand(ctx: HandlerContext, i: ChatInputCommandInteraction): Promise<void> {
@@ -179,11 +165,7 @@ async function button(ctx: HandlerContext, i: ButtonInteraction): Promise<void> 
     case 'regen':
     case 'retry': {
       await i.deferReply(EPHEMERAL);
-      const job = await mustGet(ctx, jobId);
-      await ctx.service.checkResubmit(jobId, requester(i), { platform: 'discord', channelId: i.channelId ?? '' }, { newSeed: action === 'regen' });
-      await startJob(ctx, i, job.params.prompt, (conversation, key) =>
-        ctx.service.resubmit(jobId, requester(i), { newSeed: action === 'regen' }, conversation, key),
-      );
+      await submit(ctx, i, { redo: { jobId, newSeed: action === 'regen' } });
       return;
     }
     case 'edit': {
@@ -198,10 +180,7 @@ async function button(ctx: HandlerContext, i: ButtonInteraction): Promise<void> 
     }
     case 'enh-gen': {
       await i.deferReply(EPHEMERAL);
-      const prompt = enhancedPromptOf(i);
-      await startJob(ctx, i, prompt, (conversation, requestKey) =>
-        ctx.service.submit({ requester: requester(i), conversation, request: { prompt }, requestKey }),
-      );
+      await submit(ctx, i, { request: { prompt: enhancedPromptOf(i) } });
       return;
     }
     case 'enh-edit':
@@ -225,15 +204,12 @@ async function modal(ctx: HandlerContext, i: ModalSubmitInteraction): Promise<vo
   switch (action) {
     case 'edit-modal': {
       await i.deferReply(EPHEMERAL);
-      await ctx.service.checkResubmit(arg, requester(i), { platform: 'discord', channelId: i.channelId ?? '' }, { prompt });
-      await startJob(ctx, i, prompt, (conversation, key) => ctx.service.resubmit(arg, requester(i), { prompt }, conversation, key));
+      await submit(ctx, i, { redo: { jobId: arg, prompt } });
       return;
     }
     case 'enh-modal': {
       await i.deferReply(EPHEMERAL);
-      await startJob(ctx, i, prompt, (conversation, requestKey) =>
-        ctx.service.submit({ requester: requester(i), conversation, request: { prompt }, requestKey }),
-      );
+      await submit(ctx, i, { request: { prompt } });
       return;
     }
     case 'animate-modal': {
@@ -244,9 +220,7 @@ async function modal(ctx: HandlerContext, i: ModalSubmitInteraction): Promise<vo
       await i.deferReply(EPHEMERAL);
       const image = await download;
       ctx.pendingImages.delete(arg);
-      await startJob(ctx, i, prompt, (conversation, requestKey) =>
-        ctx.service.submit({ requester: requester(i), conversation, request: { prompt }, image, requestKey }),
-      );
+      await submit(ctx, i, { request: { prompt }, image });
       return;
     }
     default:

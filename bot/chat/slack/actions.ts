@@ -3,7 +3,7 @@ import type { AllMiddlewareArgs, App, BlockAction, ButtonAction, SlackActionMidd
 import { UserFacingError } from '../../core/errors.js';
 import type { Job } from '../../core/job.js';
 import { ACTION, detailsModal, enhanceMessage, promptModal } from './blocks.js';
-import { errorText, plannedConversation, slackRequester, startJob, tellPrivately, type HandlerDeps, type WebClient } from './context.js';
+import { answering, conversationAt, slackRequester, submitOnce, tellPrivately, type HandlerDeps, type WebClient } from './context.js';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 type Handler = (args: ButtonArgs, deps: HandlerDeps) => Promise<void>;
@@ -12,12 +12,7 @@ export function register(app: App, deps: HandlerDeps): void {
   const on = (actionId: string, handler: Handler) =>
     app.action<BlockAction<ButtonAction>>({ action_id: actionId, type: 'block_actions' }, async (args) => {
       await args.ack();
-      try {
-        await handler(args, deps);
-      } catch (err) {
-        if (!(err instanceof UserFacingError)) deps.log.error({ err, actionId }, 'button handler failed');
-        await tell(args, deps, errorText(err));
-      }
+      await answering(deps.log, `button ${actionId}`, (text) => tell(args, deps, text), () => handler(args, deps));
     });
   on(ACTION.cancel, cancel);
   on(ACTION.retry, (args, d) => again(args, d, {}));
@@ -61,17 +56,15 @@ async function cancel(args: ButtonArgs, deps: HandlerDeps): Promise<void> {
   await deps.service.cancel(args.action.value ?? '', { platform: 'slack', userId: args.body.user.id });
 }
 
+/** Retry and Regenerate: a new job from the clicked one, in its thread. */
 async function again(args: ButtonArgs, deps: HandlerDeps, changes: { newSeed?: boolean }): Promise<void> {
   const job = await jobOf(args, deps);
-  const by = slackRequester(args.body.user.id, args.body.user.name);
-  const key = `slack:action:${args.action.action_ts}`;
   const { channelId, threadId } = job.conversation;
-  await startJob(args.client, deps, {
-    place: { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
-    requestKey: key,
-    check: () => deps.service.checkResubmit(job.id, by, job.conversation, changes),
-    submit: (conversation) => deps.service.resubmit(job.id, by, changes, conversation, key),
-    tell: (text) => tell(args, deps, text),
+  await submitOnce(deps, {
+    requester: slackRequester(args.body.user.id, args.body.user.name),
+    conversation: conversationAt({ channel: channelId, ...(threadId ? { thread: threadId } : {}) }),
+    redo: { jobId: job.id, ...changes },
+    requestKey: `slack:action:${args.action.action_ts}`,
   });
 }
 
@@ -93,15 +86,11 @@ async function enhanceGenerate(args: ButtonArgs, deps: HandlerDeps): Promise<voi
   const channel = channelOf(args.body);
   const prompt = args.action.value ?? '';
   if (!channel) throw new UserFacingError('INVALID_COMMAND', 'Use /video with the prompt here instead.');
-  const requester = slackRequester(args.body.user.id, args.body.user.name);
-  const key = `slack:action:${args.action.action_ts}`;
-  const request = { prompt };
-  await startJob(args.client, deps, {
-    place: { channel },
-    requestKey: key,
-    check: () => deps.service.check({ requester, conversation: plannedConversation({ channel }), request }),
-    submit: (conversation) => deps.service.submit({ requester, conversation, request, requestKey: key }),
-    tell: (text) => tell(args, deps, text),
+  await submitOnce(deps, {
+    requester: slackRequester(args.body.user.id, args.body.user.name),
+    conversation: conversationAt({ channel }),
+    request: { prompt },
+    requestKey: `slack:action:${args.action.action_ts}`,
   });
 }
 

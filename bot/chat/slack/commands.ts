@@ -1,9 +1,9 @@
 // Slash commands: /video <prompt> [flags] and /enhance <prompt>.
 import type { AllMiddlewareArgs, App, SlackCommandMiddlewareArgs } from '@slack/bolt';
-import { USAGE, parseVideoCommand, type VideoRequest } from '../../core/command.js';
-import { InvalidCommandError, UserFacingError } from '../../core/errors.js';
+import { USAGE, parseVideoCommand } from '../../core/command.js';
+import { InvalidCommandError } from '../../core/errors.js';
 import { enhanceMessage } from './blocks.js';
-import { errorText, plannedConversation, slackRequester, startJob, type HandlerDeps } from './context.js';
+import { answering, conversationAt, slackRequester, submitOnce, type HandlerDeps } from './context.js';
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
@@ -14,32 +14,35 @@ export function register(app: App, deps: HandlerDeps): void {
 
 const VIDEO_HELP = `Usage: \`${USAGE}\`\nExample: \`/video a bee landing on a sunflower, macro, golden hour --seconds 6\``;
 
-async function video({ command, ack, respond, client }: CommandArgs, deps: HandlerDeps): Promise<void> {
+async function video({ command, ack, respond }: CommandArgs, deps: HandlerDeps): Promise<void> {
   const text = command.text.trim();
   if (!text || text === 'help') {
     await ack({ response_type: 'ephemeral', text: VIDEO_HELP });
     return;
   }
-  const requester = slackRequester(command.user_id, command.user_name);
-  const place = { channel: command.channel_id };
-  let request: VideoRequest;
-  try {
-    request = parseVideoCommand(text);
-    await deps.service.check({ requester, conversation: plannedConversation(place), request });
-  } catch (err) {
-    // Bad input, access and limits are answered in the ack itself: only the person who typed it sees it.
-    if (!(err instanceof UserFacingError)) deps.log.error({ err }, 'checking /video failed');
-    await ack({ response_type: 'ephemeral', text: err instanceof InvalidCommandError ? `${errorText(err)}\n${VIDEO_HELP}` : errorText(err) });
-    return;
-  }
-  await ack();
+  let acked = false;
+  const acknowledge = async (reply?: string) => {
+    if (acked) return false;
+    acked = true;
+    await ack(reply === undefined ? undefined : { response_type: 'ephemeral', text: reply });
+    return true;
+  };
+  // Until the request is admitted (checked, slot held), a refusal is the acknowledgement itself; later, a private reply.
+  const tell = async (message: string, err: unknown) => {
+    const reply = err instanceof InvalidCommandError ? `${message}\n${VIDEO_HELP}` : message;
+    if (!(await acknowledge(reply))) await respond({ response_type: 'ephemeral', text: reply });
+  };
   const requestKey = `slack:${command.trigger_id}`;
-  await startJob(client, deps, {
-    place,
-    requestKey,
-    submit: (conversation) => deps.service.submit({ requester, conversation, request, requestKey }),
-    tell: (message) => respond({ response_type: 'ephemeral', text: message }).then(() => undefined),
+  await answering(deps.log, '/video', tell, async () => {
+    await submitOnce(deps, {
+      requester: slackRequester(command.user_id, command.user_name),
+      conversation: conversationAt({ channel: command.channel_id }),
+      request: parseVideoCommand(text),
+      requestKey,
+      admitted: () => acknowledge().then(() => undefined),
+    });
   });
+  await acknowledge(); // a duplicate delivery, or a request that already had its job
 }
 
 async function enhance({ command, ack, respond }: CommandArgs, deps: HandlerDeps): Promise<void> {
@@ -49,11 +52,8 @@ async function enhance({ command, ack, respond }: CommandArgs, deps: HandlerDeps
     return;
   }
   await ack();
-  try {
+  await answering(deps.log, '/enhance', (message) => respond({ response_type: 'ephemeral', text: message }).then(() => undefined), async () => {
     const enhanced = await deps.service.enhance(text);
     await respond({ response_type: 'ephemeral', ...enhanceMessage(text, enhanced) });
-  } catch (err) {
-    deps.log.warn({ err }, 'enhance failed');
-    await respond({ response_type: 'ephemeral', text: errorText(err) });
-  }
+  });
 }

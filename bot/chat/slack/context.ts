@@ -1,10 +1,11 @@
-// What every Slack handler shares: its dependencies, starting a job under a status message, images, private replies.
+// What every Slack handler shares: its dependencies, the one error path, handing a request to the JobService, images,
+// private replies.
 import type { webApi } from '@slack/bolt';
 import { FAILURE_TEXT, UserFacingError } from '../../core/errors.js';
 import { collectWithin, inspectImage, type ImageLimits } from '../../core/image.js';
 import type { Conversation, Job, Requester } from '../../core/job.js';
 import type { Logger } from '../../core/ports.js';
-import type { JobService } from '../../core/service.js';
+import type { JobService, SubmitRequest } from '../../core/service.js';
 import { formatBytes } from '../../core/status.js';
 import type { SlackFileRef } from './blocks.js';
 
@@ -43,9 +44,35 @@ export function slackRequester(userId: string, displayName?: string): Requester 
   return { platform: 'slack', userId, ...(displayName ? { displayName } : {}) };
 }
 
-/** The sentence a person reads for an error: ours when we wrote one, a generic one otherwise. */
+/** The sentence a person reads for an error: ours when we wrote one, Slack's refusal to post in words, a generic one otherwise. */
 export function errorText(err: unknown): string {
-  return err instanceof UserFacingError ? err.message : FAILURE_TEXT.INTERNAL_ERROR!;
+  if (err instanceof UserFacingError) return err.message;
+  if (cannotPostHere(err)) return 'I cannot post in this conversation. Invite me first (`/invite @videobot`), or DM me.';
+  return FAILURE_TEXT.INTERNAL_ERROR!;
+}
+
+function cannotPostHere(err: unknown): boolean {
+  const code = (err as { data?: { error?: string } } | undefined)?.data?.error;
+  return code === 'not_in_channel' || code === 'channel_not_found';
+}
+
+/**
+ * The one error path of every Slack handler: runs its work, and any error ends as one private sentence through
+ * `tell` (logged unless it is a refusal written for the person).
+ */
+export async function answering(
+  log: Logger,
+  what: string,
+  tell: (text: string, err: unknown) => Promise<void>,
+  work: () => Promise<void>,
+): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    if (cannotPostHere(err)) log.warn({ err }, `${what}: cannot post in the conversation`);
+    else if (!(err instanceof UserFacingError)) log.error({ err }, `${what} failed`);
+    await tell(errorText(err), err).catch((e: unknown) => log.warn({ err: e }, 'could not tell the user'));
+  }
 }
 
 export interface Place {
@@ -54,84 +81,23 @@ export interface Place {
   readonly thread?: string;
 }
 
-export interface StartJob {
-  readonly place: Place;
-  readonly requestKey: string;
-  /** The JobService's checks, run before anything public is posted (access, parameters, limits). */
-  readonly check?: () => Promise<void>;
-  readonly submit: (conversation: Conversation) => Promise<{ job: Job; created: boolean }>;
-  /** Reaches the person privately. */
-  readonly tell: (text: string) => Promise<void>;
-}
-
-/**
- * Posts the "Queued…" status message, then submits the job with that message as its conversation.
- * Refusals reach the person privately through `tell`; on a duplicate or a late refusal the status
- * message is taken back.
- */
-export async function startJob(client: WebClient, deps: HandlerDeps, start: StartJob): Promise<Job | undefined> {
-  const { place, requestKey, tell } = start;
-  const log = deps.log.child({ requestKey });
-  if (!deps.claims.claim(requestKey)) {
-    log.info('duplicate delivery; the first one is already being handled');
-    return undefined;
-  }
-  try {
-    await start.check?.();
-  } catch (err) {
-    if (!(err instanceof UserFacingError)) log.error({ err }, 'checking the request failed');
-    await tell(errorText(err));
-    return undefined;
-  }
-  let ts: string | undefined;
-  try {
-    const posted = await client.chat.postMessage({
-      channel: place.channel,
-      ...(place.thread ? { thread_ts: place.thread } : {}),
-      text: 'Queued…',
-      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: ':hourglass_flowing_sand: *Queued…*' } }],
-    });
-    ts = posted.ts;
-  } catch (err) {
-    log.warn({ err }, 'could not post the status message');
-    await tell(cannotPostText(err));
-    return undefined;
-  }
-  if (!ts) {
-    await tell(FAILURE_TEXT.INTERNAL_ERROR!);
-    return undefined;
-  }
-  const conversation: Conversation = { platform: 'slack', channelId: place.channel, threadId: place.thread ?? ts, statusMessageId: ts };
-  try {
-    const { job, created } = await start.submit(conversation);
-    if (!created) {
-      log.info({ jobId: job.id }, 'request already has a job; removing the extra status message');
-      await deleteQuietly(client, place.channel, ts, log);
-    }
-    return job;
-  } catch (err) {
-    if (!(err instanceof UserFacingError)) log.error({ err }, 'submit failed');
-    await deleteQuietly(client, place.channel, ts, log);
-    await tell(errorText(err));
-    return undefined;
-  }
-}
-
-/** A conversation for checks made before the status message exists. */
-export function plannedConversation(place: Place): Conversation {
+/** Where a request's status message will go, for the JobService (the surface posts it there on announce). */
+export function conversationAt(place: Place): Conversation {
   return { platform: 'slack', channelId: place.channel, ...(place.thread ? { threadId: place.thread } : {}) };
 }
 
-function cannotPostText(err: unknown): string {
-  const code = (err as { data?: { error?: string } }).data?.error;
-  if (code === 'not_in_channel' || code === 'channel_not_found') {
-    return 'I cannot post in this conversation. Invite me first (`/invite @videobot`), or DM me.';
+/**
+ * Hands a request to the JobService's one door, once per request key: a retried delivery of the same request
+ * stops here. The service refuses by throwing (before anything is posted), posts the status message, and
+ * returns the job.
+ */
+export async function submitOnce(deps: HandlerDeps, request: SubmitRequest & { readonly requestKey: string }): Promise<Job | undefined> {
+  if (!deps.claims.claim(request.requestKey)) {
+    deps.log.info({ requestKey: request.requestKey }, 'duplicate delivery; the first one is already being handled');
+    return undefined;
   }
-  return FAILURE_TEXT.INTERNAL_ERROR!;
-}
-
-async function deleteQuietly(client: WebClient, channel: string, ts: string, log: Logger): Promise<void> {
-  await client.chat.delete({ channel, ts }).catch((err) => log.warn({ err }, 'could not delete the status message'));
+  const { job } = await deps.service.submit(request);
+  return job;
 }
 
 /**

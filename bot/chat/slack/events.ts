@@ -3,13 +3,13 @@ import type { AllMiddlewareArgs, App, SlackEventMiddlewareArgs } from '@slack/bo
 import { USAGE, parseVideoCommand } from '../../core/command.js';
 import { UserFacingError } from '../../core/errors.js';
 import {
+  answering,
+  conversationAt,
   downloadImage,
-  errorText,
   pickImage,
-  plannedConversation,
   slackRequester,
-  startJob,
   stripMentions,
+  submitOnce,
   tellPrivately,
   type HandlerDeps,
   type SlackFile,
@@ -62,7 +62,7 @@ async function handle(client: WebClient, deps: HandlerDeps, message: IncomingMes
   const text = stripMentions(message.text);
   // A retried delivery must not download the image or answer twice either.
   if (!deps.claims.claim(`received:${requestKey}`)) return;
-  try {
+  await answering(deps.log, 'message handler', tell, async () => {
     const file = pickImage(message.files);
     if (!file && !text) {
       await tell(`Tell me what to make: \`${USAGE.replace('/video ', '')}\`, or attach an image and say how it should move.`);
@@ -73,17 +73,12 @@ async function handle(client: WebClient, deps: HandlerDeps, message: IncomingMes
       throw new UserFacingError('INVALID_COMMAND', file ? 'Say how the image should move, e.g. "@videobot the waves roll in".' : 'Describe the video you want.');
     }
     const image = file ? await downloadImage(file, deps) : undefined;
-    const place = { channel: message.channel, ...(thread ? { thread } : {}) };
-    const submission = { requester: slackRequester(message.user), request, ...(image ? { image } : {}) };
-    await startJob(client, deps, {
-      place,
+    await submitOnce(deps, {
+      requester: slackRequester(message.user),
+      conversation: conversationAt({ channel: message.channel, ...(thread ? { thread } : {}) }),
+      request,
+      ...(image ? { image } : {}),
       requestKey,
-      check: () => deps.service.check({ ...submission, conversation: plannedConversation(place) }),
-      submit: (conversation) => deps.service.submit({ ...submission, conversation, requestKey }),
-      tell,
     });
-  } catch (err) {
-    if (!(err instanceof UserFacingError)) deps.log.error({ err }, 'message handler failed');
-    await tell(errorText(err));
-  }
+  });
 }

@@ -2,7 +2,7 @@
 import type { AllMiddlewareArgs, App, MessageShortcut, SlackShortcutMiddlewareArgs } from '@slack/bolt';
 import { UserFacingError } from '../../core/errors.js';
 import { ANIMATE_SHORTCUT, promptModal } from './blocks.js';
-import { errorText, pickImage, type HandlerDeps, type SlackFile } from './context.js';
+import { answering, pickImage, type HandlerDeps, type SlackFile } from './context.js';
 
 type ShortcutArgs = SlackShortcutMiddlewareArgs<MessageShortcut> & AllMiddlewareArgs;
 
@@ -12,7 +12,8 @@ export function register(app: App, deps: HandlerDeps): void {
 
 async function animate({ ack, shortcut, client, respond }: ShortcutArgs, deps: HandlerDeps): Promise<void> {
   await ack();
-  try {
+  const tell = (text: string) => respond({ response_type: 'ephemeral', text }).then(() => undefined);
+  await answering(deps.log, 'animate shortcut', tell, async () => {
     const file = pickImage(shortcut.message.files as SlackFile[] | undefined);
     if (!file) throw new UserFacingError('INVALID_IMAGE', 'That message has no image. Use "Animate with videobot" on a message with a PNG, JPEG or WebP image.');
     const thread = (shortcut.message.thread_ts as string | undefined) ?? shortcut.message.ts;
@@ -20,8 +21,5 @@ async function animate({ ack, shortcut, client, respond }: ShortcutArgs, deps: H
       trigger_id: shortcut.trigger_id,
       view: promptModal({ kind: 'animate', channel: shortcut.channel.id, thread, file }, ''),
     });
-  } catch (err) {
-    if (!(err instanceof UserFacingError)) deps.log.error({ err }, 'animate shortcut failed');
-    await respond({ response_type: 'ephemeral', text: errorText(err) }).catch((e) => deps.log.warn({ err: e }, 'could not reply'));
-  }
+  });
 }

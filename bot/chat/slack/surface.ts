@@ -1,4 +1,4 @@
-// The Slack ChatSurface: edits the status card in place and uploads the finished MP4 into the job's thread.
+// The Slack ChatSurface: posts the status card, edits it in place and uploads the finished MP4 into the job's thread.
 //
 // Status edits and uploads use two Web API clients on purpose. @slack/web-api pauses a client's whole
 // request queue for Retry-After when a call answers 429, so a rate-limited chat.update on the upload
@@ -6,7 +6,7 @@
 // rate-limited calls at once; this class then waits out Retry-After itself, keeps only the newest view
 // per message (stale progress is dropped) and sends it when the window opens.
 import type { webApi } from '@slack/bolt';
-import type { Job } from '../../core/job.js';
+import type { Conversation, Job } from '../../core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../../core/ports.js';
 import { failureMessage, statusMessage, videoComment } from './blocks.js';
 
@@ -34,6 +34,23 @@ export class SlackSurface implements ChatSurface {
     private readonly editClient: WebClient,
     private readonly log: Logger,
   ) {}
+
+  /** Posts the "Queued…" status message; without a thread it becomes the root of the job's thread. */
+  async announce(job: Job): Promise<Conversation> {
+    const { channelId, threadId } = job.conversation;
+    const posted = await this.client.chat.postMessage({
+      channel: channelId,
+      ...(threadId ? { thread_ts: threadId } : {}),
+      text: 'Queued…',
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: ':hourglass_flowing_sand: *Queued…*' } }],
+    });
+    if (!posted.ts) throw new Error('chat.postMessage answered without a ts');
+    return { platform: 'slack', channelId, threadId: threadId ?? posted.ts, statusMessageId: posted.ts };
+  }
+
+  async retract(conversation: Conversation): Promise<void> {
+    if (conversation.statusMessageId) await this.client.chat.delete({ channel: conversation.channelId, ts: conversation.statusMessageId });
+  }
 
   async showStatus(job: Job, view: StatusView): Promise<void> {
     const { channelId, statusMessageId } = job.conversation;

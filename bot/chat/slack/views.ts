@@ -4,7 +4,7 @@ import { parseVideoCommand, type VideoRequest } from '../../core/command.js';
 import { UserFacingError } from '../../core/errors.js';
 import type { Job } from '../../core/job.js';
 import { PROMPT_BLOCK, PROMPT_INPUT, PROMPT_VIEW, type PromptModal } from './blocks.js';
-import { downloadImage, errorText, plannedConversation, slackRequester, startJob, tellPrivately, type HandlerDeps } from './context.js';
+import { answering, conversationAt, downloadImage, errorText, slackRequester, submitOnce, tellPrivately, type HandlerDeps } from './context.js';
 
 type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 
@@ -32,40 +32,22 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
   await ack();
   const user = body.user.id;
   const requester = slackRequester(user, body.user.name);
-  const key = `slack:view:${view.id}`;
+  const requestKey = `slack:view:${view.id}`;
 
   if (meta.kind === 'edit') {
     const job = earlier;
     if (!job) return; // found above, or the modal was answered with an error
     const { channelId, threadId } = job.conversation;
-    const tell = (message: string) => tellPrivately(client, deps.log, { channel: channelId, user, ...(threadId ? { thread: threadId } : {}) }, message);
-    await startJob(client, deps, {
-      place: { channel: channelId, ...(threadId ? { thread: threadId } : {}) },
-      requestKey: key,
-      check: () => deps.service.checkResubmit(job.id, requester, job.conversation, { prompt: request.prompt }),
-      submit: (conversation) => deps.service.resubmit(job.id, requester, { prompt: request.prompt }, conversation, key),
-      tell,
+    const place = { channel: channelId, ...(threadId ? { thread: threadId } : {}) };
+    await answering(deps.log, 'Edit prompt', (message) => tellPrivately(client, deps.log, { ...place, user }, message), async () => {
+      await submitOnce(deps, { requester, conversation: conversationAt(place), redo: { jobId: job.id, prompt: request.prompt }, requestKey });
     });
     return;
   }
 
   const place = { channel: meta.channel, ...(meta.thread ? { thread: meta.thread } : {}) };
-  const tell = (message: string) => tellPrivately(client, deps.log, { ...place, user }, message);
-  let image: Uint8Array | undefined;
-  if (meta.kind === 'animate') {
-    try {
-      image = await downloadImage(meta.file, deps);
-    } catch (err) {
-      await tell(errorText(err));
-      return;
-    }
-  }
-  const submission = { requester, request, ...(image ? { image } : {}) };
-  await startJob(client, deps, {
-    place,
-    requestKey: key,
-    check: () => deps.service.check({ ...submission, conversation: plannedConversation(place) }),
-    submit: (conversation) => deps.service.submit({ ...submission, conversation, requestKey: key }),
-    tell,
+  await answering(deps.log, 'prompt modal', (message) => tellPrivately(client, deps.log, { ...place, user }, message), async () => {
+    const image = meta.kind === 'animate' ? await downloadImage(meta.file, deps) : undefined;
+    await submitOnce(deps, { requester, conversation: conversationAt(place), request, ...(image ? { image } : {}), requestKey });
   });
 }
