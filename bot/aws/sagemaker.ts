@@ -196,6 +196,15 @@ export function mapFailure(failureReason: string | undefined, exitMessage: strin
   if (kind === 'ClientError' && /models/i.test(failureReason ?? '')) {
     return { code: 'MODEL_NOT_AVAILABLE', message: FAILURE_TEXT.MODEL_NOT_AVAILABLE!, retryable: false };
   }
+  // FailureReason is free text (no code): "ClientError: API error (404): manifest for … not found: … Requested image
+  // not found", or "Cannot pull algorithm container".
+  if (kind === 'ClientError' && /\bimage\b|manifest|container/i.test(failureReason ?? '')) {
+    return {
+      code: 'RUNNER_REJECTED',
+      message: 'The GPU job could not pull its container image; an admin must push the processing image or fix SAGEMAKER_IMAGE_URI (docs/deploy.md).',
+      retryable: false,
+    };
+  }
   // AlgorithmError without error.json: the container's own last words, if it left any.
   return { code: 'INTERNAL_ERROR', message: (exitMessage ?? '').trim() || FAILURE_TEXT.INTERNAL_ERROR!, retryable: false };
 }

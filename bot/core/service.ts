@@ -188,6 +188,8 @@ export function createJobService(deps: JobServiceDeps) {
       } while (pumpAgain && !stopped);
     })().finally(() => {
       pumping = undefined;
+      // A pump() between the loop's last check and here found `pumping` still set: run the pass it asked for.
+      if (pumpAgain) pump();
     });
   }
 

@@ -33,11 +33,25 @@ export interface FakeSageMakerOptions {
   readonly emitOnCreate?: boolean;
   /** Leave ProcessingOutputConfig out of event details, so the bot must describe the job to find its id. */
   readonly thinEvents?: boolean;
+  /**
+   * The error for a job name that has no job. The API reference lists `ResourceNotFound` for Describe and Stop;
+   * SageMaker itself answers `ValidationException` ("Could not find ..."; apache/airflow#19195), as moto does.
+   */
+  readonly missingJobError?: 'ResourceNotFound' | 'ValidationException';
+}
+
+/** An error the test makes CreateProcessingJob answer (`ResourceLimitExceeded` for a quota of 0, a 503, ...). */
+export interface CreateRefusal {
+  readonly type: string;
+  readonly message: string;
+  readonly status?: number;
 }
 
 export class FakeSageMaker {
   readonly jobs = new Map<string, FakeProcessingJob>();
   readonly calls: { target: string; body: Json }[] = [];
+  /** While set, every CreateProcessingJob is answered with this error (after the request's shape was checked). */
+  refuseCreate: CreateRefusal | undefined;
   private server?: Server;
   private readonly s3: S3Client;
   url = '';
@@ -121,6 +135,7 @@ export class FakeSageMaker {
         throw new ApiError('ValidationException', `invalid processing output ${output.OutputName}`);
       }
     }
+    if (this.refuseCreate) throw new ApiError(this.refuseCreate.type, this.refuseCreate.message, this.refuseCreate.status ?? 400);
     if (this.jobs.has(name)) throw new ApiError('ResourceInUse', `Job with name ${name} already exists`);
     const job: FakeProcessingJob = { request: body, status: 'InProgress', createdAt: Date.now() / 1000 };
     this.jobs.set(name, job);
@@ -143,7 +158,10 @@ export class FakeSageMaker {
 
   private mustFind(name: string): FakeProcessingJob {
     const job = this.jobs.get(name);
-    if (!job) throw new ApiError('ResourceNotFound', `Processing job ${name} does not exist`);
+    if (!job) {
+      if (this.options.missingJobError === 'ValidationException') throw new ApiError('ValidationException', `Could not find requested job with name ${name}`);
+      throw new ApiError('ResourceNotFound', `Processing job ${name} does not exist`);
+    }
     return job;
   }
 

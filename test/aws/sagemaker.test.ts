@@ -14,12 +14,14 @@ import {
   processingJobName,
   type ProcessingSettings,
 } from '../../bot/aws/sagemaker.js';
+import { RunnerSubmitError } from '../../bot/core/errors.js';
 import type { Job } from '../../bot/core/job.js';
-import type { RunnerEvent } from '../../bot/core/ports.js';
 import { sampleJob } from '../support/fixtures.js';
-import { eventually, testLogger } from '../support/harness.js';
+import pino from 'pino';
+import type { ChatSurface, RunnerEvent, StatusView } from '../../bot/core/ports.js';
+import { createHarness, eventually, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
-import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, createResources, freePort, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
 
 describe('processing job names', () => {
   it('derives the name from the job id and attempt, within SageMaker\'s pattern', () => {
@@ -71,6 +73,10 @@ describe('failure mapping', () => {
     });
     expect(mapFailure('ClientError: No S3 objects found under S3 URL "s3://b/models/cogvideox-5b/"', undefined, undefined)).toMatchObject({ code: 'MODEL_NOT_AVAILABLE' });
     expect(mapFailure(undefined, undefined, undefined).message).toMatch(/went wrong/);
+    // The image is missing from ECR (or the role cannot pull it): nothing a retry can change.
+    expect(
+      mapFailure('ClientError: API error (404): manifest for 1.dkr.ecr.us-east-1.amazonaws.com/videobot:abc not found: manifest unknown: Requested image not found', undefined, undefined),
+    ).toMatchObject({ code: 'RUNNER_REJECTED', retryable: false, message: expect.stringMatching(/image/) });
   });
 });
 
@@ -205,6 +211,141 @@ describe('SageMakerRunner', () => {
     } finally {
       await r.stop();
     }
+  });
+
+  describe('a job name with no job', () => {
+    it('is told by the error\'s name, whichever words come with it: SageMaker\'s ValidationException', async () => {
+      const strict = new FakeSageMaker({ motoUrl: moto.url, missingJobError: 'ValidationException' });
+      await strict.start();
+      const client = new SageMakerClient({ region: REGION, endpoint: strict.url });
+      try {
+        const objects = new S3ObjectStore({ s3, inputBucket: res.inputBucket, outputBucket: res.outputBucket });
+        const consumer = new SqsEventConsumer({ sqs, queueUrl: res.queueUrl, logger: testLogger(), waitSeconds: 1 });
+        const r = new SageMakerRunner({ sagemaker: client, objects, events: consumer, settings, logger: testLogger() });
+        expect(await r.describe(job('v-none', { state: 'running', attempts: 1, runnerRef: 'videobot-v-none' }))).toEqual({ status: 'unknown' });
+        expect(await r.submit(job('v1'))).toEqual({ ref: 'videobot-v1' });
+        expect(strict.jobs.has('videobot-v1')).toBe(true);
+        await r.cancel(job('v-none', { state: 'running', attempts: 1, runnerRef: 'videobot-v-none' })); // nothing to stop
+      } finally {
+        client.destroy();
+        await strict.stop();
+      }
+    });
+
+    it('is told by the error\'s name against moto too (its words differ again)', async () => {
+      const client = new SageMakerClient({ region: REGION, endpoint: moto.url });
+      try {
+        const objects = new S3ObjectStore({ s3, inputBucket: res.inputBucket, outputBucket: res.outputBucket });
+        const consumer = new SqsEventConsumer({ sqs, queueUrl: res.queueUrl, logger: testLogger(), waitSeconds: 1 });
+        const r = new SageMakerRunner({ sagemaker: client, objects, events: consumer, settings, logger: testLogger() });
+        expect(await r.describe(job('m-none', { state: 'running', attempts: 1, runnerRef: 'videobot-m-none' }))).toEqual({ status: 'unknown' });
+        // The first submit reaches CreateProcessingJob (it used to stop at moto's "Could not find processing job").
+        expect(await r.submit(job('m1'))).toEqual({ ref: 'videobot-m1' });
+        // Read back raw: moto's timestamps in the description are strings the SDK will not parse.
+        const described = await fetch(moto.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-amz-json-1.1',
+            'x-amz-target': 'SageMaker.DescribeProcessingJob',
+            authorization: `AWS4-HMAC-SHA256 Credential=testing/20260101/${REGION}/sagemaker/aws4_request, SignedHeaders=host, Signature=0`,
+          },
+          body: JSON.stringify({ ProcessingJobName: 'videobot-m1' }),
+        }).then((r) => r.json() as Promise<Record<string, unknown>>);
+        expect(described).toMatchObject({ ProcessingJobName: 'videobot-m1', RoleArn: settings.roleArn });
+      } finally {
+        client.destroy();
+      }
+    });
+  });
+
+  describe('a CreateProcessingJob that fails', () => {
+    /** SDK retries off, so each answer is seen as SageMaker gave it. */
+    function oneShotRunner(endpoint = fake.url): SageMakerRunner {
+      const client = new SageMakerClient({ region: REGION, endpoint, maxAttempts: 1 });
+      const objects = new S3ObjectStore({ s3, inputBucket: res.inputBucket, outputBucket: res.outputBucket });
+      const consumer = new SqsEventConsumer({ sqs, queueUrl: res.queueUrl, logger: testLogger(), waitSeconds: 1 });
+      return new SageMakerRunner({ sagemaker: client, objects, events: consumer, settings, logger: testLogger() });
+    }
+
+    async function submitError(r: SageMakerRunner, j: Job): Promise<RunnerSubmitError> {
+      const err = await r.submit(j).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RunnerSubmitError);
+      return err as RunnerSubmitError;
+    }
+
+    it('is a permanent refusal for a quota of 0, an invalid request or denied access, with the API\'s words for the log', async () => {
+      const r = oneShotRunner();
+      try {
+        fake.refuseCreate = {
+          type: 'ResourceLimitExceeded',
+          message: "The account-level service limit 'ml.g6e.2xlarge for processing job usage' is 0 Instances, with current utilization of 0 Instances and a request delta of 1 Instances.",
+        };
+        const quota = await submitError(r, job('q1'));
+        expect(quota).toMatchObject({ code: 'NO_GPU_QUOTA', permanent: true });
+        expect(quota.message).toBe(
+          'This workspace has no SageMaker quota for ml.g6e.2xlarge processing jobs (none granted yet, or all of it in use); an admin must request more in Service Quotas (docs/deploy.md, step 5).',
+        );
+        expect(quota.detail).toMatch(/^ResourceLimitExceeded \(HTTP 400\): The account-level service limit/);
+
+        fake.refuseCreate = { type: 'ValidationException', message: 'Cannot find repository: videobot in registry ID: 123456789012' };
+        expect(await submitError(r, job('q2'))).toMatchObject({ code: 'RUNNER_REJECTED', permanent: true, detail: expect.stringContaining('Cannot find repository') });
+
+        fake.refuseCreate = { type: 'AccessDeniedException', message: 'User is not authorized to perform: sagemaker:CreateProcessingJob' };
+        const denied = await submitError(r, job('q3'));
+        expect(denied).toMatchObject({ code: 'RUNNER_REJECTED', permanent: true });
+        expect(denied.message).toMatch(/not allowed to start SageMaker jobs/);
+        expect(fake.jobs.has('videobot-q1')).toBe(false);
+      } finally {
+        fake.refuseCreate = undefined;
+      }
+    });
+
+    it('is transient for throttling, a 5xx answer or no answer at all', async () => {
+      const r = oneShotRunner();
+      try {
+        fake.refuseCreate = { type: 'ThrottlingException', message: 'Rate exceeded' };
+        expect(await submitError(r, job('t1'))).toMatchObject({ code: 'RUNNER_UNAVAILABLE', permanent: false });
+        fake.refuseCreate = { type: 'ServiceUnavailable', message: 'Service is unavailable', status: 503 };
+        expect(await submitError(r, job('t2'))).toMatchObject({ code: 'RUNNER_UNAVAILABLE', permanent: false, detail: expect.stringContaining('HTTP 503') });
+      } finally {
+        fake.refuseCreate = undefined;
+      }
+      const nobody = `http://127.0.0.1:${await freePort()}`;
+      expect(await submitError(oneShotRunner(nobody), job('t3'))).toMatchObject({ code: 'RUNNER_UNAVAILABLE', permanent: false });
+    });
+
+    it('fails the job through the JobService at once, with one CreateProcessingJob and the sentence for the user', async () => {
+      fake.refuseCreate = { type: 'ResourceLimitExceeded', message: 'The account-level service limit is 0 Instances.' };
+      const lines: Record<string, unknown>[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+      const views: StatusView[] = [];
+      const chat: ChatSurface = {
+        platform: 'test',
+        announce: async (j: Job) => j.conversation,
+        retract: async () => {},
+        showStatus: async (_j: Job, v: StatusView) => void views.push(v),
+        postVideo: async () => {
+          throw new Error('nothing may be posted');
+        },
+      } as ChatSurface;
+      const h = await createHarness([chat], { makeRunner: () => oneShotRunner(), logger, limits: { statusIntervalMs: 0, retryBackoffMs: 0, maxAttempts: 3 } });
+      try {
+        const creates = fake.callsOf('CreateProcessingJob').length;
+        const { job: j } = await h.service.submit({ requester: { platform: 'test', userId: 'u' }, conversation: { platform: 'test', channelId: 'c' }, request: { prompt: 'a bee' } });
+        await eventually(async () => (await h.store.get(j.id))?.state === 'failed', 10_000, 'failed');
+        await h.service.idle();
+        expect(fake.callsOf('CreateProcessingJob').length - creates).toBe(1);
+        expect((await h.store.get(j.id))?.failure).toMatchObject({ code: 'NO_GPU_QUOTA', retryable: false, message: expect.stringContaining('no SageMaker quota for ml.g6e.2xlarge') });
+        await eventually(() => views.some((v) => v.jobId === j.id && v.final), 2000, 'final status');
+        expect(lines.find((l) => l.alert === 'SUBMIT_PERMANENT')).toMatchObject({ jobId: j.id, code: 'NO_GPU_QUOTA', detail: expect.stringContaining('ResourceLimitExceeded') });
+      } finally {
+        fake.refuseCreate = undefined;
+        await h.close();
+      }
+    });
   });
 
   it('stages a preset\'s weights with network access into <model-cache-uri><preset>/', async () => {
