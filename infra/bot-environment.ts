@@ -5,6 +5,8 @@ import type { ChatPlatform, SlackMode } from './config.js';
 export const SLACK_HTTP_PORT = 3000;
 /** The bot's /healthz listener (bot/health.ts), used by the container and load-balancer health checks. */
 export const HEALTH_PORT = 8080;
+/** SAGEMAKER_MAX_RUNTIME_SECONDS of the deployed bot, also the most its IAM policy lets a job ask for. */
+export const JOB_MAX_RUNTIME_SECONDS = 3600;
 
 export interface BotEnvironmentProps {
   readonly region: string;
@@ -52,6 +54,7 @@ export function botEnvironment(p: BotEnvironmentProps): Record<string, string> {
     SAGEMAKER_JOB_PREFIX: p.jobPrefix,
     SAGEMAKER_INSTANCE_TYPE: p.instanceType,
     SAGEMAKER_INSTANCE_TYPES: p.instanceTypes.join(','),
+    SAGEMAKER_MAX_RUNTIME_SECONDS: String(JOB_MAX_RUNTIME_SECONDS),
     VIDEOBOT_ENHANCER: p.bedrockModelId ? 'bedrock' : 'off',
   };
   if (p.bedrockModelId) env.BEDROCK_MODEL_ID = p.bedrockModelId;

@@ -59,6 +59,12 @@ export function presetInstanceTypeProblems(pairs: readonly string[]): string[] {
   });
 }
 
+/** Every type a configuration may start jobs on: the default and each per-preset override, sorted, once each. */
+export function instanceTypesInUse(defaultType: string, pairs: readonly string[]): string[] {
+  const overrides = pairs.map((pair) => pair.slice(pair.indexOf('=') + 1).trim());
+  return [...new Set([defaultType.trim(), ...overrides])].sort();
+}
+
 /** GPU (g, p) and other accelerator families (inf, trn). */
 function isAccelerated(family: string): boolean {
   return /^(g|p|inf|trn)\d/.test(family);

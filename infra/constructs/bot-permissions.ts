@@ -2,6 +2,7 @@
 import { Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -16,9 +17,27 @@ export interface BotPermissionsProps {
   /** The SageMaker execution role the bot passes to CreateProcessingJob. */
   readonly processingRole: iam.IRole;
   readonly jobPrefix: string;
+  /** What every processing job the bot starts must look like; anything else is denied by IAM. */
+  readonly processingJobs: ProcessingJobLimits;
   /** Prefix of the job files inside the input and output buckets, e.g. "jobs/". */
   readonly jobFilesPrefix: string;
   readonly bedrock?: { readonly modelId: string; readonly guardrailId?: string };
+}
+
+/**
+ * The shape of the processing jobs the bot may create (bot/aws/sagemaker.ts buildProcessingJobRequest), held by
+ * SageMaker's condition keys for CreateProcessingJob, so that stolen task credentials cannot start a job with
+ * network access, on another instance type, for longer, or with outputs under another key.
+ */
+export interface ProcessingJobLimits {
+  /** SAGEMAKER_INSTANCE_TYPE and the SAGEMAKER_INSTANCE_TYPES overrides. */
+  readonly instanceTypes: readonly string[];
+  /** The key of ProcessingOutputConfig.KmsKeyId (VIDEOBOT_KMS_KEY_ID, a key ARN). */
+  readonly outputKey: kms.IKey;
+  /** SAGEMAKER_MAX_RUNTIME_SECONDS: the longest StoppingCondition the bot may ask for. */
+  readonly maxRuntimeSeconds: number;
+  /** The tag keys the bot puts on a job. */
+  readonly tagKeys: readonly string[];
 }
 
 /** Geography prefixes of Bedrock's system-defined cross-Region inference profiles. */
@@ -42,12 +61,40 @@ export class BotPermissions extends Construct {
     // SqsEventConsumer.
     props.eventsQueue.grantConsumeMessages(role);
 
-    // SageMakerRunner: only jobs carrying our prefix. SageMaker lower-cases names inside ARNs.
+    // SageMakerRunner: only jobs carrying our prefix (SageMaker lower-cases names inside ARNs), and only created
+    // in the one shape the runner sends. The condition keys are CreateProcessingJob's (Service Authorization
+    // Reference); none exists for the image, which the execution role can only pull from our repository.
+    const jobs = processingJobArn(stack, props.jobPrefix);
+    const limits = props.processingJobs;
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ProcessingJobs',
-        actions: ['sagemaker:CreateProcessingJob', 'sagemaker:DescribeProcessingJob', 'sagemaker:StopProcessingJob', 'sagemaker:AddTags'],
-        resources: [processingJobArn(stack, props.jobPrefix)],
+        sid: 'CreateProcessingJobs',
+        actions: ['sagemaker:CreateProcessingJob'],
+        resources: [jobs],
+        conditions: {
+          Bool: { 'sagemaker:NetworkIsolation': 'true' },
+          // Multivalued key: every type in the request must be ours, and the request must name one.
+          'ForAllValues:StringEquals': { 'sagemaker:InstanceTypes': [...limits.instanceTypes], 'aws:TagKeys': [...limits.tagKeys] },
+          Null: { 'sagemaker:InstanceTypes': 'false' },
+          ArnEquals: { 'sagemaker:OutputKmsKeyArn': limits.outputKey.keyArn },
+          NumericLessThanEquals: { 'sagemaker:MaxRuntimeInSeconds': String(limits.maxRuntimeSeconds) },
+        },
+      }),
+    );
+    // Tags given to CreateProcessingJob are authorised as AddTags on the new job too.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'TagProcessingJobs',
+        actions: ['sagemaker:AddTags'],
+        resources: [jobs],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [...limits.tagKeys] } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WatchProcessingJobs',
+        actions: ['sagemaker:DescribeProcessingJob', 'sagemaker:StopProcessingJob'],
+        resources: [jobs],
       }),
     );
     role.addToPrincipalPolicy(

@@ -5,7 +5,8 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { HEALTH_PORT, SLACK_HTTP_PORT, botEnvironment, botSecretKeys } from '../bot-environment.js';
+import { instanceTypesInUse } from '../../bot/aws/instance-types.js';
+import { HEALTH_PORT, JOB_MAX_RUNTIME_SECONDS, SLACK_HTTP_PORT, botEnvironment, botSecretKeys } from '../bot-environment.js';
 import type { AppConfig } from '../config.js';
 import { Alarms } from '../constructs/alarms.js';
 import { BOT_CONTAINER, BotService } from '../constructs/bot-service.js';
@@ -44,6 +45,9 @@ export interface ServiceStackProps extends StackProps {
   /** The stateful stack (same account and region) whose outputs this stack reads. */
   readonly statefulStackName: string;
 }
+
+/** The tags the bot puts on each processing job (bot/aws/sagemaker.ts); its IAM policy allows no others. */
+export const PROCESSING_JOB_TAG_KEYS = ['videobot:job-id', 'videobot:user'] as const;
 
 /** Python caches and virtualenvs never belong in the processing image's build context. */
 const PROCESSING_CONTEXT_EXCLUDES = ['.venv', '**/__pycache__', '.pytest_cache', '**/*.pyc', 'var'];
@@ -145,6 +149,12 @@ export class ServiceStack extends Stack {
       eventsQueue: this.events.queue,
       processingRole: this.processingRole.role,
       jobPrefix: config.jobPrefix,
+      processingJobs: {
+        instanceTypes: instanceTypesInUse(config.instanceType, config.instanceTypes),
+        outputKey: data.key,
+        maxRuntimeSeconds: JOB_MAX_RUNTIME_SECONDS,
+        tagKeys: PROCESSING_JOB_TAG_KEYS,
+      },
       jobFilesPrefix: JOB_PREFIX,
       ...(config.bedrock
         ? { bedrock: { modelId: config.bedrock.modelId, ...(config.bedrock.guardrail ? { guardrailId: config.bedrock.guardrail.id } : {}) } }

@@ -2,10 +2,14 @@
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { processingJobName, processingSettingsFromConfig } from '../../bot/aws/sagemaker.js';
+import type { CreateProcessingJobCommandInput, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { stageModel } from '../../bot/aws/model-cache.js';
+import { buildProcessingJobRequest, processingJobName, processingSettingsFromConfig } from '../../bot/aws/sagemaker.js';
 import { configSchema, loadConfig } from '../../bot/config.js';
 import { retentionDays } from '../../infra/stacks/service-stack.js';
 import type { VideobotStacks } from '../../infra/videobot.js';
+import { sampleJob } from '../support/fixtures.js';
+import { allows, createProcessingJobContext } from './iam-conditions.js';
 import { TEST_CERTIFICATE_ARN, actionsOf, flat, iamStatements, resourcesOf, synthesize, type PolicyStatementJson } from './stacks.js';
 
 interface Synth {
@@ -212,16 +216,17 @@ describe('IAM', () => {
 
   it('scopes the bot’s SageMaker calls to jobs with our prefix (lower-cased, as SageMaker writes ARNs)', () => {
     const sagemaker = taskRoleStatements(socket).filter((s) => actionsOf(s).some((a) => a.startsWith('sagemaker:')));
-    expect(sagemaker).toHaveLength(1);
-    expect(actionsOf(sagemaker[0]!).sort()).toEqual([
-      'sagemaker:AddTags',
-      'sagemaker:CreateProcessingJob',
-      'sagemaker:DescribeProcessingJob',
-      'sagemaker:StopProcessingJob',
+    expect(sagemaker.map((s) => [s.Sid, actionsOf(s).sort()])).toEqual([
+      ['CreateProcessingJobs', ['sagemaker:CreateProcessingJob']],
+      ['TagProcessingJobs', ['sagemaker:AddTags']],
+      ['WatchProcessingJobs', ['sagemaker:DescribeProcessingJob', 'sagemaker:StopProcessingJob']],
     ]);
-    expect(resourcesOf(sagemaker[0]!).map(flat)).toEqual(['arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/videobot-*']);
-    const custom = taskRoleStatements(http).find((s) => s.Sid === 'ProcessingJobs')!;
-    expect(flat(custom.Resource)).toBe('arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/studio-*');
+    for (const s of sagemaker) expect(resourcesOf(s).map(flat)).toEqual(['arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/videobot-*']);
+    for (const s of taskRoleStatements(http).filter((st) => actionsOf(st).some((a) => a.startsWith('sagemaker:')))) {
+      expect(flat(s.Resource)).toBe('arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/studio-*');
+    }
+    // Describe and Stop carry no condition: none of CreateProcessingJob's keys exists in their requests.
+    expect(sagemaker[2]!.Condition).toBeUndefined();
   });
 
   it('lets the bot pass only the processing role, and only to SageMaker', () => {
@@ -306,6 +311,77 @@ describe('IAM', () => {
   });
 });
 
+/** The bot's processing settings, from the environment the stack gives its container (secrets as stand-ins). */
+function botSettings(s: Synth) {
+  const secrets = Object.fromEntries(container(s).Secrets.map((e) => [e.Name, 'from-secrets-manager']));
+  return processingSettingsFromConfig(loadConfig({ ...env(s), ...secrets }));
+}
+
+/** What SageMakerRunner sends to start attempt 1 of a job of `preset`. */
+function botRequest(s: Synth, preset = 'cogvideox-5b'): CreateProcessingJobCommandInput {
+  const job = sampleJob('j0m1abcd1234');
+  return buildProcessingJobRequest({ ...job, params: { ...job.params, model: preset } }, 1, botSettings(s), {
+    input: 's3://in/jobs/j0m1abcd1234/input/',
+    output: 's3://out/jobs/j0m1abcd1234/output/',
+  });
+}
+
+/** Whether the bot's task role may send this CreateProcessingJob request. */
+function mayCreate(s: Synth, request: CreateProcessingJobCommandInput): boolean {
+  const arn = `arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/${request.ProcessingJobName!.toLowerCase()}`;
+  return allows(taskRoleStatements(s), 'sagemaker:CreateProcessingJob', arn, createProcessingJobContext(request));
+}
+
+describe('processing jobs the bot may start (CreateProcessingJob conditions)', () => {
+  it('allows exactly the request the bot sends, for every configured instance type', () => {
+    expect(mayCreate(socket, botRequest(socket))).toBe(true);
+    expect(mayCreate(http, botRequest(http))).toBe(true);
+    const big = botRequest(http, 'cogvideox1.5-5b');
+    expect(big.ProcessingResources!.ClusterConfig!.InstanceType).toBe('ml.p5.4xlarge');
+    expect(mayCreate(http, big)).toBe(true);
+    const create = taskRoleStatements(http).find((st) => st.Sid === 'CreateProcessingJobs')!;
+    expect(create.Condition!['ForAllValues:StringEquals']!['sagemaker:InstanceTypes']).toEqual(['ml.g6e.2xlarge', 'ml.p5.4xlarge']);
+  });
+
+  it.each<[string, (r: CreateProcessingJobCommandInput) => CreateProcessingJobCommandInput]>([
+    ['network access (isolation off)', (r) => ({ ...r, NetworkConfig: { ...r.NetworkConfig, EnableNetworkIsolation: false } })],
+    ['no network setting at all', (r) => ({ ...r, NetworkConfig: undefined })],
+    ['another instance type', (r) => ({ ...r, ProcessingResources: { ClusterConfig: { ...r.ProcessingResources!.ClusterConfig!, InstanceType: 'ml.p5.4xlarge' } } })],
+    ['outputs under another key', (r) => ({ ...r, ProcessingOutputConfig: { ...r.ProcessingOutputConfig!, KmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/other' } })],
+    ['unencrypted outputs', (r) => ({ ...r, ProcessingOutputConfig: { Outputs: r.ProcessingOutputConfig!.Outputs } })],
+    ['a longer run', (r) => ({ ...r, StoppingCondition: { MaxRuntimeInSeconds: 3601 } })],
+    ['another tag', (r) => ({ ...r, Tags: [...r.Tags!, { Key: 'owner', Value: 'x' }] })],
+    ['a name without our prefix', (r) => ({ ...r, ProcessingJobName: 'other-j0m1abcd1234' })],
+  ])('denies a job with %s', (_what, change) => {
+    const request = botRequest(socket);
+    expect(mayCreate(socket, request)).toBe(true);
+    expect(mayCreate(socket, change(request))).toBe(false);
+  });
+
+  it('denies the model-staging job (internet on, CPU instance): that one runs with an administrator’s credentials', async () => {
+    let sent: CreateProcessingJobCommandInput | undefined;
+    const sagemaker = { send: async (command: { input: CreateProcessingJobCommandInput }) => void (sent = command.input) } as unknown as SageMakerClient;
+    await stageModel({ sagemaker, settings: botSettings(socket) }, 'cogvideox-5b');
+    expect(sent!.ProcessingJobName).toMatch(/^videobot-stage-/);
+    expect(mayCreate(socket, sent!)).toBe(false);
+  });
+
+  it('lets the bot tag only with its own tag keys, and describe or stop only its own jobs', () => {
+    const statements = taskRoleStatements(socket);
+    const ours = 'arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/videobot-j0m1abcd1234';
+    const theirs = 'arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/training-42';
+    const tagKeys = botRequest(socket).Tags!.map((t) => t.Key!);
+    expect(allows(statements, 'sagemaker:AddTags', ours, { 'aws:TagKeys': tagKeys })).toBe(true);
+    expect(allows(statements, 'sagemaker:AddTags', ours, { 'aws:TagKeys': [...tagKeys, 'cost-center'] })).toBe(false);
+    expect(allows(statements, 'sagemaker:AddTags', theirs, { 'aws:TagKeys': tagKeys })).toBe(false);
+    for (const action of ['sagemaker:DescribeProcessingJob', 'sagemaker:StopProcessingJob']) {
+      expect(allows(statements, action, ours), action).toBe(true);
+      expect(allows(statements, action, theirs), action).toBe(false);
+    }
+    expect(allows(statements, 'sagemaker:CreateTrainingJob', ours, createProcessingJobContext(botRequest(socket)))).toBe(false);
+  });
+});
+
 describe('bot service', () => {
   it('sets only variables the bot’s config schema knows, with the AWS backend wired to this deployment', () => {
     const known = new Set([...Object.keys(configSchema.shape), 'NODE_ENV']);
@@ -331,6 +407,7 @@ describe('bot service', () => {
       SAGEMAKER_JOB_PREFIX: 'videobot',
       SAGEMAKER_INSTANCE_TYPE: 'ml.g6e.2xlarge',
       SAGEMAKER_INSTANCE_TYPES: '',
+      SAGEMAKER_MAX_RUNTIME_SECONDS: '3600',
       VIDEOBOT_ENHANCER: 'bedrock',
       BEDROCK_MODEL_ID: 'eu.anthropic.claude-sonnet-4-5-20250929-v1:0',
       SLACK_MODE: 'socket',
@@ -361,7 +438,7 @@ describe('bot service', () => {
       )!;
       const [{ prefix }] = rule.Properties.EventPattern.detail.ProcessingJobName as [{ prefix: string }];
       expect(name.startsWith(prefix), `${name} vs rule prefix ${prefix}`).toBe(true);
-      const arnPattern = flat(taskRoleStatements(s).find((st) => st.Sid === 'ProcessingJobs')!.Resource);
+      const arnPattern = flat(taskRoleStatements(s).find((st) => st.Sid === 'CreateProcessingJobs')!.Resource);
       const arn = `arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/${name.toLowerCase()}`;
       expect(new RegExp(`^${arnPattern.replace(/[.{}:]/g, '\\$&').replace(/\*/g, '.*')}$`).test(arn), `${arn} vs ${arnPattern}`).toBe(true);
     }
