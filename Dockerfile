@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # The bot's container image (ECS Fargate, linux/amd64). Build: docker build -t videobot .
 # Runs TypeScript directly with tsx (a runtime dependency), so there is no build step.
+# Node: the LTS major pinned in .nvmrc (Node 20 reached end of life in April 2026).
 
-FROM node:20-slim AS deps
+FROM node:24-slim AS deps
 WORKDIR /app
 # better-sqlite3 downloads a prebuilt binary; the toolchain is the fallback when none fits.
 RUN apt-get update \
@@ -12,7 +13,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
-FROM node:20-slim
+FROM node:24-slim
 # ffmpeg re-encodes videos over Discord's upload limit (bot/chat/discord/shrink.ts); without it they go out as links.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the processing job's Python tests in the repo's .venv (see scripts/setup-python.sh).
+# Runs the processing job's Python tests in the repo's .venv, or VIDEOBOT_VENV (see scripts/setup-python.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-exec "$root/.venv/bin/python" -m pytest processing/tests -q "$@"
+exec "${VIDEOBOT_VENV:-$root/.venv}/bin/python" -m pytest processing/tests -q "$@"
