@@ -45,6 +45,8 @@ export const configSchema = z.object({
   VIDEOBOT_MODELS_DIR: z.string().default('./var/models'),
   VIDEOBOT_ALLOW_DOWNLOAD: bool.default(false),
   VIDEOBOT_DEVICE: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+  /** Keep the model loaded between videos in resident workers (`python -m processing serve`); false: one process per video. */
+  VIDEOBOT_RESIDENT_WORKER: bool.default(true),
   /** ffmpeg for shrinking videos over a chat's upload limit; default: the one imageio-ffmpeg ships in .venv, else `ffmpeg` on PATH. */
   VIDEOBOT_FFMPEG: optionalString,
 

@@ -1,6 +1,6 @@
 // Entry point: reads config once, builds the real adapters, and runs the bot or a one-shot command.
 import { parse as parseDotenv } from 'dotenv';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,29 +12,42 @@ import { createDiscordAdapter, createFfmpegShrinker } from './chat/discord.js';
 import { registerCommands } from './chat/discord/register.js';
 import { createShellAdapter } from './chat/shell.js';
 import { createSlackAdapter } from './chat/slack.js';
-import { runGenerate } from './cli.js';
+import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, runGenerate, type CommandBackend } from './cli.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { ChatSurface, Enhancer, JobStore, Logger, ObjectStore, Runner } from './core/ports.js';
+import type { JobScope, QueueLease } from './core/scope.js';
 import { TEST_PRESET_ID, getPreset } from './core/presets.js';
 import { createJobService, type JobService } from './core/service.js';
 import { startHealthServer } from './health.js';
 import { FsObjectStore } from './local/files.js';
 import { OpenAiEnhancer } from './local/openai-enhancer.js';
-import { ProcessingUnavailableError, probeDevice } from './local/probe.js';
+import { ProcessingUnavailableError, probeDevice, refuseGpuModels } from './local/probe.js';
+import { createLocalQueueLease } from './local/queue-lease.js';
 import { LocalRunner } from './local/runner.js';
 import { SqliteJobStore } from './local/sqlite.js';
 import { randomIds, systemClock } from './local/system.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-export interface Backend {
+export interface Backend extends CommandBackend {
   readonly store: JobStore;
   readonly objects: ObjectStore;
   readonly runner: Runner;
   readonly enhancer?: Enhancer;
   readonly defaultModel: string;
   readonly notices: string[];
+  /** Refuses models this machine cannot run (no GPU); see local/probe.ts. */
+  readonly checkModel?: (model: string) => void;
+  /** The local GPU queue's lease: the bot and `videobot generate` runs take turns on one data folder. */
+  readonly lease?: QueueLease;
+  /** The person at this machine's terminal: an admin of a bot on their own machine (no quota, no per-user limit). */
+  readonly localAdmins: readonly string[];
   close(): Promise<void>;
+}
+
+/** The machine is not set up to run this (data folder, Python job): one sentence, exit code 3. */
+export class SetupError extends Error {
+  readonly code = 'NOT_READY';
 }
 
 const USAGE = `Usage:
@@ -47,7 +60,9 @@ const USAGE = `Usage:
                                 (a one-off SageMaker job that may use the internet; generation jobs never do)
   videobot discord register     register the Discord slash commands (guild if DISCORD_GUILD_ID is set)
   videobot help                 this text
-Configuration: environment variables or a .env file (see README.md).`;
+Configuration: environment variables or a .env file (see README.md).
+
+${EXIT_CODE_HELP}`;
 
 /** Reads .env (if present) under the real environment, which wins. */
 function environment(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
@@ -67,18 +82,60 @@ function createLogger(config: Config, toFile: string | undefined): pino.Logger {
   return pino({ level: config.LOG_LEVEL });
 }
 
+/** The person running this process (the terminal chat's and the command's user). */
+function localUser(): string {
+  try {
+    return userInfo().username || 'you';
+  } catch {
+    return 'you'; // no passwd entry (some containers)
+  }
+}
+
+/** The data folder must be a folder this process can write; says in one sentence what is wrong. */
+function prepareDataDir(config: Config): string {
+  const dir = resolve(config.VIDEOBOT_DATA_DIR);
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+    throw new SetupError(`VIDEOBOT_DATA_DIR is ${dir}, which is a file, not a folder: point VIDEOBOT_DATA_DIR at a folder (it is created if missing).`);
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, fsConstants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'part of that path is a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? (err as Error).message);
+    throw new SetupError(`The data folder ${dir} (VIDEOBOT_DATA_DIR) cannot be created or written (${why}): point VIDEOBOT_DATA_DIR at a folder you can write.`);
+  }
+  return dir;
+}
+
+/** VIDEOBOT_PYTHON must be an executable file; the probe (or the first job) finds out whether it is the right Python. */
+function checkPython(python: string): void {
+  const kind = statSync(python, { throwIfNoEntry: false });
+  const fix = 'run `npm run setup` to install the processing job, or point VIDEOBOT_PYTHON at a Python that has processing/requirements.txt installed';
+  if (!kind) throw new SetupError(`VIDEOBOT_PYTHON is ${python}, which does not exist: ${fix}.`);
+  try {
+    if (!kind.isFile()) throw new Error('not a file');
+    accessSync(python, fsConstants.X_OK);
+  } catch {
+    throw new SetupError(`VIDEOBOT_PYTHON is ${python}, which is not an executable file: ${fix}.`);
+  }
+}
+
 async function buildLocalBackend(config: Config, logger: Logger, env: Record<string, string | undefined>): Promise<Backend> {
   const dataDir = resolve(config.VIDEOBOT_DATA_DIR);
   const python = resolve(REPO_ROOT, config.VIDEOBOT_PYTHON);
+  checkPython(python);
   const childEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
   const store = new SqliteJobStore(join(dataDir, 'videobot.db'), systemClock);
   const objects = new FsObjectStore(join(dataDir, 'objects'));
   const notices: string[] = [];
   let defaultModel = config.VIDEOBOT_DEFAULT_MODEL;
   let device = config.VIDEOBOT_DEVICE;
+  let noGpu = device === 'cpu' ? 'VIDEOBOT_DEVICE=cpu keeps this bot off the GPU' : undefined;
   if (defaultModel !== TEST_PRESET_ID || device !== 'cpu') {
     const probe = await probeDevice(python, REPO_ROOT, { PATH: env.PATH ?? '' });
     if (!probe.cuda) {
+      noGpu ??= 'this machine has none';
       if (defaultModel !== TEST_PRESET_ID) {
         notices.push(
           `No NVIDIA GPU found on this machine, so videos use the "${TEST_PRESET_ID}" test model: it runs on the CPU in seconds but makes random noise, not real video. ` +
@@ -103,8 +160,20 @@ async function buildLocalBackend(config: Config, logger: Logger, env: Record<str
     timeoutMs: config.VIDEOBOT_JOB_TIMEOUT_SECONDS * 1000,
     logger,
     env: childEnv,
+    residentWorker: config.VIDEOBOT_RESIDENT_WORKER,
   });
-  return { store, objects, runner, ...enhancerFor(config), defaultModel, notices, close: async () => store.close() };
+  return {
+    store,
+    objects,
+    runner,
+    ...enhancerFor(config),
+    defaultModel,
+    notices,
+    ...(noGpu ? { checkModel: refuseGpuModels(noGpu) } : {}),
+    lease: createLocalQueueLease(store),
+    localAdmins: [`shell:${localUser()}`, `cli:${localUser()}`],
+    close: async () => store.close(),
+  };
 }
 
 function enhancerFor(config: Config): { enhancer?: Enhancer } {
@@ -134,6 +203,7 @@ async function buildBackend(config: Config, logger: Logger, env: Record<string, 
     ...(enhancer ? { enhancer } : {}),
     defaultModel: config.VIDEOBOT_DEFAULT_MODEL,
     notices: [],
+    localAdmins: [],
     close: () => aws.close(),
   };
 }

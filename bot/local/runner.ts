@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { JobFailure } from '../core/errors.js';
 import type { Job, JobProgress } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
+import { WorkerPool, type WorkerJob } from './worker.js';
 
 export interface LocalRunnerOptions {
   /** The Python interpreter with processing/requirements installed. */
@@ -23,12 +24,17 @@ export interface LocalRunnerOptions {
   readonly logger: Logger;
   /** Environment for the child; secrets of the bot never reach it. */
   readonly env?: Record<string, string | undefined>;
+  /** Run jobs on resident workers (`python -m processing serve`, one per slot, model kept loaded) instead of one process per job. */
+  readonly residentWorker?: boolean;
+  /** Resident workers: how long a cancelled job / a stopping worker gets before the worker is killed (bot/local/worker.ts). */
+  readonly workerGrace?: { readonly cancelGraceMs?: number; readonly stopGraceMs?: number };
 }
 
 interface Running {
   readonly job: Job;
   child?: ChildProcess;
   pid?: number;
+  onWorker?: WorkerJob;
   lastProgress?: string;
   poll?: ReturnType<typeof setInterval>;
   watcher?: FSWatcher;
@@ -45,9 +51,26 @@ export class LocalRunner implements Runner {
   private onEvent: ((event: RunnerEvent) => Promise<void>) | undefined;
   private stopping = false;
   private readonly log: Logger;
+  private readonly pool: WorkerPool | undefined;
 
   constructor(private readonly options: LocalRunnerOptions) {
     this.log = options.logger.child({ component: 'local-runner' });
+    if (options.residentWorker) {
+      this.pool = new WorkerPool({
+        size: options.concurrency,
+        python: options.python,
+        cwd: options.cwd,
+        args: ['--models-dir', options.modelsDir, '--device', options.device, ...(options.allowDownload ? ['--allow-download'] : [])],
+        env: childEnv(options.env ?? {}),
+        logger: this.log,
+        ...options.workerGrace,
+      });
+    }
+  }
+
+  /** Pids of the live resident workers. */
+  get workerPids(): number[] {
+    return this.pool?.pids ?? [];
   }
 
   async start(onEvent: (event: RunnerEvent) => Promise<void>): Promise<void> {
@@ -86,6 +109,7 @@ export class LocalRunner implements Runner {
     const out = this.options.outputDir(job.id);
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
+    if (this.pool) return this.launchOnWorker(slot, this.pool);
     const args = [
       '-m', 'processing', 'run',
       '--input-dir', this.options.inputDir(job.id),
@@ -118,6 +142,26 @@ export class LocalRunner implements Runner {
     child.on('close', (code, signal) => {
       void this.finish(slot, code, signal, stderrTail).finally(() => this.next());
     });
+  }
+
+  /** Resident mode: the job runs on a slot's worker (bot/local/worker.ts), not in a process of its own. */
+  private launchOnWorker(slot: Running, pool: WorkerPool): void {
+    const jobId = slot.job.id;
+    if (slot.cancelled) {
+      void this.finish(slot, null, null, '').finally(() => this.next());
+      return;
+    }
+    const run = pool.run(jobId, this.options.inputDir(jobId), this.options.outputDir(jobId));
+    slot.onWorker = run;
+    this.log.info({ jobId, pid: run.pid }, 'processing job handed to a resident worker');
+    void this.emit({ jobId, kind: 'started', ref: `local:${jobId}` });
+    this.watch(slot);
+    void run.done
+      .then((end) => {
+        if (this.stopping) return; // an orderly stop ended the worker; the next start retries the job
+        return this.finish(slot, end.code, end.signal, run.stderrTail());
+      })
+      .finally(() => this.next());
   }
 
   /** Polls progress.json and turns changes into progress events; enforces the time limit. */
@@ -195,6 +239,7 @@ export class LocalRunner implements Runner {
   }
 
   private kill(slot: Running): void {
+    if (slot.onWorker) return slot.timedOut ? slot.onWorker.kill() : slot.onWorker.cancel();
     if (!slot.pid) return;
     killGroup(slot.pid, 'SIGTERM');
     setTimeout(() => killGroup(slot.pid!, 'SIGKILL'), 5000).unref();
@@ -254,6 +299,7 @@ export class LocalRunner implements Runner {
       if (slot.pid) killGroup(slot.pid, 'SIGTERM');
     }
     this.running.clear();
+    await this.pool?.stop();
   }
 
   private async emit(event: RunnerEvent): Promise<void> {

@@ -16,7 +16,8 @@ interface Bot {
 function startBot(dataDir: string): Bot {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bot/main.ts'], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', VIDEOBOT_DEVICE: 'cpu', LOG_LEVEL: 'debug' },
+    // Adopting a running job is the one-process-per-video mode's; resident workers: worker-restart.test.ts.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', VIDEOBOT_DEVICE: 'cpu', LOG_LEVEL: 'debug', VIDEOBOT_RESIDENT_WORKER: 'false' },
   });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));

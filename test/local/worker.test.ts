@@ -1,0 +1,176 @@
+// The LocalRunner on resident workers (`python -m processing serve`, bot/local/worker.ts) with the real tiny-random model on the CPU.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Job } from '../../bot/core/job.js';
+import type { RunnerEvent } from '../../bot/core/ports.js';
+import { loadConfig } from '../../bot/config.js';
+import { FsObjectStore } from '../../bot/local/files.js';
+import { LocalRunner } from '../../bot/local/runner.js';
+import { eventually, testLogger } from '../support/harness.js';
+import { PYTHON, REPO_ROOT, hasPython } from '../support/video.js';
+
+const TINY = { model: 'tiny-random', prompt: 'a bee on a flower', seed: 3, frames: 9, steps: 2 };
+// Long enough on the CPU that a test acts while it denoises (about 20 ms a step, seconds in all).
+const LONG = { ...TINY, frames: 49, steps: 100 };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Rig {
+  runner: LocalRunner;
+  objects: FsObjectStore;
+  events: RunnerEvent[];
+  submit(id: string, params?: Record<string, unknown>): Promise<Job>;
+  outcome(id: string, kinds?: RunnerEvent['kind'][]): Promise<RunnerEvent>;
+  metadata(id: string): { runtime: { resident: boolean; load_s: number } };
+}
+
+describe('VIDEOBOT_RESIDENT_WORKER', () => {
+  it('is on unless set to false', () => {
+    expect(loadConfig({}).VIDEOBOT_RESIDENT_WORKER).toBe(true);
+    expect(loadConfig({ VIDEOBOT_RESIDENT_WORKER: 'false' }).VIDEOBOT_RESIDENT_WORKER).toBe(false);
+  });
+});
+
+describe.skipIf(!hasPython)('LocalRunner with resident workers', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function rig(options: { workerGrace?: { cancelGraceMs?: number } } = {}): Promise<Rig> {
+    const dir = mkdtempSync(join(tmpdir(), 'vb-worker-'));
+    const objects = new FsObjectStore(join(dir, 'objects'));
+    const runner = new LocalRunner({
+      python: PYTHON,
+      cwd: REPO_ROOT,
+      inputDir: (id) => objects.inputDir(id),
+      outputDir: (id) => objects.outputDir(id),
+      modelsDir: join(dir, 'models'),
+      allowDownload: false,
+      device: 'cpu',
+      concurrency: 1,
+      timeoutMs: 300_000,
+      pollMs: 50,
+      logger: testLogger(),
+      env: { PATH: process.env.PATH },
+      residentWorker: true,
+      ...options,
+    });
+    const events: RunnerEvent[] = [];
+    await runner.start(async (e) => void events.push(e));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    cleanups.push(() => runner.stop());
+    return {
+      runner,
+      objects,
+      events,
+      async submit(id, params = TINY) {
+        await mkdir(objects.inputDir(id), { recursive: true });
+        await writeFile(join(objects.inputDir(id), 'job.json'), JSON.stringify({ id, ...params }));
+        const job = { id } as Job; // the runner reads only the id; the job itself is job.json
+        await runner.submit(job);
+        return job;
+      },
+      outcome: (id, kinds = ['completed', 'failed', 'stopped']) =>
+        eventually(() => events.find((e) => e.jobId === id && kinds.includes(e.kind)), 120_000, `an outcome of ${id}`),
+      metadata: (id) => JSON.parse(readFileSync(join(objects.outputDir(id), 'metadata.json'), 'utf8')) as ReturnType<Rig['metadata']>,
+    };
+  }
+
+  const denoising = (r: Rig, id: string) =>
+    eventually(() => r.events.some((e) => e.jobId === id && e.kind === 'progress' && e.progress.phase === 'denoising' && e.progress.step >= 1), 120_000, `${id} denoising`);
+
+  it('starts a worker on the first job and runs the second on it with the model already loaded', async () => {
+    const r = await rig();
+    expect(r.runner.workerPids).toEqual([]);
+    await r.submit('a');
+    expect(await r.outcome('a')).toMatchObject({ kind: 'completed' });
+    const [pid] = r.runner.workerPids;
+    expect(pid).toBeGreaterThan(0);
+    await r.submit('b', { ...TINY, seed: 4 });
+    expect(await r.outcome('b')).toMatchObject({ kind: 'completed', metadata: { job: { seed: 4 } } });
+    expect(r.runner.workerPids).toEqual([pid]);
+    expect(r.metadata('a').runtime.resident).toBe(false);
+    expect(r.metadata('b').runtime.resident).toBe(true);
+    expect(existsSync(join(r.objects.outputDir('b'), 'video.mp4'))).toBe(true);
+    const phases = r.events.filter((e) => e.jobId === 'b' && e.kind === 'progress').map((e) => (e.kind === 'progress' ? e.progress.phase : ''));
+    expect(phases).toContain('done');
+  }, 240_000);
+
+  it('a worker killed mid-job fails the job as retryable and the retry gets a fresh worker', async () => {
+    const r = await rig();
+    const job = await r.submit('long', LONG);
+    await denoising(r, 'long');
+    const [killed] = r.runner.workerPids;
+    process.kill(killed!, 'SIGKILL');
+    expect(await r.outcome('long')).toMatchObject({ kind: 'failed', failure: { code: 'INTERNAL_ERROR', retryable: true } });
+    expect(alive(killed!)).toBe(false);
+    // The service's retry (attempt rules) submits the same job again.
+    r.events.length = 0;
+    await writeFile(join(r.objects.inputDir('long'), 'job.json'), JSON.stringify({ id: 'long', ...TINY }));
+    await r.runner.submit(job);
+    expect(await r.outcome('long')).toMatchObject({ kind: 'completed' });
+    expect(r.runner.workerPids).toHaveLength(1);
+    expect(r.runner.workerPids[0]).not.toBe(killed);
+    expect(r.metadata('long').runtime.resident).toBe(false);
+  }, 240_000);
+
+  it('cancel stops the job between steps, frees the slot and keeps the worker for the next job', async () => {
+    const r = await rig();
+    await r.submit('warm');
+    await r.outcome('warm');
+    const [pid] = r.runner.workerPids;
+    const job = await r.submit('long', LONG);
+    await denoising(r, 'long');
+    await r.runner.cancel(job);
+    expect(await r.outcome('long')).toMatchObject({ kind: 'stopped' });
+    const progress = JSON.parse(readFileSync(join(r.objects.outputDir('long'), 'progress.json'), 'utf8')) as { phase: string; step: number; total: number };
+    expect(progress).toMatchObject({ phase: 'denoising', total: 100 });
+    expect(progress.step).toBeLessThan(100);
+    expect(existsSync(join(r.objects.outputDir('long'), 'video.mp4'))).toBe(false);
+    await r.submit('next');
+    expect(await r.outcome('next')).toMatchObject({ kind: 'completed' });
+    expect(r.runner.workerPids).toEqual([pid]);
+    expect(r.metadata('next').runtime.resident).toBe(true);
+  }, 240_000);
+
+  it('kills a worker that does not stop a cancelled job within the grace period', async () => {
+    const r = await rig({ workerGrace: { cancelGraceMs: 1 } }); // far less than a step takes, so the kill comes first
+    const job = await r.submit('long', LONG);
+    await denoising(r, 'long');
+    const [pid] = r.runner.workerPids;
+    await r.runner.cancel(job);
+    expect(await r.outcome('long')).toMatchObject({ kind: 'stopped' });
+    await eventually(() => !alive(pid!), 5000, 'the worker killed');
+    await r.submit('next');
+    expect(await r.outcome('next')).toMatchObject({ kind: 'completed' });
+  }, 240_000);
+
+  it('stop ends every worker, idle or busy, and reports nothing for the interrupted job', async () => {
+    const idle = await rig();
+    await idle.submit('a');
+    await idle.outcome('a');
+    const [idlePid] = idle.runner.workerPids;
+    const busy = await rig();
+    await busy.submit('long', LONG);
+    await denoising(busy, 'long');
+    const [busyPid] = busy.runner.workerPids;
+
+    await Promise.all([idle.runner.stop(), busy.runner.stop()]);
+
+    expect(alive(idlePid!)).toBe(false);
+    expect(alive(busyPid!)).toBe(false);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(busy.events.filter((e) => e.jobId === 'long' && e.kind !== 'progress' && e.kind !== 'started')).toEqual([]);
+  }, 240_000);
+});
