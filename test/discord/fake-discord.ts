@@ -91,7 +91,13 @@ export class FakeDiscord {
   readonly commands = new Map<string, any[]>();
   identify: any;
   private readonly cdn = new Map<string, { bytes: Uint8Array; contentType: string }>();
+  /**
+   * Discord's 3 s to answer an interaction. A test that is about something else may widen it: fifty interactions at
+   * once can take longer than that to defer on a loaded two-core test machine.
+   */
+  ackWindowMs = ACK_WINDOW_MS;
   private readonly rules: Rule[] = [];
+  private readonly holds: { method: string; path: RegExp; waiting: (() => void)[] }[] = [];
   private readonly sockets = new Set<WebSocket>();
   private readonly payloads = new Map<string, unknown>();
   private nextId = 1_300_000_000_000_000_000n;
@@ -165,6 +171,24 @@ export class FakeDiscord {
         },
       }),
     });
+  }
+
+  /**
+   * Holds every later request matching method and path unanswered (an API slow to answer, as under load) until the
+   * returned function is called; then answers the held requests in order, and later ones at once.
+   */
+  hold(method: string, path: RegExp): () => void {
+    const hold = { method, path, waiting: [] as (() => void)[] };
+    this.holds.push(hold);
+    return () => {
+      this.holds.splice(this.holds.indexOf(hold), 1);
+      for (const answer of hold.waiting.splice(0)) answer();
+    };
+  }
+
+  /** How many requests are being held (see hold). */
+  heldCount(): number {
+    return this.holds.reduce((n, h) => n + h.waiting.length, 0);
   }
 
   /** The next `times` requests matching fail with a Discord JSON error. */
@@ -354,6 +378,8 @@ export class FakeDiscord {
       res.end(file ? Buffer.from(file.bytes) : 'Not Found');
       return;
     }
+    const hold = this.holds.find((h) => h.method === method && h.path.test(path));
+    if (hold) await new Promise<void>((resume) => hold.waiting.push(resume));
     const rule = this.rules.find((r) => r.remaining > 0 && r.method === method && r.path.test(path));
     if (rule) {
       rule.remaining--;
@@ -375,7 +401,7 @@ export class FakeDiscord {
       const it = this.interactions.get(m[1]!);
       if (!it || it.token !== m[2]) return [404, { message: 'Unknown interaction', code: 10062 }];
       if (it.callback) return [400, { message: 'Interaction has already been acknowledged.', code: 40060 }];
-      if (Date.now() - it.dispatchedAt > ACK_WINDOW_MS) return [404, { message: 'Unknown interaction', code: 10062 }];
+      if (Date.now() - it.dispatchedAt > this.ackWindowMs) return [404, { message: 'Unknown interaction', code: 10062 }];
       const cb = call.body as { type: number; data?: any };
       it.callback = cb;
       if (cb.type === 4 || cb.type === 5) {

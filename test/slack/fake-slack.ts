@@ -71,6 +71,7 @@ export class FakeSlack {
   private readonly files = new Map<string, { bytes: Buffer; contentType: string; alwaysHtml: boolean }>();
   private readonly redirects = new Map<string, string>();
   private readonly rateLimits = new Map<string, number[]>();
+  private readonly held = new Map<string, (() => void)[]>();
   private readonly waitingAcks = new Map<string, (ack: SocketAck) => void>();
   private readonly sockets = new Set<WebSocket>();
   private readonly wss = new WebSocketServer({ noServer: true });
@@ -110,6 +111,24 @@ export class FakeSlack {
 
   callsTo(method: string): ApiCall[] {
     return this.calls.filter((c) => c.method === method && !c.rateLimited);
+  }
+
+  /**
+   * Holds every later call of `method` unanswered (a Web API slow to answer, as under load) until the returned
+   * function is called; then answers the held calls in order, and later ones at once.
+   */
+  hold(method: string): () => void {
+    const held: (() => void)[] = [];
+    this.held.set(method, held);
+    return () => {
+      this.held.delete(method);
+      for (const answer of held.splice(0)) answer();
+    };
+  }
+
+  /** How many calls of `method` are being held (see hold). */
+  heldCount(method: string): number {
+    return this.held.get(method)?.length ?? 0;
   }
 
   /** The next call of `method` answers HTTP 429 with `Retry-After: seconds`. */
@@ -233,6 +252,15 @@ export class FakeSlack {
   }
 
   private api(method: string, req: IncomingMessage, raw: Buffer, res: ServerResponse): void {
+    const held = this.held.get(method);
+    if (held) {
+      held.push(() => this.answer(method, req, raw, res));
+      return;
+    }
+    this.answer(method, req, raw, res);
+  }
+
+  private answer(method: string, req: IncomingMessage, raw: Buffer, res: ServerResponse): void {
     const args = parseArgs(req.headers['content-type'] ?? '', raw);
     const token = (req.headers.authorization ?? '').replace(/^Bearer /, '') || (args.token as string | undefined);
     const limited = this.rateLimits.get(method);
