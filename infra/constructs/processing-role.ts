@@ -1,4 +1,4 @@
-// The SageMaker execution role of the processing jobs: read inputs and weights, write outputs, log, pull the image.
+// A SageMaker execution role of the processing jobs: generation (read inputs and weights, write outputs) or staging (write weights); both log and pull the image.
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,7 +7,15 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledgeWildcardActions, acknowledgeWildcardResources } from '../nag.js';
 
+/**
+ * `generate`: the role the bot passes to every video job. `stage`: the role an administrator passes to the
+ * model-staging job, the only one that may write the model cache, so the bot (and any job it starts) cannot
+ * change the weights every later job loads.
+ */
+export type ProcessingPurpose = 'generate' | 'stage';
+
 export interface ProcessingRoleProps {
+  readonly purpose: ProcessingPurpose;
   readonly inputBucket: s3.IBucket;
   readonly outputBucket: s3.IBucket;
   readonly modelBucket: s3.IBucket;
@@ -26,7 +34,8 @@ const PROCESSING_LOG_GROUP = '/aws/sagemaker/ProcessingJobs';
 /**
  * Assumed only by SageMaker (for jobs in this account). Generation jobs run with network isolation:
  * SageMaker copies their S3 channels in and out with this role, pulls the image and writes logs and
- * metrics. The model-staging job (internet on, to reach Hugging Face) uses it to fill the model cache.
+ * metrics. The model-staging job (internet on, to reach Hugging Face) fills the model cache with a
+ * role of its own that reads no job data.
  */
 export class ProcessingRole extends Construct {
   readonly role: iam.Role;
@@ -34,19 +43,24 @@ export class ProcessingRole extends Construct {
   constructor(scope: Construct, id: string, props: ProcessingRoleProps) {
     super(scope, id);
     const stack = Stack.of(this);
+    const generate = props.purpose === 'generate';
     this.role = new iam.Role(this, 'Role', {
-      description: 'videobot SageMaker processing jobs',
+      description: generate ? 'videobot SageMaker processing jobs' : 'videobot model-staging job (writes the model cache)',
       assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
     });
 
-    props.inputBucket.grantRead(this.role, `${props.jobPrefix}*`);
-    props.modelBucket.grantRead(this.role, `${props.modelPrefix}*`);
-    // `videobot models stage <preset>` runs a one-off job with this role whose output is the model
-    // cache (bot/aws/model-cache.ts). Generation jobs never name the model bucket as an output.
-    props.modelBucket.grantPut(this.role, `${props.modelPrefix}*`);
-    props.outputBucket.grantPut(this.role, `${props.jobPrefix}*`);
+    if (generate) {
+      props.inputBucket.grantRead(this.role, `${props.jobPrefix}*`);
+      props.modelBucket.grantRead(this.role, `${props.modelPrefix}*`);
+      props.outputBucket.grantPut(this.role, `${props.jobPrefix}*`);
+    } else {
+      // `videobot models stage <preset>` (bot/aws/model-cache.ts): the job's output is the model cache. Reading
+      // it too keeps what the staging job could do when it shared the generation role (bucket location, listing).
+      props.modelBucket.grantRead(this.role, `${props.modelPrefix}*`);
+      props.modelBucket.grantPut(this.role, `${props.modelPrefix}*`);
+    }
     // Continuous-mode outputs are multipart uploads, whose parts S3 decrypts to assemble.
     props.key.grantEncryptDecrypt(this.role);
     props.imageRepository.grantPull(this.role);
@@ -78,15 +92,19 @@ export class ProcessingRole extends Construct {
       ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:Abort*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'],
       'Action groups of the CDK grants (grantRead, grantPut, grantEncryptDecrypt): object reads incl. versions and tags, bucket location/listing for S3Prefix inputs, aborting its own multipart uploads, and data-key calls, all limited to our buckets and our key.',
     );
-    acknowledgeWildcardResources(
-      this.role,
-      [props.inputBucket.arnForObjects(`${props.jobPrefix}*`), props.outputBucket.arnForObjects(`${props.jobPrefix}*`)],
-      'Job files in the input and output buckets (jobs/<job id>/input/, jobs/<job id>/output/): SageMaker copies one job\'s folders per run, and job ids are minted at run time.',
-    );
+    if (generate) {
+      acknowledgeWildcardResources(
+        this.role,
+        [props.inputBucket.arnForObjects(`${props.jobPrefix}*`), props.outputBucket.arnForObjects(`${props.jobPrefix}*`)],
+        'Job files in the input and output buckets (jobs/<job id>/input/, jobs/<job id>/output/): SageMaker copies one job\'s folders per run, and job ids are minted at run time.',
+      );
+    }
     acknowledgeWildcardResources(
       this.role,
       [props.modelBucket.arnForObjects(`${props.modelPrefix}*`)],
-      'Only the model-weight prefix of the model bucket: generation jobs read the preset they run, the staging job writes one preset folder; which one is chosen per job.',
+      generate
+        ? 'Only the model-weight prefix of the model bucket, read-only: a generation job reads the preset it runs, chosen per job.'
+        : 'Only the model-weight prefix of the model bucket: the staging job writes one preset folder, chosen per run by an administrator.',
     );
     acknowledgeWildcardResources(
       this.role,

@@ -56,6 +56,8 @@ export class ServiceStack extends Stack {
   readonly bot: BotService;
   readonly events: JobEvents;
   readonly processingRole: ProcessingRole;
+  /** Passed by an administrator to the model-staging job; the bot may not pass it. */
+  readonly stagingRole: ProcessingRole;
   readonly processingImage: ecrAssets.DockerImageAsset;
   readonly ingress?: SlackIngress;
   readonly alarms: Alarms;
@@ -86,7 +88,7 @@ export class ServiceStack extends Stack {
       platform: ecrAssets.Platform.LINUX_AMD64,
       exclude: PROCESSING_CONTEXT_EXCLUDES,
     });
-    this.processingRole = new ProcessingRole(this, 'Processing', {
+    const jobData = {
       inputBucket: data.inputBucket,
       outputBucket: data.outputBucket,
       modelBucket: data.modelBucket,
@@ -94,7 +96,9 @@ export class ServiceStack extends Stack {
       jobPrefix: JOB_PREFIX,
       key: data.key,
       imageRepository: this.processingImage.repository,
-    });
+    };
+    this.processingRole = new ProcessingRole(this, 'Processing', { purpose: 'generate', ...jobData });
+    this.stagingRole = new ProcessingRole(this, 'Staging', { purpose: 'stage', ...jobData });
 
     this.events = new JobEvents(this, 'JobEvents', {
       jobPrefix: config.jobPrefix,
@@ -192,6 +196,10 @@ export class ServiceStack extends Stack {
 
     new CfnOutput(this, 'ProcessingImageUri', { value: this.processingImage.imageUri });
     new CfnOutput(this, 'ProcessingRoleArn', { value: this.processingRole.role.roleArn });
+    new CfnOutput(this, 'StagingRoleArn', {
+      value: this.stagingRole.role.roleArn,
+      description: 'SAGEMAKER_ROLE_ARN for `videobot models stage` (run with administrator credentials)',
+    });
     new CfnOutput(this, 'EventsQueueUrl', { value: this.events.queue.queueUrl });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
     new CfnOutput(this, 'BotLogGroupName', { value: this.bot.logGroup.logGroupName });

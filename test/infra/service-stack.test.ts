@@ -277,25 +277,32 @@ describe('IAM', () => {
     expect(env(off).VIDEOBOT_ENHANCER).toBe('off');
   });
 
-  it('lets SageMaker (only) assume the processing role, which reads inputs and weights and writes outputs (and staged weights)', () => {
-    const role = socket.id(socket.stacks.service.processingRole.role);
-    socket.template.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: {
-        Statement: [
-          {
-            Action: 'sts:AssumeRole',
-            Effect: 'Allow',
-            Principal: { Service: 'sagemaker.amazonaws.com' },
-            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
-          },
-        ],
-      },
-    });
-    const statements = iamStatements(socket.template)
-      .filter(({ policy }) => (socket.template.toJSON().Resources[policy].Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
+  /** Statements of the policies attached to one role. */
+  function roleStatements(role: { node: { defaultChild?: unknown } }): PolicyStatementJson[] {
+    const id = socket.id(role);
+    return iamStatements(socket.template)
+      .filter(({ policy }) => (socket.template.toJSON().Resources[policy].Properties.Roles as { Ref: string }[]).some((r) => r.Ref === id))
       .map(({ statement }) => statement);
-    const on = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(flat));
-    expect(on('s3:PutObject').sort()).toEqual(['arn:aws:s3:::{output:ModelBucketName}/models/*', 'arn:aws:s3:::{output:OutputBucketName}/jobs/*']);
+  }
+  const resourcesFor = (statements: PolicyStatementJson[], action: string) =>
+    statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(flat));
+
+  it('lets SageMaker (only) assume the processing roles', () => {
+    for (const role of [socket.stacks.service.processingRole.role, socket.stacks.service.stagingRole.role]) {
+      expect(socket.template.toJSON().Resources[socket.id(role)].Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        {
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'sagemaker.amazonaws.com' },
+          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+        },
+      ]);
+    }
+  });
+
+  it('lets generation jobs read inputs and weights and write outputs, but never write the model cache', () => {
+    const on = (action: string) => resourcesFor(roleStatements(socket.stacks.service.processingRole.role), action);
+    expect(on('s3:PutObject')).toEqual(['arn:aws:s3:::{output:OutputBucketName}/jobs/*']);
     expect(on('s3:GetObject*').sort()).toEqual([
       'arn:aws:s3:::{output:InputBucketName}',
       'arn:aws:s3:::{output:InputBucketName}/jobs/*',
@@ -308,6 +315,20 @@ describe('IAM', () => {
     ]);
     expect(on('ecr:BatchGetImage')).toHaveLength(1);
     expect(on('sagemaker:CreateProcessingJob')).toEqual([]);
+  });
+
+  it('gives the model cache’s only writer, the staging role, no job data; the bot cannot pass it', () => {
+    const staging = socket.stacks.service.stagingRole.role;
+    const on = (action: string) => resourcesFor(roleStatements(staging), action);
+    expect(on('s3:PutObject')).toEqual(['arn:aws:s3:::{output:ModelBucketName}/models/*']);
+    expect(on('s3:GetObject*').sort()).toEqual(['arn:aws:s3:::{output:ModelBucketName}', 'arn:aws:s3:::{output:ModelBucketName}/models/*']);
+    expect(on('ecr:BatchGetImage')).toHaveLength(1);
+    const stagingArn = `{${socket.id(staging)}.Arn}`;
+    const toSageMaker = { 'iam:PassedToService': 'sagemaker.amazonaws.com' };
+    expect(allows(taskRoleStatements(socket), 'iam:PassRole', `{${socket.id(socket.stacks.service.processingRole.role)}.Arn}`, toSageMaker)).toBe(true);
+    expect(allows(taskRoleStatements(socket), 'iam:PassRole', stagingArn, toSageMaker)).toBe(false);
+    const outputs = socket.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(flat(outputs.StagingRoleArn!.Value)).toBe(stagingArn);
   });
 });
 
