@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Job, JobProgress, JobState } from '../../bot/core/job.js';
 import { LIVE_STATES } from '../../bot/core/job.js';
-import type { JobStore } from '../../bot/core/ports.js';
+import type { JobStore, SlotHold, SlotLimits } from '../../bot/core/ports.js';
 import { sampleJob } from './fixtures.js';
 import type { ManualClock } from './harness.js';
 
@@ -198,6 +198,79 @@ export function describeJobStoreContract(name: string, open: () => Promise<Opene
       expect((await store.listByState(['cancelled'])).find((j) => j.id === q.id)).toEqual(cancelled);
       expect(mine(await store.listByState(['failed', 'delivered'])).sort()).toEqual([r.id, u.id].sort());
       expect(mine(await store.listByState(['queued', 'cancelled', 'uploading'])).sort()).toEqual([q.id, e.id].sort());
+    });
+
+    describe('slot holds (reserve, release, create with a hold)', () => {
+      const owner = (n = 1) => ({ platform: 'slack' as const, userId: user(n) });
+      const hold = (id: string, n = 1, ttlMs = 60_000): SlotHold => ({ id: `${tag}-${id}`, owner: owner(n), expiresAt: clock.now() + ttlMs });
+      const within = (maxLive: number, dailyQuota = 0): SlotLimits => ({ maxLive, dailyQuota, deliveredSince: clock.now() - 86_400_000 });
+
+      it('findByRequestKey finds the job created with that key, and nothing for an unknown key', async () => {
+        const job = newJob('a', { requestKey: `${tag}:k` });
+        await store.create(job);
+        expect(await store.findByRequestKey(`${tag}:k`)).toEqual(job);
+        expect(await store.findByRequestKey(`${tag}:other`)).toBeUndefined();
+      });
+
+      it('counts the owner\'s live jobs and holds against maxLive; other people, platforms and final jobs do not count', async () => {
+        await store.create(newJob('run', { state: 'running' }));
+        await store.create(newJob('done', { state: 'delivered', finishedAt: clock.now() }));
+        await store.create(newJob('other', { requester: { platform: 'discord', userId: user() } }));
+        await store.create(newJob('bob', { requester: owner(2) }));
+        expect(await store.reserve(hold('h1'), within(3))).toEqual({ held: true });
+        expect(await store.reserve(hold('h2'), within(3))).toEqual({ held: true });
+        expect(await store.reserve(hold('h3'), within(3))).toEqual({ held: false, reason: 'live', inProgress: 3, delivered: 0 });
+        expect(await store.reserve(hold('b1', 2), within(3))).toEqual({ held: true });
+      });
+
+      it('create consumes its hold: the job counts instead, and its slot frees when the job ends', async () => {
+        const h1 = hold('h1');
+        expect(await store.reserve(h1, within(1))).toEqual({ held: true });
+        const job = newJob('a');
+        expect(await store.create(job, h1)).toEqual({ created: true, job });
+        expect(await store.reserve(hold('h2'), within(1))).toMatchObject({ held: false, reason: 'live', inProgress: 1 });
+        await store.transition(job.id, ['queued'], 'cancelled', { finishedAt: clock.now() });
+        expect(await store.reserve(hold('h3'), within(1))).toEqual({ held: true });
+      });
+
+      it('a create that finds the request key taken still consumes its hold', async () => {
+        await store.create(newJob('a', { requestKey: `${tag}:k` }));
+        const h1 = hold('h1');
+        expect(await store.reserve(h1, within(2))).toEqual({ held: true });
+        expect((await store.create(newJob('b', { requestKey: `${tag}:k` }), h1)).created).toBe(false);
+        expect(await store.reserve(hold('h2'), within(2))).toEqual({ held: true });
+      });
+
+      it('release frees a hold, and an expired hold stops counting', async () => {
+        const h1 = hold('h1');
+        await store.reserve(h1, within(1));
+        await store.release(h1);
+        await store.release(h1); // twice is fine
+        expect(await store.reserve(hold('h2', 1, 1_000), within(1))).toEqual({ held: true });
+        expect(await store.reserve(hold('h3'), within(1))).toMatchObject({ held: false, reason: 'live' });
+        clock.advance(1_001);
+        expect(await store.reserve(hold('h4'), within(1))).toEqual({ held: true });
+      });
+
+      it('counts delivered jobs since deliveredSince plus jobs in progress against the daily quota', async () => {
+        const t0 = clock.now();
+        for (const id of ['d1', 'd2']) {
+          await store.create(newJob(id, { state: 'uploading' }));
+          await store.transition(`${tag}-${id}`, ['uploading'], 'delivered', { finishedAt: t0 - 1_000 });
+        }
+        await store.create(newJob('old', { state: 'delivered', finishedAt: t0 - 90_000_000 }));
+        expect(await store.reserve(hold('h1'), within(10, 3))).toEqual({ held: true });
+        expect(await store.reserve(hold('h2'), within(10, 3))).toEqual({ held: false, reason: 'quota', inProgress: 1, delivered: 2 });
+        expect(await store.reserve(hold('h3'), { maxLive: 10, dailyQuota: 3, deliveredSince: t0 })).toEqual({ held: true });
+      });
+
+      it('lets exactly the free slots of 5 concurrent reserves of one owner through', async () => {
+        await store.create(newJob('run', { state: 'running' }));
+        const results = await Promise.all(Array.from({ length: 5 }, (_, i) => store.reserve(hold(`c${i}`), within(3))));
+        expect(results.filter((r) => r.held)).toHaveLength(2);
+        expect(results.filter((r) => !r.held).every((r) => !r.held && r.reason === 'live')).toBe(true);
+        expect(await store.reserve(hold('after'), within(3))).toMatchObject({ held: false, inProgress: 3 });
+      });
     });
 
     it('countDeliveredSince counts only that user\'s delivered jobs with finishedAt >= since', async () => {
