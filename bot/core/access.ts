@@ -10,7 +10,10 @@ export interface AccessPolicy {
   readonly allowedChannels: readonly string[];
   readonly admins: readonly string[];
   readonly maxJobsPerUser: number;
-  /** Delivered videos per user per rolling 24 hours; 0 means no limit. Failed and cancelled jobs do not count. */
+  /**
+   * Videos per user per rolling 24 hours, counting those delivered and those still in progress; 0 means no limit.
+   * Failed and cancelled jobs do not count.
+   */
   readonly dailyQuota: number;
 }
 
