@@ -6,6 +6,7 @@ video.mp4, poster.jpg, metadata.json or error.json out). The transport is newlin
   stdin   {"id": "j1", "input": "/in/dir", "output": "/out/dir"}   run a job (queued behind the current one)
           {"cancel": "j1"}                                          stop that job at its next phase or step
           end of file                                               the owner is gone: stop and exit
+                                                                    (and on Linux the kernel kills the worker when its parent dies)
   stdout  {"ready": true, "pid": 123}                               once, when the worker reads requests
           {"id": "j1", "output": "...", "status": "completed"|"failed"|"cancelled"|"rejected",
            "exit_code": 0, "resident": true}                         once per job, when its files are final
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -248,6 +250,21 @@ def owner_gone(worker: Worker, jobs: "queue.Queue[object]", why: str) -> None:
     timer.start()
 
 
+def die_with_parent() -> None:
+    """Linux: the kernel kills this worker the moment its parent dies (a SIGKILLed bot included),
+    even in the middle of an import or a long step, where the checks below wait for the GIL."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("could not ask to be killed with the parent (errno %d)", ctypes.get_errno())
+    except (OSError, AttributeError):
+        log.warning("could not ask to be killed with the parent", exc_info=True)
+
+
 def watch_parent(parent: int, worker: Worker, jobs: "queue.Queue[object]") -> None:
     """Belt and braces for stdin EOF: a worker whose parent died is re-parented."""
     while os.getppid() == parent:
@@ -256,6 +273,8 @@ def watch_parent(parent: int, worker: Worker, jobs: "queue.Queue[object]") -> No
 
 
 def command_serve(args: argparse.Namespace, *, stdin: IO[str] | None = None) -> int:
+    die_with_parent()
+    parent = os.getppid()
     protocol = claim_stdout()
     send_lock = threading.Lock()
 
@@ -274,7 +293,7 @@ def command_serve(args: argparse.Namespace, *, stdin: IO[str] | None = None) -> 
     jobs: queue.Queue[object] = queue.Queue()
     threading.Thread(target=read_requests, args=(stdin or sys.stdin, worker, jobs),
                      name="stdin", daemon=True).start()
-    threading.Thread(target=watch_parent, args=(os.getppid(), worker, jobs), name="parent", daemon=True).start()
+    threading.Thread(target=watch_parent, args=(parent, worker, jobs), name="parent", daemon=True).start()
     log.info("resident worker %d ready (device %s, speed %s)", os.getpid(), args.device, args.speed)
     send({"ready": True, "pid": os.getpid()})
     while True:
