@@ -78,7 +78,7 @@ describe.skipIf(!hasPython)('resident workers and the bot process', () => {
 
   async function runningJob(store: SqliteJobStore, bot: Bot) {
     await eventually(() => bot.output().includes('type /help'), 30_000, 'bot ready');
-    bot.proc.stdin.write('/video a bee on a flower --frames 49 --steps 100\n');
+    bot.proc.stdin.write('/video a bee on a flower --frames 49 --steps 30\n');
     const job = await eventually(async () => (await store.listByState(['running']))[0], 60_000, 'job running');
     const [worker] = await eventually(() => (workersOf(bot.proc.pid!).length === 1 ? workersOf(bot.proc.pid!) : undefined), 10_000, 'one worker');
     return { job, worker: worker! };
@@ -90,10 +90,10 @@ describe.skipIf(!hasPython)('resident workers and the bot process', () => {
     const { job, worker } = await runningJob(store, first);
     first.proc.kill('SIGKILL');
     await exited(first);
-    await eventually(() => !alive(worker), 10_000, 'the worker to notice its bot is gone');
+    await eventually(() => !alive(worker), 20_000, 'the worker to end with its bot');
 
     const second = start();
-    await eventually(() => second.output().includes('Video ready'), 90_000, 'delivery after restart');
+    await eventually(() => second.output().includes('Video ready'), 180_000, 'delivery after restart');
     const delivered = await eventually(async () => {
       const j = await store.get(job.id);
       return j?.state === 'delivered' ? j : undefined;
@@ -104,7 +104,7 @@ describe.skipIf(!hasPython)('resident workers and the bot process', () => {
     await exited(second);
     expect(alive(secondWorker!)).toBe(false);
     expect((first.output() + second.output()).split('Video ready').length - 1).toBe(1);
-  }, 180_000);
+  }, 300_000);
 
   it.each(['SIGTERM', 'SIGINT'] as const)('%s stops the bot and its busy worker', async (signal) => {
     const { store, start } = setUp();
