@@ -8,10 +8,11 @@ directly on the GPU. Sections (each skipped when --budget-s would be overrun):
 
   env       GPU, driver, torch/CUDA/cuDNN/diffusers/transformers versions
   flops     analytical FLOP count of one transformer step (CFG batch 2), checked by FlopCounterMode
-  attention SDPA backends at the model's attention shape
+  attention SDPA backends and FlashAttention-4 (where it imports) at the model's attention shape
   linear    bf16 vs fp8 matrix multiply at the feed-forward shape
   steps     per-step transformer time, median of --repeats after --warmup, CUDA events:
-            stock, lossless (compile time = first call minus a steady step), fast (fp8) per step;
+            stock, lossless (compile time = first call minus a steady step), lossless with cuDNN
+            attention where lossless runs FlashAttention-4, fast (fp8) per step;
             relative difference of lossless and fp8 outputs vs stock
   denoise   the real pipeline loop (--denoise-steps), lossless and fast (fp8 + step cache);
             then VAE decode; PSNR of fast frames vs lossless frames
@@ -500,7 +501,7 @@ class Bench:
     def section_attention(self) -> dict:
         import torch
 
-        from processing import optimize
+        from processing import fa4, optimize
 
         config = dict(self.spec.transformer or tiny_components()["transformer"].config)
         flops = transformer_flops(config, self.spec)
@@ -538,6 +539,23 @@ class Bench:
             except Exception as exc:
                 results[backend] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 log.info("attention %-9s unavailable: %s", backend, results[backend]["error"])
+        if self.device == "cuda" and fa4.available():
+            # FlashAttention-4 through the job's own seam: the (B, S, H, D) views, no copies.
+            try:
+                def call():
+                    return optimize.attention(q, k, v, "fa4")
+                with torch.no_grad():
+                    out = call()
+                    times = time_calls(call, self.device, 2, self.args.repeats * 2)
+                results["fa4"] = {**summary(times), "tflops": round(per_call / statistics.median(times) / 1e12, 1),
+                                  "rel_diff_vs_default": relative_difference(out.float(), reference),
+                                  "ran": fa4.STATE.ran(), "error": fa4.STATE.error}
+                log.info("attention fa4       %.2f ms  %.0f TFLOP/s (ran %s)", results["fa4"]["median_s"] * 1e3,
+                         results["fa4"]["tflops"], fa4.STATE.ran())
+            except Exception as exc:
+                results["fa4"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        elif self.device == "cuda":
+            results["fa4"] = {"error": f"not importable: {fa4.import_error()}"}
         results["shape"] = [2, heads, flops["tokens"], head_dim]
         results["per_step_tflop"] = round(flops["attention"] / 1e12, 1)
         return results
@@ -610,6 +628,15 @@ class Bench:
         results["lossless"], out = self._step_variant("lossless", pipe, inputs, outputs["stock"], total)
         results["lossless"]["optimizations"] = report.to_json()
         outputs["lossless"] = out.cpu()
+        if report.attention == "fa4":
+            # The same compiled blocks with today's cuDNN SDPA instead, for the comparison.
+            for block in optimize.blocks_of(pipe.transformer):
+                block.attn1.set_processor(optimize.CogVideoXAttnProcessor("cudnn"))
+            results["lossless_cudnn"], out = self._step_variant("lossless-cudnn", pipe, inputs, outputs["stock"],
+                                                                total)
+            outputs["lossless_cudnn"] = out.cpu()
+            for block in optimize.blocks_of(pipe.transformer):
+                block.attn1.set_processor(optimize.CogVideoXAttnProcessor("fa4"))
         if self.device == "cuda" and torch_fp8_ok():
             # fp8 matmuls alone (the step cache saves whole steps, measured in `denoise`).
             for block in optimize.blocks_of(pipe.transformer):

@@ -27,10 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from processing import fa4
+
 log = logging.getLogger(__name__)
 
 SPEEDS = ("lossless", "fast", "stock")
-ATTENTION_BACKENDS = ("default", "cudnn", "flash", "efficient", "math")
+ATTENTION_BACKENDS = ("default", "cudnn", "flash", "efficient", "math")  # SDPA's kernels
+ATTENTION_KERNELS = ("fa4", *ATTENTION_BACKENDS)  # fa4: FlashAttention-4 (processing/fa4.py)
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
 # Only the big matrix multiplies gain from fp8; the per-block modulation linears see batch-size rows.
 FP8_MIN_FEATURES = 1024
@@ -86,7 +89,8 @@ def options_for(speed: str, device: str, memory_plan: str = "none") -> Options:
     cuda = device == "cuda" and torch.cuda.is_available()
     resident = memory_plan in ("none", "model")
     compile_blocks = cuda and resident
-    attention = "cudnn" if cuda and torch.cuda.get_device_capability() >= (9, 0) else "default"
+    attention = fa4.choose(tuple(torch.cuda.get_device_capability()) if cuda else None,
+                           cuda and fa4.available())
     loading = {"direct_load": cuda and memory_plan == "none", "prewarm": compile_blocks}
     if speed == "lossless":
         return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks, **loading)
@@ -112,6 +116,12 @@ def sdpa_backends(name: str):
 
 def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, backend: str = "default",
               attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Attention on (B, H, S, D) tensors with the chosen kernel: `fa4` (FlashAttention-4, cuDNN
+    for what it does not take: masks, float32, head dims above 128) or an SDPA kernel first."""
+    if backend == "fa4":
+        if attn_mask is None and fa4.fits(query, key, value):
+            return fa4.attention_bhsd(query, key, value)
+        backend = "cudnn"
     backends = sdpa_backends(backend) if query.is_cuda else None
     if backends is None:
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
@@ -342,6 +352,54 @@ class BlockList(nn.ModuleList):
             yield _ApplyResiduals(cache)
 
 
+# --- compile, and its fallback -------------------------------------------------------------
+
+@dataclass
+class CompileFallback:
+    """Shared by one model's compiled blocks: once compiling fails, every block runs eagerly.
+
+    Inductor and Triton need a C compiler (and Python's headers) to build their kernels; an image
+    without one, a Triton that does not know the GPU, or an Inductor bug must cost speed, never
+    the job. Out-of-memory errors are the job's own and still propagate."""
+    error: str | None = None
+    where: str | None = None  # "prewarm" (found on the stand-in) or "first call"
+
+    def fail(self, exc: BaseException | str, where: str) -> None:
+        if self.error is not None:
+            return
+        self.error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"[:500]
+        self.where = where
+        log.warning("torch.compile failed (%s); the transformer runs eagerly (uncompiled): %s", where,
+                    self.error, exc_info=exc if isinstance(exc, BaseException) else None)
+
+
+class GuardedCompile:
+    """A block's compiled call (what `nn.Module.compile` installs) that falls back to the block's
+    eager call when compiling or running the compiled code raises."""
+
+    def __init__(self, block: nn.Module, backend, fallback: CompileFallback, where: str = "first call"):
+        self.block = block
+        self.compiled = torch.compile(block._call_impl, fullgraph=True, dynamic=False, backend=backend)
+        self.fallback = fallback
+        self.where = where
+
+    def __call__(self, *args, **kwargs):
+        if self.fallback.error is None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:
+                if fa4._is_out_of_memory(exc):
+                    raise
+                self.fallback.fail(exc, self.where)
+        return self.block._call_impl(*args, **kwargs)
+
+
+def compile_regionally(blocks, backend, fallback: CompileFallback, where: str = "first call") -> None:
+    """Regional compile: each block gets the same compiled code (one graph for all of them)."""
+    for block in blocks:
+        block._compiled_call_impl = GuardedCompile(block, backend, fallback, where)
+
+
 # --- compile cache ------------------------------------------------------------------------
 
 def _slug(text: str) -> str:
@@ -408,9 +466,11 @@ class CompileCache:
     """Around the transformer's first call: waits for the prewarm (which compiled the block and
     handled the cache file), or else loads the compile artefacts before and saves them after."""
 
-    def __init__(self, state: CompileCacheState, prewarm: "Prewarm | None" = None):
+    def __init__(self, state: CompileCacheState, prewarm: "Prewarm | None" = None,
+                 fallback: CompileFallback | None = None):
         self.state = state
         self.prewarm = prewarm
+        self.fallback = fallback
         self._started: float | None = None
         self._graphs = 0
         self._path: Path | None = None
@@ -422,6 +482,8 @@ class CompileCache:
         if self.prewarm is not None:
             result = self.prewarm.wait()
             self.state.prewarm = {**asdict(result), "waited_s": round(time.perf_counter() - self._started, 3)}
+            if result.compile_error is not None and self.fallback is not None:
+                self.fallback.fail(result.compile_error, "prewarm")  # no second try on the real model
             if result.error is None:
                 self.state.file, self.state.loaded, self.state.saved = (result.cache_file, result.cache_loaded,
                                                                         result.cache_saved)
@@ -441,7 +503,7 @@ class CompileCache:
             torch.cuda.synchronize()
         self.state.first_call_s = round(time.perf_counter() - self._started, 3)
         self.state.first_call_new_graphs = compiled_graphs() - self._graphs
-        if self._path is not None and not self.state.loaded:
+        if self._path is not None and not self.state.loaded and (self.fallback is None or self.fallback.error is None):
             self.state.saved = save_compile_cache(self._path)
         return output
 
@@ -485,6 +547,7 @@ class PrewarmResult:
     cache_loaded: bool = False
     cache_saved: bool = False
     new_graphs: int | None = None
+    compile_error: str | None = None  # compiling the stand-in failed; it ran eagerly
 
 
 class Prewarm:
@@ -537,7 +600,8 @@ class Prewarm:
                 if tensor.is_floating_point():
                     tensor.normal_(0.0, 0.02)
         stand_in = SimpleNamespace(transformer=model, scheduler=None)
-        apply(stand_in, replace(self.options, step_cache=None, prewarm=False), work_device=str(self.device))
+        self._report = apply(stand_in, replace(self.options, step_cache=None, prewarm=False),
+                             work_device=str(self.device), compile_where="prewarm")
         return model
 
     def _inputs(self, model) -> dict:
@@ -570,7 +634,8 @@ class Prewarm:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.result.new_graphs = compiled_graphs() - graphs
-        if path is not None and not self.result.cache_loaded:
+        self.result.compile_error = self._report.compile_fallback.error if self._report.compile_fallback else None
+        if path is not None and not self.result.cache_loaded and self.result.compile_error is None:
             self.result.cache_saved = save_compile_cache(path)
         log.info("prewarm: block compiled on a stand-in (%d new graphs, cache %s)", self.result.new_graphs,
                  "loaded" if self.result.cache_loaded else "saved" if self.result.cache_saved else "unused")
@@ -594,12 +659,21 @@ class Report:
         self.fp8_linears = 0
         self.step_cache: StepCache | None = None
         self.compile_cache: CompileCacheState | None = None
+        self.compile_fallback: CompileFallback | None = None
         self.loading: dict | None = None  # set by pipeline.build_pipeline: how the weights were loaded
 
     def to_json(self) -> dict:
         out = {"speed": self.speed, "fused_qkv": self.fused_qkv, "attention": self.attention,
                "compiled_blocks": self.compiled_blocks, "fp8_linears": self.fp8_linears,
                "step_cache": None, "compile_cache": None, "loading": self.loading}
+        # The kernel that ran: FlashAttention-4 falls back to cuDNN if it fails at run time.
+        out["attention_ran"] = fa4.STATE.ran() if self.attention == "fa4" else self.attention
+        if self.attention == "fa4":
+            out["attention_fa4"] = {"calls": fa4.STATE.calls, "error": fa4.STATE.error}
+        fallback = self.compile_fallback
+        # Compiled blocks that ran eagerly instead, and why (None: compiled as asked, or no compile).
+        out["compile_fallback"] = None if fallback is None or fallback.error is None else \
+            {"error": fallback.error, "where": fallback.where}
         if self.step_cache is not None:
             out["step_cache"] = {**asdict(self.step_cache.schedule), "computed_steps": self.step_cache.computed,
                                  "reused_steps": self.step_cache.reused}
@@ -612,10 +686,11 @@ class Report:
 
 def apply(pipe, options: Options, *, work_device: str | None = None,
           compile_cache_dir: Path | None = None, label: str = "cogvideox",
-          prewarm: Prewarm | None = None) -> Report:
+          prewarm: Prewarm | None = None, compile_where: str = "first call") -> Report:
     """Applies `options` to `pipe.transformer` in place; call before any offload is enabled.
 
-    With a `prewarm` under way, the first transformer call waits for it instead of compiling."""
+    With a `prewarm` under way, the first transformer call waits for it instead of compiling.
+    A compile that fails leaves the blocks eager (`Report.compile_fallback`), never the job failed."""
     report = Report(speed=options.speed)
     if options.speed == "stock":
         return report
@@ -638,11 +713,11 @@ def apply(pipe, options: Options, *, work_device: str | None = None,
         # Inference only; it also keeps the compiled graph's guards the same for every model
         # (from_pretrained leaves requires_grad on, a stand-in or a benchmark model may not).
         transformer.requires_grad_(False)
-        for block in blocks:
-            block.compile(fullgraph=True, dynamic=False, backend=options.compile_backend)
+        report.compile_fallback = CompileFallback()
+        compile_regionally(blocks, options.compile_backend, report.compile_fallback, compile_where)
         report.compiled_blocks = len(blocks)
         state = CompileCacheState(cache_dir=compile_cache_dir, label=f"{label}-{options.speed}")
-        hooks = CompileCache(state, prewarm)
+        hooks = CompileCache(state, prewarm, report.compile_fallback)
         transformer.register_forward_pre_hook(hooks.before_forward, with_kwargs=True)
         transformer.register_forward_hook(hooks.after_forward, with_kwargs=True)
         report.compile_cache = state

@@ -261,3 +261,97 @@ def test_tiny_tokenizer_is_what_bench_saves_for_real_presets():
     tokenizer = tiny.build_tokenizer(bench.TEXT_TOKENS)
     ids = tokenizer("a red fox in the snow", padding="max_length", max_length=bench.TEXT_TOKENS)["input_ids"]
     assert len(ids) == bench.TEXT_TOKENS and max(ids) < bench.T5_XXL["vocab_size"]
+
+
+# --- a compile that fails costs speed, never the job ----------------------------------------------
+
+class NoCompiler:
+    """A torch.compile backend that fails as Inductor does in an image without a C compiler."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, graph_module, example_inputs):
+        self.calls += 1
+        raise RuntimeError("Failed to find C compiler. Please specify via CC environment variable.")
+
+
+def test_a_failed_compile_runs_the_blocks_eagerly_and_says_so(stock, caplog):
+    backend = NoCompiler()
+    torch._dynamo.reset()
+    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=backend)
+    with caplog.at_level("WARNING", logger="processing.optimize"):
+        _, report, out, _ = optimised(stock, options)
+    eager = optimised(stock, optimize.Options(speed="lossless", fuse_qkv=True))[2]
+    assert torch.equal(out, eager)  # the eager blocks ran: same output as uncompiled lossless
+    fallback = report.to_json()["compile_fallback"]
+    assert fallback["where"] == "first call" and "Failed to find C compiler" in fallback["error"]
+    assert backend.calls == 1  # tried once; the other block and later calls go straight to eager
+    assert "torch.compile failed" in caplog.text and "runs eagerly" in caplog.text
+    torch._dynamo.reset()
+
+
+def test_inductor_without_its_compiler_falls_back(stock, monkeypatch):
+    """The real Inductor, pointed at a C++ compiler that does not exist (what a `-runtime` image has)."""
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "/nonexistent/bin/g++"))
+    monkeypatch.setenv("CC", "/nonexistent/bin/gcc")
+    torch._dynamo.reset()
+    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend="inductor")
+    _, report, out, _ = optimised(stock, options)
+    eager = optimised(stock, optimize.Options(speed="lossless", fuse_qkv=True))[2]
+    assert torch.equal(out, eager)
+    assert report.to_json()["compile_fallback"]["where"] == "first call"
+    torch._dynamo.reset()
+
+
+def test_out_of_memory_while_compiled_is_not_a_compile_failure(stock):
+    def out_of_memory(graph_module, example_inputs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    torch._dynamo.reset()
+    options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=out_of_memory)
+    with pytest.raises(RuntimeError, match="out of memory"):  # job.py turns this into GPU_OUT_OF_MEMORY
+        optimised(stock, options)
+    torch._dynamo.reset()
+
+
+def test_a_compile_that_failed_in_the_prewarm_is_not_tried_again(tmp_path):
+    _, options, preset, real, shape = prewarm_setup()
+    backend = NoCompiler()
+    options = replace_options(options, compile_backend=backend)
+    prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu",
+                               compile_cache_dir=tmp_path, label="tiny-random").start()
+    report = optimize.apply(real, options, compile_cache_dir=tmp_path, label="tiny-random", prewarm=prewarm)
+    frames = pipeline.generate(real, preset=preset, mode="t2v", prompt="eager", negative_prompt="", seed=1,
+                               frames=9, steps=2, guidance=6.0, height=64, width=96, device="cpu")
+    state = report.to_json()
+    assert frames.shape == (9, 64, 96, 3) and backend.calls == 1  # the stand-in's try only
+    assert state["compile_fallback"]["where"] == "prewarm"
+    assert "Failed to find C compiler" in state["compile_cache"]["prewarm"]["compile_error"]
+    assert not state["compile_cache"]["saved"] and not list(tmp_path.iterdir())  # nothing compiled to keep
+    torch._dynamo.reset()
+
+
+def replace_options(options, **changes):
+    import dataclasses
+
+    return dataclasses.replace(options, **changes)
+
+
+def test_a_job_whose_compile_fails_still_makes_its_video(job_dir, tmp_path, monkeypatch, capsys):
+    """The job on a GPU compiles; here the compile is forced on CPU and fails as without a compiler."""
+    backend = NoCompiler()
+    chosen = optimize.options_for
+    monkeypatch.setattr(optimize, "options_for", lambda speed, device, plan="none": replace_options(
+        chosen(speed, device, plan), compile_blocks=True, compile_backend=backend))
+    torch._dynamo.reset()
+    outcome = run_job(job_dir({"model": "tiny-random", "prompt": "no compiler", "steps": 2, "seed": 1}),
+                      tmp_path / "out")
+    assert outcome.exit_code == 0 and (tmp_path / "out" / "video.mp4").is_file()
+    optimizations = outcome.json("metadata.json")["runtime"]["optimizations"]
+    assert optimizations["compiled_blocks"] == 2
+    assert "Failed to find C compiler" in optimizations["compile_fallback"]["error"]
+    assert "WARNING processing.optimize: torch.compile failed" in capsys.readouterr().err  # the job's log
+    torch._dynamo.reset()
