@@ -1,91 +1,226 @@
 // `videobot generate "<prompt>" [flags]`: one video for scripts. Progress on stderr, the MP4 path last on stdout.
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+// The command looks after its own job only: it starts, settles and reports that job and no other.
+import { randomUUID } from 'node:crypto';
+import { constants, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { takeImageFlag } from './chat/shell.js';
-import { parseVideoCommand } from './core/command.js';
+import { readImageFile, takeImageFlag } from './chat/shell.js';
+import { parseVideoCommand, requestNotes, type VideoRequest } from './core/command.js';
 import { UserFacingError } from './core/errors.js';
-import type { Job } from './core/job.js';
-import type { ChatSurface, StatusView, VideoFile } from './core/ports.js';
+import type { Job, Requester } from './core/job.js';
+import { isFinal } from './core/job.js';
+import type { ChatSurface, JobStore, ObjectStore, StatusView } from './core/ports.js';
+import type { QueueLease, JobScope } from './core/scope.js';
 import type { JobService } from './core/service.js';
 import { formatDuration, summary } from './core/status.js';
-import type { Backend } from './main.js';
+import { processAlive } from './local/queue-lease.js';
 
-export interface GenerateDeps {
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
-  buildBackend(): Promise<Backend>;
-  buildService(backend: Backend, surface: ChatSurface): JobService;
+/** Every exit code of `videobot`; README.md and `videobot help` list the same. */
+export const EXIT = {
+  /** The video was made (generate), or the command did what it was asked. */
+  OK: 0,
+  /** The job failed or was cancelled by someone else; the reason is on stderr. */
+  JOB_FAILED: 1,
+  /** Bad command line, bad input (prompt, flags, image) or invalid configuration; nothing was started. */
+  BAD_INPUT: 2,
+  /** This machine cannot run it: the data folder or the Python processing job (VIDEOBOT_PYTHON) is not usable. */
+  NOT_READY: 3,
+  /** A bug: an unexpected error (its stack trace is in the log). */
+  INTERNAL: 70,
+} as const;
+
+/** Stopped by a signal (Ctrl-C, `timeout`, a closed terminal): the job was cancelled; 128 + the signal's number. */
+export const INTERRUPT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type InterruptSignal = (typeof INTERRUPT_SIGNALS)[number];
+export const exitCodeForSignal = (signal: InterruptSignal): number => 128 + constants.signals[signal];
+
+export const EXIT_CODE_HELP = `Exit codes:
+  0    done (generate: the video was made; its path is the last line of stdout)
+  1    the job failed or was cancelled; the reason is on stderr
+  2    bad command line, input or configuration; nothing was started
+  3    this machine cannot run it: the data folder (VIDEOBOT_DATA_DIR) or the Python job (VIDEOBOT_PYTHON) is not usable
+  70   an unexpected error (a bug; details in the log)
+  130  interrupted by Ctrl-C (143: SIGTERM, e.g. \`timeout\`; 129: SIGHUP); the job was cancelled and its process ended`;
+
+/** What the command needs from a backend; bot/main.ts builds it. */
+export interface CommandBackend {
+  readonly store: JobStore;
+  readonly objects: ObjectStore;
+  readonly notices: readonly string[];
+  /** The local GPU queue's lease (the local backend): the bot or one command runs the queue at a time. */
+  readonly lease?: QueueLease;
+  close(): Promise<void>;
 }
 
-/** Exit codes: 0 delivered, 1 the job failed or was cancelled, 2 bad input. */
-export async function runGenerate(argv: readonly string[], deps: GenerateDeps): Promise<number> {
+export interface GenerateDeps<B extends CommandBackend = CommandBackend> {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  /** Where Ctrl-C, SIGTERM and SIGHUP arrive: `process`. */
+  readonly signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
+  /** Who asks: the person running the command. */
+  readonly requester: Requester;
+  buildBackend(): Promise<B>;
+  buildService(backend: B, surface: ChatSurface, scope: JobScope): JobService;
+  /** How often the command reads its job (default 250 ms). */
+  readonly pollMs?: number;
+}
+
+/**
+ * Jobs of the `cli` platform are delivered by finishing them in the store: the command that asked reads its
+ * job's outcome and prints the video's path. Whichever process ran the job (this command, another one, the bot)
+ * posts nothing.
+ */
+export const commandSurface: ChatSurface = {
+  platform: 'cli',
+  announce: async (job: Job) => job.conversation,
+  retract: async () => {},
+  showStatus: async () => {},
+  postVideo: async () => {},
+};
+
+export async function runGenerate<B extends CommandBackend>(argv: readonly string[], deps: GenerateDeps<B>): Promise<number> {
+  let request: VideoRequest;
+  let image: Uint8Array | undefined;
+  try {
+    ({ request, image } = parseArgs(argv));
+  } catch (err) {
+    if (err instanceof UserFacingError) return refuse(deps, err);
+    throw err;
+  }
+
+  let interrupted: InterruptSignal | undefined;
+  let wake = (): void => {};
+  let removeListeners = (): void => {};
+  const interruption = new Promise<InterruptSignal>((resolve) => {
+    const onSignal = (signal: InterruptSignal) => {
+      if (interrupted) return;
+      interrupted = signal;
+      deps.stderr.write(`\n${signal === 'SIGINT' ? 'Interrupted' : `Got ${signal}`}: cancelling the job…\n`);
+      resolve(signal);
+      wake();
+    };
+    for (const s of INTERRUPT_SIGNALS) deps.signals.on(s, onSignal);
+    removeListeners = () => {
+      for (const s of INTERRUPT_SIGNALS) deps.signals.off(s, onSignal);
+    };
+  });
+
+  try {
+    const built = await Promise.race([deps.buildBackend(), interruption]);
+    if (typeof built === 'string') return exitCodeForSignal(built); // nothing was submitted yet
+    const backend = built;
+    try {
+      for (const notice of backend.notices) deps.stderr.write(`${notice}\n`);
+      const requestKey = `cli-${randomUUID()}`;
+      const service = deps.buildService(backend, commandSurface, {
+        owns: (job) => job.requestKey === requestKey,
+        ...(backend.lease ? { lease: backend.lease } : {}),
+      });
+      try {
+        await service.start();
+        if (backend.lease) await cancelAbandonedCommandJobs(backend.store, service);
+        if (interrupted) return exitCodeForSignal(interrupted);
+        const { job } = await service.submit({
+          requester: deps.requester,
+          conversation: { platform: 'cli', channelId: 'cli', extra: { host: hostname(), pid: String(process.pid) } },
+          request,
+          requestKey,
+          ...(image ? { image } : {}),
+        });
+        deps.stderr.write(`Job ${job.id}: ${summary(job)}\n`);
+        for (const note of requestNotes(request, job.params, { enhancer: service.hasEnhancer() })) deps.stderr.write(`Note: ${note}\n`);
+
+        const final = await watch(job.id);
+        if (final.state === 'delivered') {
+          const link = await backend.objects.outputLink(final.id, 'video.mp4', 6 * 3600);
+          if (link) {
+            deps.stdout.write(`${link.startsWith('file:') ? fileURLToPath(link) : link}\n`);
+            return EXIT.OK;
+          }
+          deps.stderr.write(`error: job ${final.id} was delivered but its video.mp4 is missing.\n`);
+          return EXIT.JOB_FAILED;
+        }
+        if (final.state === 'cancelled' && interrupted) return exitCodeForSignal(interrupted);
+        return EXIT.JOB_FAILED;
+      } catch (err) {
+        if (err instanceof UserFacingError) return refuse(deps, err);
+        throw err;
+      } finally {
+        await service.stop();
+      }
+
+      /** Prints the job's status as it changes until it ends; a signal cancels it (and its process) first. */
+      async function watch(jobId: string): Promise<Job> {
+        let lastLine = '';
+        let cancelAsked = false;
+        for (;;) {
+          const job = await backend.store.get(jobId);
+          if (!job) throw new Error(`job ${jobId} disappeared from the store`);
+          const line = render(await service.describe(job));
+          if (line !== lastLine) deps.stderr.write(`${line}\n`);
+          lastLine = line;
+          if (isFinal(job.state)) return job;
+          if (interrupted && !cancelAsked) {
+            cancelAsked = true;
+            // Being posted already (`uploading`): nothing to cancel; the job ends in a moment.
+            await service.cancel(jobId, deps.requester).catch((err: unknown) => {
+              if (!(err instanceof UserFacingError)) throw err;
+            });
+            continue;
+          }
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, deps.pollMs ?? 250);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+      }
+    } finally {
+      await backend.close();
+    }
+  } finally {
+    removeListeners();
+  }
+}
+
+function parseArgs(argv: readonly string[]): { request: VideoRequest; image?: Uint8Array } {
+  // The shell split the words already; quote the ones with spaces again for the chat command parser.
   const text = argv.map((a) => (/\s/.test(a) && !a.startsWith('--') ? `"${a.replace(/"/g, "'")}"` : a)).join(' ');
   const { text: commandText, imagePath } = takeImageFlag(text);
-  let image: Uint8Array | undefined;
-  let request;
-  try {
-    request = parseVideoCommand(commandText);
-    if (imagePath) {
-      const path = resolve(imagePath);
-      if (!existsSync(path)) throw new UserFacingError('INVALID_IMAGE', `There is no file at ${path}.`);
-      image = readFileSync(path);
-    }
-  } catch (err) {
-    if (err instanceof UserFacingError) {
-      deps.stderr.write(`error: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const request = parseVideoCommand(commandText);
+  return { request, ...(imagePath ? { image: readImageFile(imagePath) } : {}) };
+}
 
-  let finish: (result: { code: number; path?: string }) => void = () => {};
-  const finished = new Promise<{ code: number; path?: string }>((r) => (finish = r));
-  let delivered: string | undefined;
-  let lastLine = '';
-  const surface: ChatSurface = {
-    platform: 'cli',
-    // The command's own output is its status: nothing to post before the job exists, nothing to withdraw.
-    announce: async (job: Job) => job.conversation,
-    retract: async () => {},
-    async showStatus(_job: Job, view: StatusView): Promise<void> {
-      const line = view.progress
-        ? `${view.progress.bar} step ${view.progress.step}/${view.progress.total}${view.progress.etaS !== null ? ` ETA ${formatDuration(view.progress.etaS)}` : ''}`
-        : view.headline;
-      if (line !== lastLine) deps.stderr.write(`${line}\n`);
-      lastLine = line;
-      if (view.state === 'delivered') finish({ code: 0, ...(delivered ? { path: delivered } : {}) });
-      else if (view.final) finish({ code: 1 });
-    },
-    async postVideo(_job: Job, video: VideoFile): Promise<void> {
-      const link = await video.link(6 * 3600);
-      delivered = link?.startsWith('file:') ? fileURLToPath(link) : link;
-    },
-  };
+function refuse(deps: Pick<GenerateDeps, 'stderr'>, err: UserFacingError): number {
+  deps.stderr.write(`error: ${err.message}\n`);
+  return EXIT.BAD_INPUT;
+}
 
-  const backend = await deps.buildBackend();
-  for (const notice of backend.notices) deps.stderr.write(`${notice}\n`);
-  const service = deps.buildService(backend, surface);
-  try {
-    await service.start();
-    const { job } = await service.submit({
-      requester: { platform: 'cli', userId: 'cli' },
-      conversation: { platform: 'cli', channelId: 'cli' },
-      request,
-      ...(image ? { image } : {}),
-    });
-    deps.stderr.write(`Job ${job.id}: ${summary(job)}\n`);
-    const result = await finished;
-    if (result.code === 0 && result.path) deps.stdout.write(`${result.path}\n`);
-    return result.code;
-  } catch (err) {
-    if (err instanceof UserFacingError) {
-      deps.stderr.write(`error: ${err.message}\n`);
-      return 2;
+function render(view: StatusView): string {
+  if (!view.progress) return view.headline;
+  const eta = view.progress.etaS !== null ? ` ETA ${formatDuration(view.progress.etaS)}` : '';
+  return `${view.progress.bar} step ${view.progress.step}/${view.progress.total}${eta}`;
+}
+
+/**
+ * Cancels the unfinished jobs of earlier `videobot generate` runs on this machine whose process is gone (killed
+ * with SIGKILL, or the machine slept through it): nobody is left to read their result, and their processes would
+ * hold the GPU queue. Each command records its host and pid in its job's conversation.
+ */
+export async function cancelAbandonedCommandJobs(store: JobStore, service: Pick<JobService, 'cancel'>): Promise<string[]> {
+  const here = hostname();
+  const cancelled: string[] = [];
+  const live = await store.listByState(['queued', 'enhancing', 'submitting', 'starting', 'running', 'encoding']);
+  for (const job of live) {
+    const extra = job.conversation.extra;
+    if (job.conversation.platform !== 'cli' || extra?.host !== here || processAlive(Number(extra.pid))) continue;
+    try {
+      await service.cancel(job.id, job.requester);
+      cancelled.push(job.id);
+    } catch (err) {
+      if (!(err instanceof UserFacingError)) throw err; // it ended meanwhile
     }
-    throw err;
-  } finally {
-    await service.stop();
-    await backend.close();
   }
+  return cancelled;
 }

@@ -192,9 +192,10 @@ function enhancerFor(config: Config): { enhancer?: Enhancer } {
   return {};
 }
 
-async function buildBackend(config: Config, logger: Logger, env: Record<string, string | undefined>): Promise<Backend> {
+/** `role`: the bot consumes the AWS job-event queue; a one-shot command leaves it to the bot and looks its job up. */
+async function buildBackend(config: Config, logger: Logger, env: Record<string, string | undefined>, role: 'bot' | 'command'): Promise<Backend> {
   if (config.VIDEOBOT_BACKEND === 'local') return buildLocalBackend(config, logger, env);
-  const aws = createAwsBackend(config, logger);
+  const aws = createAwsBackend(config, logger, { consumeEvents: role === 'bot' });
   const enhancer = enhancerFor(config).enhancer ?? aws.enhancer;
   return {
     store: aws.store,
@@ -250,7 +251,11 @@ function buildChats(config: Config, logger: Logger, onExit: () => void, notices:
   });
 }
 
-function buildService(config: Config, backend: Backend, surfaces: ChatSurface[], logger: Logger): JobService {
+/** A command reconciles its own job this often: on AWS that is how it learns the job ended (the events are the bot's). */
+const COMMAND_RECONCILE_MS = 3000;
+
+function buildService(config: Config, backend: Backend, surfaces: ChatSurface[], logger: Logger, scope?: JobScope): JobService {
+  const command = scope?.owns !== undefined;
   return createJobService({
     store: backend.store,
     objects: backend.objects,
@@ -264,26 +269,37 @@ function buildService(config: Config, backend: Backend, surfaces: ChatSurface[],
     access: {
       allowedUsers: config.VIDEOBOT_ALLOWED_USERS,
       allowedChannels: config.VIDEOBOT_ALLOWED_CHANNELS,
-      admins: config.VIDEOBOT_ADMINS,
+      admins: [...config.VIDEOBOT_ADMINS, ...backend.localAdmins],
       maxJobsPerUser: config.VIDEOBOT_MAX_JOBS_PER_USER,
       dailyQuota: config.VIDEOBOT_DAILY_QUOTA,
     },
-    limits: { maxConcurrentJobs: config.VIDEOBOT_MAX_CONCURRENT_JOBS, maxAttempts: config.VIDEOBOT_MAX_ATTEMPTS },
+    limits: {
+      maxConcurrentJobs: config.VIDEOBOT_MAX_CONCURRENT_JOBS,
+      maxAttempts: config.VIDEOBOT_MAX_ATTEMPTS,
+      ...(command ? { reconcileIntervalMs: COMMAND_RECONCILE_MS, quietAfterMs: COMMAND_RECONCILE_MS } : {}),
+    },
     presignTtlSeconds: config.VIDEOBOT_PRESIGN_TTL_SECONDS,
+    ...(backend.checkModel ? { checkModel: backend.checkModel } : {}),
+    ...(scope ? { scope } : {}),
   });
 }
 
 async function runBot(config: Config, env: Record<string, string | undefined>): Promise<number> {
   const shell = config.VIDEOBOT_CHAT.includes('shell');
   const logger = createLogger(config, shell ? join(resolve(config.VIDEOBOT_DATA_DIR), 'videobot.log') : undefined);
-  const backend = await buildBackend(config, logger, env);
+  const backend = await buildBackend(config, logger, env, 'bot');
   let resolveExit: (code: number) => void = () => {};
   const exited = new Promise<number>((r) => (resolveExit = r));
   const chats = buildChats(config, logger, () => resolveExit(0), backend.notices);
   if (!shell) for (const notice of backend.notices) logger.info(notice);
-  const service = buildService(config, backend, chats.map((c) => c.surface), logger);
+  // Jobs of `videobot generate` runs on this store are finished here too when this bot runs the queue: see commandSurface.
+  const service = buildService(config, backend, [...chats.map((c) => c.surface), commandSurface], logger, backend.lease ? { lease: backend.lease } : undefined);
   const health = config.VIDEOBOT_HEALTH_PORT !== undefined ? await startHealthServer(config.VIDEOBOT_HEALTH_PORT, logger) : undefined;
   await service.start();
+  if (backend.lease) {
+    const abandoned = await cancelAbandonedCommandJobs(backend.store, service);
+    if (abandoned.length > 0) logger.info({ jobs: abandoned }, 'cancelled jobs of `videobot generate` runs that are gone');
+  }
   for (const chat of chats) await chat.start(service);
   health?.ready();
   logger.info({ chat: config.VIDEOBOT_CHAT, backend: config.VIDEOBOT_BACKEND, defaultModel: backend.defaultModel }, 'videobot started');
@@ -353,38 +369,43 @@ export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv): 
     config = loadConfig(env);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
-    return 2;
+    return EXIT.BAD_INPUT;
   }
   try {
-    if (command === 'start') return await runBot(config, env);
+    if (command === 'start') {
+      prepareDataDir(config);
+      return await runBot(config, env);
+    }
     if (command === 'generate') {
-      const logger = createLogger(config, join(resolve(config.VIDEOBOT_DATA_DIR), 'videobot.log'));
+      const logger = createLogger(config, join(prepareDataDir(config), 'videobot.log'));
       return await runGenerate(rest, {
         stdout: process.stdout,
         stderr: process.stderr,
-        buildBackend: () => buildBackend(config, logger, env),
-        buildService: (backend, surface) => buildService(config, backend, [surface], logger),
+        signals: process,
+        requester: { platform: 'cli', userId: localUser() },
+        buildBackend: () => buildBackend(config, logger, env, 'command'),
+        buildService: (backend, surface, scope) => buildService(config, backend, [surface], logger, scope),
       });
     }
     if (command === 'models' && rest[0] === 'stage') return await stageModels(config, rest.slice(1));
     if (command === 'discord' && rest[0] === 'register') return await registerDiscord(config);
     process.stderr.write(`Unknown command "${command}".\n${USAGE}\n`);
-    return 2;
+    return EXIT.BAD_INPUT;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof ProcessingUnavailableError) {
+    if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
-      return 2;
+      return EXIT.BAD_INPUT;
     }
-    throw err;
+    if (err instanceof SetupError || err instanceof ProcessingUnavailableError) {
+      process.stderr.write(`${err.message}\n`);
+      return EXIT.NOT_READY;
+    }
+    // A bug: say so in one line, with the stack for the report.
+    process.stderr.write(`videobot stopped on an unexpected error: ${(err as Error).message}\n${(err as Error).stack ?? ''}\n`);
+    return EXIT.INTERNAL;
   }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2), process.env).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`videobot failed: ${(err as Error).stack ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  void main(process.argv.slice(2), process.env).then((code) => process.exit(code));
 }

@@ -7,7 +7,10 @@ import { DynamoJobStore } from './dynamodb.js';
 import { SqsEventConsumer } from './events.js';
 import { stageModel, type StageModelOptions, type StageModelResult } from './model-cache.js';
 import { S3ObjectStore } from './s3.js';
-import { SageMakerRunner, processingSettingsFromConfig, type ProcessingSettings } from './sagemaker.js';
+import { SageMakerRunner, processingSettingsFromConfig, type ProcessingSettings, type StateChangeSource } from './sagemaker.js';
+
+/** For processes that do not consume the event queue: they never receive a state change. */
+const NO_EVENTS: StateChangeSource = { start: () => {}, stop: async () => {} };
 
 export interface AwsBackendOptions {
   readonly clock?: Clock;
@@ -19,6 +22,11 @@ export interface AwsBackendOptions {
   readonly progressPollMs?: number;
   /** SDK attempts per call including the first (default: the SDK's, 3). */
   readonly maxAttempts?: number;
+  /**
+   * Whether this process consumes the shared job-event queue (default true: the bot). A one-shot command passes
+   * false: the queue's events belong to the bot, so the command learns how its own job ends by looking it up.
+   */
+  readonly consumeEvents?: boolean;
 }
 
 export interface AwsBackend {
@@ -54,7 +62,7 @@ export function createAwsBackend(config: Config, logger: Logger, options: AwsBac
     outputBucket: need('VIDEOBOT_OUTPUT_BUCKET'),
     ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
   });
-  const events = new SqsEventConsumer({
+  const events: StateChangeSource = options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer({
     sqs: clients.sqs,
     queueUrl: need('VIDEOBOT_EVENTS_QUEUE_URL'),
     logger,

@@ -315,6 +315,11 @@ export class SageMakerRunner implements Runner {
     this.log = options.logger.child({ component: 'sagemaker-runner' });
   }
 
+  /** MaxRuntimeInSeconds of every job: SageMaker stops a job there; the service's store-side check backs it up. */
+  get maxRuntimeMs(): number {
+    return this.options.settings.maxRuntimeSeconds * 1000;
+  }
+
   nameFor(job: Job, attempt = currentAttempt(job)): string {
     return processingJobName(this.options.settings.jobPrefix, job.id, attempt);
   }

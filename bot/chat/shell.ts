@@ -1,16 +1,16 @@
 // The terminal chat: /video, /enhance, /jobs, /cancel, /help in a shell, with a live progress line.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { USAGE, parseVideoCommand } from '../core/command.js';
+import { USAGE, parseVideoCommand, requestNotes } from '../core/command.js';
 import { UserFacingError } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import { isFinal } from '../core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../core/ports.js';
 import { PRESETS } from '../core/presets.js';
 import type { JobService } from '../core/service.js';
-import { details, formatDuration, summary } from '../core/status.js';
+import { details, formatDuration, printable, summary } from '../core/status.js';
 import type { ChatAdapter } from './adapter.js';
 
 export interface ShellOptions {
@@ -81,7 +81,7 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
     async postVideo(job: Job, video: VideoFile): Promise<void> {
       const link = await video.link(0);
       const path = link?.startsWith('file:') ? fileURLToPath(link) : (link ?? '(no path)');
-      print(`[${job.id}] Video ready: ${path}\n         ${summary(job)}${job.params.prompt !== job.originalPrompt ? `\n         Enhanced prompt: ${job.params.prompt}` : ''}`);
+      print(`[${job.id}] Video ready: ${path}\n         ${summary(job)}${job.params.prompt !== job.originalPrompt ? `\n         Enhanced prompt: ${printable(job.params.prompt)}` : ''}`);
     },
   };
 
@@ -101,18 +101,20 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
         print('Enhancing…');
         const result = await svc.enhance(args);
         lastEnhanced = result.text;
-        print(`Enhanced prompt (${result.tokens} of ${result.limit} tokens):\n${result.text}${result.warning ? `\n⚠ ${result.warning}` : ''}\nType /generate to make it, or /video with your own edit.`);
+        print(`Enhanced prompt (${result.tokens} of ${result.limit} tokens):\n${printable(result.text)}${result.warning ? `\n⚠ ${result.warning}` : ''}\nType /generate to make it, or /video with your own edit.`);
         return;
       }
       case '/jobs': {
         const jobs = await svc.list(user, 10);
         if (jobs.length === 0) return print('No jobs yet. Try /video a bee on a flower');
-        print(jobs.map((j) => `${j.id}  ${j.state.padEnd(10)} ${truncate(j.params.prompt, 50)}`).join('\n'));
+        print(jobs.map((j) => `${j.id}  ${j.state.padEnd(10)} ${truncate(printable(j.params.prompt), 50)}`).join('\n'));
         return;
       }
       case '/details': {
         const job = await svc.get(rest[0] ?? '');
-        if (!job) return print(`There is no job ${rest[0] ?? ''}. /jobs lists yours.`);
+        const mine = job && job.requester.platform === user.platform && job.requester.userId === user.userId;
+        // Someone else's job reads the same as a missing one: job ids say nothing about other people's videos.
+        if (!job || (!mine && !svc.isAdmin(user))) return print(`There is no job ${printable(rest[0] ?? '')} of yours. /jobs lists yours.`);
         return print(details(job));
       }
       case '/cancel': {
@@ -140,18 +142,14 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
   async function video(args: string): Promise<void> {
     const { text, imagePath } = takeImageFlag(args);
     const request = parseVideoCommand(text);
-    let image: Uint8Array | undefined;
-    if (imagePath) {
-      const path = resolve(imagePath);
-      if (!existsSync(path)) throw new UserFacingError('INVALID_IMAGE', `There is no file at ${path}.`);
-      image = readFileSync(path);
-    }
-    await service!.submit({
+    const image = imagePath ? readImageFile(imagePath) : undefined;
+    const { job, created } = await service!.submit({
       requester: user,
       conversation: { platform: 'shell', channelId: 'terminal' },
       request,
       ...(image ? { image } : {}),
     });
+    if (created) for (const note of requestNotes(request, job.params, { enhancer: service!.hasEnhancer() })) print(`[${job.id}] Note: ${note}`);
   }
 
   return {
@@ -197,6 +195,30 @@ export function takeImageFlag(args: string): { text: string; imagePath?: string 
   const m = /(?:^|\s)--image(?:=|\s+)("([^"]+)"|'([^']+)'|(\S+))/.exec(args);
   if (!m) return { text: args };
   return { text: (args.slice(0, m.index) + ' ' + args.slice(m.index + m[0].length)).trim(), imagePath: m[2] ?? m[3] ?? m[4]! };
+}
+
+/** Reads the picture `--image` names, or says in one sentence why it cannot. */
+export function readImageFile(pathArg: string): Uint8Array {
+  const path = resolve(pathArg);
+  const unreadable = (err: unknown) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return new UserFacingError('INVALID_IMAGE', `There is no file at ${path}.`);
+    if (code === 'EACCES' || code === 'EPERM') return new UserFacingError('INVALID_IMAGE', `${path} cannot be read (permission denied).`);
+    return new UserFacingError('INVALID_IMAGE', `${path} cannot be read (${code ?? (err as Error).message}).`);
+  };
+  let kind;
+  try {
+    kind = statSync(path);
+  } catch (err) {
+    throw unreadable(err);
+  }
+  if (kind.isDirectory()) throw new UserFacingError('INVALID_IMAGE', `${path} is a folder; --image needs a picture file (PNG, JPEG or WebP).`);
+  if (!kind.isFile()) throw new UserFacingError('INVALID_IMAGE', `${path} is not a regular file; --image needs a picture file (PNG, JPEG or WebP).`);
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw unreadable(err);
+  }
 }
 
 function truncate(s: string, n: number): string {

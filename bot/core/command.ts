@@ -236,3 +236,19 @@ export function estimateTextTokens(text: string): number {
   for (const w of words) tokens += Math.max(1, Math.ceil(w.replace(/[^\p{L}\p{N}]/gu, '').length / 4)) + (/[^\p{L}\p{N}]/u.test(w) ? 1 : 0);
   return tokens;
 }
+
+/**
+ * What a reply must add about how a request was read where it differs from what was typed: a text-only model
+ * named with an image runs as its image-to-video sibling, and --enhance does nothing without an enhancer.
+ */
+export function requestNotes(request: VideoRequest, params: JobParams, ctx: { readonly enhancer: boolean }): string[] {
+  const notes: string[] = [];
+  const named = request.model ? getPreset(request.model.toLowerCase()) : undefined;
+  if (named && named.id !== params.model) {
+    notes.push(`${named.label} makes videos from text only, so your image is animated with ${getPreset(params.model)?.label ?? params.model} instead.`);
+  }
+  if (request.enhance && !ctx.enhancer) {
+    notes.push('--enhance was ignored: no prompt enhancer (LLM) is set up here, so your prompt is used as typed.');
+  }
+  return notes;
+}

@@ -10,6 +10,7 @@ import { LIVE_STATES, RUNNER_STATES, canTransition, isFinal } from './job.js';
 import { getPreset } from './presets.js';
 import { DEFAULT_RECONCILE_LIMITS, createReconciler, type ReconcileLimits } from './reconcile.js';
 import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, RunnerStatus, VideoFile } from './ports.js';
+import { DEFAULT_QUEUE_POLL_MS, type JobScope } from './scope.js';
 import { describeJob } from './status.js';
 import { EditThrottle } from './throttle.js';
 
@@ -41,6 +42,10 @@ export interface JobServiceDeps {
   /** How to tell someone where to configure an enhancer (differs between local and AWS). */
   readonly enhancerSetupHint?: string;
   readonly presignTtlSeconds?: number;
+  /** Refuses, at submit, a model this machine cannot run (a GPU model where there is no GPU), with a UserFacingError. */
+  readonly checkModel?: (model: string) => void;
+  /** Which jobs this process starts and settles, and the lease on a queue shared with other processes (scope.ts). */
+  readonly scope?: JobScope;
 }
 
 export interface EnhancedPrompt {
@@ -96,6 +101,12 @@ export function createJobService(deps: JobServiceDeps) {
   let pumpAgain = false;
   let stopped = false;
   let sweeper: ReturnType<typeof setInterval> | undefined;
+  const scope = deps.scope ?? {};
+  const owns = scope.owns ?? (() => true);
+  /** Whether this process holds the queue (always, without a lease); it settles the queue's jobs when it gains it. */
+  let holdingQueue = false;
+  let takingQueue: Promise<boolean> | undefined;
+  let queuePoll: ReturnType<typeof setInterval> | undefined;
 
   /** The one door for requests (new videos, Retry, Regenerate, Edit prompt): see intake.ts. */
   const intake = createIntake({
@@ -108,6 +119,7 @@ export function createJobService(deps: JobServiceDeps) {
     defaultModel: deps.defaultModel,
     imageLimits: limits.imageLimits,
     guard,
+    ...(deps.checkModel ? { checkModel: deps.checkModel } : {}),
     created: (job) => {
       void showStatus(job, true);
       pump();
@@ -193,10 +205,26 @@ export function createJobService(deps: JobServiceDeps) {
     });
   }
 
+  /** Takes or renews the queue lease; on gaining the queue, first settles the jobs a previous holder left. */
+  function holdQueue(): Promise<boolean> {
+    takingQueue ??= (async () => {
+      const held = scope.lease ? await scope.lease.hold().catch((err: unknown) => (log.warn({ err }, 'taking the queue lease failed'), false)) : true;
+      const gained = held && !holdingQueue;
+      if (scope.lease && held !== holdingQueue) log.info(held ? 'this process now runs the job queue' : 'another process runs the job queue now');
+      holdingQueue = held;
+      if (gained) await recover();
+      return held;
+    })().finally(() => {
+      takingQueue = undefined;
+    });
+    return takingQueue;
+  }
+
   async function pumpOnce(): Promise<void> {
+    if (!(await holdQueue())) return;
     const active = await store.listByState(['enhancing', ...RUNNER_STATES]);
     let free = limits.maxConcurrentJobs - active.length;
-    const queued = (await store.listByState(['queued'])).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    const queued = (await store.listByState(['queued'])).filter(owns).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     const now = clock.now();
     for (const job of queued) {
       if (free <= 0) break;
@@ -467,6 +495,7 @@ export function createJobService(deps: JobServiceDeps) {
   }
 
   const reconciler = createReconciler({
+    owns: (job) => holdingQueue && owns(job),
     store,
     runner,
     clock,
@@ -485,7 +514,7 @@ export function createJobService(deps: JobServiceDeps) {
 
   /** After a restart: settle every unfinished job so none is lost and none is posted twice. */
   async function recover(): Promise<void> {
-    const unfinished = await store.listByState(LIVE_STATES);
+    const unfinished = (await store.listByState(LIVE_STATES)).filter(owns);
     for (const job of unfinished) {
       const jlog = log.child({ jobId: job.id, state: job.state });
       try {
@@ -536,15 +565,20 @@ export function createJobService(deps: JobServiceDeps) {
   async function start(): Promise<void> {
     stopped = false;
     await runner.start(handleRunnerEvent);
-    await recover();
+    await holdQueue();
     sweeper = setInterval(() => {
       void store
         .listByState(['uploading'])
-        .then((jobs) => Promise.all(jobs.map(settleStaleUpload)))
+        .then((jobs) => Promise.all(jobs.filter((j) => holdingQueue && owns(j)).map(settleStaleUpload)))
         .catch((err: unknown) => log.warn({ err }, 'upload sweep failed'));
     }, UPLOAD_STALE_MS / 2);
     sweeper.unref?.();
     reconciler.start();
+    const pollMs = scope.queuePollMs ?? (scope.lease ? DEFAULT_QUEUE_POLL_MS : undefined);
+    if (pollMs) {
+      queuePoll = setInterval(() => pump(), pollMs);
+      queuePoll.unref?.();
+    }
     pump();
   }
 
@@ -554,8 +588,12 @@ export function createJobService(deps: JobServiceDeps) {
     await reconciler.stop();
     for (const t of retryTimers) clearTimeout(t);
     retryTimers.clear();
+    clearInterval(queuePoll);
     await idle();
+    await takingQueue;
     await runner.stop();
+    if (holdingQueue) await scope.lease?.release().catch((err: unknown) => log.warn({ err }, 'releasing the queue lease failed; it expires by itself'));
+    holdingQueue = false;
   }
 
   /** Waits until no dispatch pass is running (for tests and orderly shutdown). */

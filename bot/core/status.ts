@@ -108,9 +108,10 @@ export function details(job: Job): string {
   const p = job.params;
   const lines = [
     `Job ${job.id} — ${job.state}`,
-    `Prompt: ${p.prompt}`,
-    ...(p.prompt !== job.originalPrompt ? [`Original prompt: ${job.originalPrompt}`] : []),
-    ...(p.negativePrompt ? [`Negative: ${p.negativePrompt}`] : []),
+    ...(job.state === 'failed' ? [`Why it failed: ${printable(failureMessage(job.failure?.code ?? 'INTERNAL_ERROR', job.failure?.message))}`] : []),
+    `Prompt: ${printable(p.prompt)}`,
+    ...(p.prompt !== job.originalPrompt ? [`Original prompt: ${printable(job.originalPrompt)}`] : []),
+    ...(p.negativePrompt ? [`Negative: ${printable(p.negativePrompt)}`] : []),
     summary(job),
   ];
   const timings = job.result?.metadata?.timings_s as Record<string, number> | undefined;
@@ -125,6 +126,21 @@ export function details(job: Job): string {
   }
   if (job.finishedAt) lines.push(`Total: ${formatDuration((job.finishedAt - job.createdAt) / 1000)}`);
   return lines.join('\n');
+}
+
+/** Control characters, and the bidi controls that reorder a line. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * User text made safe to echo: control characters and escape sequences are shown as `\x1b`, `\n`, `\u202e`
+ * instead of being obeyed by the terminal (a prompt could otherwise clear the screen or rewrite earlier lines).
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.codePointAt(0)!;
+    return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
 }
 
 /** One line of text for terminals and logs. */

@@ -1,6 +1,8 @@
 // Asks the processing job what hardware this machine has (`python -m processing probe`).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { UserFacingError } from '../core/errors.js';
+import { PRESETS, getPreset } from '../core/presets.js';
 
 export interface DeviceProbe {
   readonly cuda: boolean;
@@ -25,4 +27,24 @@ export async function probeDevice(python: string, cwd: string, env: Record<strin
       { cause: err },
     );
   }
+}
+
+/** The models that run without a GPU (the test model), for messages. */
+export function cpuModels(): string[] {
+  return [...PRESETS.values()].filter((p) => p.minGpuGib === 0).map((p) => (p.testOnly ? `${p.id} (a test model that makes random noise)` : p.id));
+}
+
+/**
+ * For a machine without a usable GPU (none found, or VIDEOBOT_DEVICE=cpu): refuses GPU models when they are asked
+ * for, instead of queueing a job that can only fail.
+ */
+export function refuseGpuModels(reason: string): (model: string) => void {
+  return (model) => {
+    const preset = getPreset(model);
+    if (!preset || preset.minGpuGib === 0) return;
+    throw new UserFacingError(
+      'MODEL_NOT_AVAILABLE',
+      `${preset.label} needs an NVIDIA GPU with at least ${preset.minGpuGib} GiB of memory, and ${reason}; the model that runs here is ${cpuModels().join(', ')}.`,
+    );
+  };
 }

@@ -39,6 +39,8 @@ interface Running {
   poll?: ReturnType<typeof setInterval>;
   watcher?: FSWatcher;
   timeout?: ReturnType<typeof setTimeout>;
+  /** The write of the pid file; finish() waits for it, so the file it removes is never written after. */
+  pidWritten?: Promise<void>;
   cancelled: boolean;
   timedOut: boolean;
 }
@@ -52,6 +54,11 @@ export class LocalRunner implements Runner {
   private stopping = false;
   private readonly log: Logger;
   private readonly pool: WorkerPool | undefined;
+
+  /** The time limit the runner enforces itself; the service's store-side check backs it up. */
+  get maxRuntimeMs(): number {
+    return this.options.timeoutMs;
+  }
 
   constructor(private readonly options: LocalRunnerOptions) {
     this.log = options.logger.child({ component: 'local-runner' });
@@ -109,6 +116,11 @@ export class LocalRunner implements Runner {
     const out = this.options.outputDir(job.id);
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
+    // Cancelled while the folder was prepared: start nothing (kill() had no process to stop yet).
+    if (slot.cancelled) {
+      void this.finish(slot, null, null, '').finally(() => this.next());
+      return;
+    }
     if (this.pool) return this.launchOnWorker(slot, this.pool);
     const args = [
       '-m', 'processing', 'run',
@@ -134,14 +146,20 @@ export class LocalRunner implements Runner {
       stderrTail = (stderrTail + d.toString()).slice(-4000);
       jlog.debug({ err: d.toString().trimEnd() }, 'processing stderr');
     });
-    await writeFile(this.pidFile(job.id), JSON.stringify({ pid: child.pid, startedAt: Date.now() }));
-    jlog.info({ args: args.join(' ') }, 'processing job started');
-    void this.emit({ jobId: job.id, kind: 'started', ref: `local:${job.id}` });
-    this.watch(slot);
+    // Everything that must see the child's end is attached before the first await: a child that ends at once
+    // (killed, or a Python that cannot start) would otherwise end unseen and keep its slot for good.
     child.on('error', (err) => jlog.error({ err }, 'processing job error'));
     child.on('close', (code, signal) => {
       void this.finish(slot, code, signal, stderrTail).finally(() => this.next());
     });
+    jlog.info({ args: args.join(' ') }, 'processing job started');
+    void this.emit({ jobId: job.id, kind: 'started', ref: `local:${job.id}` });
+    this.watch(slot);
+    if (child.pid !== undefined) {
+      slot.pidWritten = writeFile(this.pidFile(job.id), JSON.stringify({ pid: child.pid, startedAt: Date.now() })).catch((err: unknown) =>
+        jlog.warn({ err }, 'writing the pid file failed; a restart will not adopt this job'),
+      );
+    }
   }
 
   /** Resident mode: the job runs on a slot's worker (bot/local/worker.ts), not in a process of its own. */
@@ -195,6 +213,7 @@ export class LocalRunner implements Runner {
     slot.watcher?.close();
     clearTimeout(slot.timeout);
     this.running.delete(slot.job.id);
+    await slot.pidWritten;
     await rm(this.pidFile(slot.job.id), { force: true });
     const jobId = slot.job.id;
     if (slot.cancelled) return this.emit({ jobId, kind: 'stopped' });
