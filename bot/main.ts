@@ -276,6 +276,7 @@ function buildService(config: Config, backend: Backend, surfaces: ChatSurface[],
     limits: {
       maxConcurrentJobs: config.VIDEOBOT_MAX_CONCURRENT_JOBS,
       maxAttempts: config.VIDEOBOT_MAX_ATTEMPTS,
+      reconcileIntervalMs: config.VIDEOBOT_RECONCILE_SECONDS * 1000,
       ...(command ? { reconcileIntervalMs: COMMAND_RECONCILE_MS, quietAfterMs: COMMAND_RECONCILE_MS } : {}),
     },
     presignTtlSeconds: config.VIDEOBOT_PRESIGN_TTL_SECONDS,
