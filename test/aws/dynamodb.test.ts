@@ -1,6 +1,6 @@
 // DynamoJobStore against moto with infra's key schema: the JobStore contract, plus the item layout (keys, TTL, index,
 // the LIVE list and request-key items).
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
@@ -98,6 +98,42 @@ describe('DynamoJobStore', () => {
     await store.create(done);
     expect(await item('LIVE', `JOB#${done.id}`)).toBeUndefined();
     expect((await store.listByState(['delivered'])).map((j) => j.id)).toContain(done.id);
+  });
+
+  it('keeps a slot hold as a HOLD item of the owner, bumps the owner\'s SLOTS version, and deletes the hold with the job\'s create', async () => {
+    const clock = new ManualClock();
+    const store = open(clock);
+    const userId = `U-slots-${++n}`;
+    const owner = `USER#slack#${userId}`;
+    const hold = { id: `h${n}`, owner: { platform: 'slack' as const, userId }, expiresAt: clock.now() + 60_000 };
+    const limits = { maxLive: 2, dailyQuota: 0, deliveredSince: 0 };
+    expect(await store.reserve(hold, limits)).toEqual({ held: true });
+    expect(await item(owner, `HOLD#${hold.id}`)).toMatchObject({ holdUntil: { N: String(hold.expiresAt) }, expiresAt: { N: String(Math.ceil(hold.expiresAt / 1000)) } });
+    expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '1' } });
+    expect(await store.reserve({ ...hold, id: `h${n}b` }, limits)).toEqual({ held: true });
+    expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '2' } });
+
+    const job = newJob(clock, { requester: { platform: 'slack', userId } });
+    await store.create(job, hold);
+    expect(await item(owner, `HOLD#${hold.id}`)).toBeUndefined();
+    expect(await item('LIVE', `JOB#${job.id}`)).toMatchObject({ owner: { S: owner } });
+    // A refusal writes nothing.
+    expect(await store.reserve({ ...hold, id: `h${n}c` }, limits)).toMatchObject({ held: false, reason: 'live', inProgress: 2 });
+    expect(await item(owner, `HOLD#h${n}c`)).toBeUndefined();
+    expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '2' } });
+  });
+
+  it('counts a live job written before LIVE items carried their owner', async () => {
+    const clock = new ManualClock();
+    const store = open(clock);
+    const userId = `U-legacy-${++n}`;
+    const job = newJob(clock, { requester: { platform: 'slack', userId } });
+    await store.create(job);
+    await base.send(
+      new UpdateItemCommand({ TableName: res.table, Key: { pk: { S: 'LIVE' }, sk: { S: `JOB#${job.id}` } }, UpdateExpression: 'REMOVE #owner', ExpressionAttributeNames: { '#owner': 'owner' } }),
+    );
+    const hold = { id: `h${n}`, owner: { platform: 'slack' as const, userId }, expiresAt: clock.now() + 60_000 };
+    expect(await store.reserve(hold, { maxLive: 1, dailyQuota: 0, deliveredSince: 0 })).toMatchObject({ held: false, reason: 'live', inProgress: 1 });
   });
 });
 
