@@ -1,7 +1,10 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createShellAdapter } from '../../bot/chat/shell.js';
 import type { Enhancer } from '../../bot/core/ports.js';
+import { pngHeader } from '../slack/payloads.js';
 import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
 
 describe('terminal chat', () => {
@@ -13,13 +16,13 @@ describe('terminal chat', () => {
     await h.close();
   });
 
-  async function setup(enhancer?: Enhancer) {
+  async function setup(enhancer?: Enhancer, admins: string[] = []) {
     input = new PassThrough();
     const output = new PassThrough();
     screen = '';
     output.on('data', (d: Buffer) => (screen += d.toString()));
     const shell = createShellAdapter({ input, output, userId: 'me', logger: testLogger(), notices: ['No NVIDIA GPU found'] });
-    h = await createHarness([shell.surface], enhancer ? { enhancer } : {});
+    h = await createHarness([shell.surface], { ...(enhancer ? { enhancer } : {}), access: { admins } });
     // The shell speaks for platform "shell"; the harness's user lists are per platform.
     await shell.start(h.service);
   }
@@ -80,5 +83,61 @@ describe('terminal chat', () => {
     type('/generate');
     await eventually(() => h.runner.submitted.length === 1);
     expect(h.runner.submitted[0]!.params.prompt).toBe('A macro shot of a bee, golden light, slow dolly-in.');
+  });
+
+  it('shows control characters and escape sequences of a prompt instead of letting them drive the terminal', async () => {
+    await setup();
+    type('/video "a bee\x1b[2J\x1b]0;pwned\x07 on a \u202eflower"');
+    await eventually(() => h.runner.submitted.length === 1);
+    type('/jobs');
+    await shown('a bee\\x1b[2J\\x1b]0;pwned\\x07 on a \\u202e');
+    type('/details j0001');
+    await shown('Prompt: a bee\\x1b[2J\\x1b]0;pwned\\x07 on a \\u202eflower');
+    expect(screen).not.toContain('\x1b[2J');
+    expect(screen).not.toContain('\u202e');
+  });
+
+  it("/details shows only the person's own jobs (or any to an admin), and says why a job failed", async () => {
+    await setup();
+    type('/video a bee');
+    await eventually(async () => (await h.store.get('j0001'))?.state === 'starting');
+    await h.runner.fail('j0001', 'GPU_OUT_OF_MEMORY', 'The GPU ran out of memory at 49 frames; try --frames 25.');
+    type('/details j0001');
+    await shown('Why it failed: The GPU ran out of memory at 49 frames; try --frames 25.');
+    const other = await h.service.submit({ requester: { platform: 'shell', userId: 'someone-else' }, conversation: { platform: 'shell', channelId: 'terminal' }, request: { prompt: 'their secret idea' } });
+    type('/details ' + other.job.id);
+    await shown(`There is no job ${other.job.id} of yours.`);
+    expect(screen).not.toContain('their secret idea');
+  });
+
+  it('/details shows anyone\'s job to an admin', async () => {
+    await setup(undefined, ['shell:me']);
+    const other = await h.service.submit({ requester: { platform: 'shell', userId: 'someone-else' }, conversation: { platform: 'shell', channelId: 'terminal' }, request: { prompt: 'their idea' } });
+    type('/details ' + other.job.id);
+    await shown('Prompt: their idea');
+  });
+
+  it('says so when an image makes a text-only model run as its image-to-video sibling', async () => {
+    await setup();
+    const image = join(h.dir, 'beach.png');
+    writeFileSync(image, pngHeader(720, 480));
+    type(`/video the waves roll in --model cogvideox-5b --image ${image}`);
+    await shown('Note: CogVideoX-5B makes videos from text only, so your image is animated with CogVideoX-5B image-to-video instead.').catch((err: Error) => {
+      throw new Error(`${err.message}; the screen shows:\n${screen}`);
+    });
+    expect(h.runner.submitted.length + (await h.store.listByState(['queued'])).length).toBe(1);
+  });
+
+  it('says so when --enhance is given but no enhancer is set up', async () => {
+    await setup();
+    type('/video a bee --enhance');
+    await shown('Note: --enhance was ignored: no prompt enhancer (LLM) is set up here, so your prompt is used as typed.');
+  });
+
+  it('answers --image naming a folder with one sentence', async () => {
+    await setup();
+    type(`/video the waves --image ${h.dir}`);
+    await shown(`✗ ${h.dir} is a folder; --image needs a picture file (PNG, JPEG or WebP).`);
+    expect(screen).not.toContain('EISDIR');
   });
 });
