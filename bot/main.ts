@@ -71,10 +71,11 @@ function environment(env: NodeJS.ProcessEnv): Record<string, string | undefined>
   return { ...fromFile, ...env };
 }
 
+/** Logs to a file are written synchronously: a command exits as soon as it is done, and no line may be lost. */
 function createLogger(config: Config, toFile: string | undefined): pino.Logger {
   if (toFile) {
     mkdirSync(dirname(toFile), { recursive: true });
-    return pino({ level: config.LOG_LEVEL }, pino.destination({ dest: toFile, mkdir: true, sync: false }));
+    return pino({ level: config.LOG_LEVEL }, pino.destination({ dest: toFile, mkdir: true, sync: true }));
   }
   if (process.stdout.isTTY) {
     return pino({ level: config.LOG_LEVEL, transport: { target: 'pino-pretty', options: { destination: 2 } } });
