@@ -326,7 +326,8 @@ export function createJobService(deps: JobServiceDeps) {
         : err instanceof UserFacingError
           ? { code: err.code, message: err.message, retryable: true }
           : { code: 'INTERNAL_ERROR', message: 'The GPU job could not be started. Try again in a minute.', retryable: true };
-    await retryOrFail(job, failure, attempts, true);
+    // A UserFacingError is the runner's own sentence: retried only where its code says a retry can help.
+    await retryOrFail(job, failure, attempts, !(err instanceof UserFacingError));
   }
 
   async function enhanceForJob(job: Job): Promise<string> {

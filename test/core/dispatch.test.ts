@@ -1,7 +1,7 @@
 // Dispatch: failed submits (refused or unreachable), a cancel while the runner starts a job, reconciliation of
 // jobs whose events were lost, and the time limit kept from the store. In-memory fakes, a manual clock.
 import { afterEach, describe, expect, it } from 'vitest';
-import { RunnerSubmitError } from '../../bot/core/errors.js';
+import { RunnerSubmitError, UserFacingError } from '../../bot/core/errors.js';
 import type { Conversation, Job } from '../../bot/core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../../bot/core/ports.js';
 import type { FsObjectStore } from '../../bot/local/files.js';
@@ -152,6 +152,16 @@ describe('dispatch', () => {
       await eventually(async () => (await stateOf(job.id)) === 'failed', 5000, 'failure');
       await h.service.idle();
       expect(runner.submitted).toHaveLength(2);
+    });
+
+    it('fails at once when the runner refuses with its own sentence (a UserFacingError whose code no retry helps)', async () => {
+      await setup({ maxAttempts: 3 });
+      runner.submitError = () => new UserFacingError('MODEL_NOT_AVAILABLE', 'The model weights are not installed here.');
+      const job = await submit();
+      await eventually(async () => (await stateOf(job.id)) === 'failed', 5000, 'failure');
+      await h.service.idle();
+      expect(runner.submitted).toHaveLength(1);
+      expect((await h.store.get(job.id))?.failure).toMatchObject({ code: 'MODEL_NOT_AVAILABLE', message: 'The model weights are not installed here.' });
     });
 
     it('backs off exponentially between attempts, up to maxRetryBackoffMs', async () => {
