@@ -19,7 +19,7 @@ import type { Job } from '../../bot/core/job.js';
 import { sampleJob } from '../support/fixtures.js';
 import pino from 'pino';
 import type { ChatSurface, RunnerEvent, StatusView } from '../../bot/core/ports.js';
-import { createHarness, eventually, testLogger } from '../support/harness.js';
+import { createHarness, eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
 import { REGION, createResources, freePort, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
 
@@ -343,6 +343,56 @@ describe('SageMakerRunner', () => {
         expect(lines.find((l) => l.alert === 'SUBMIT_PERMANENT')).toMatchObject({ jobId: j.id, code: 'NO_GPU_QUOTA', detail: expect.stringContaining('ResourceLimitExceeded') });
       } finally {
         fake.refuseCreate = undefined;
+        await h.close();
+      }
+    });
+  });
+
+  describe('reconciliation through the JobService', () => {
+    it('delivers a job whose Completed event was lost, and stops a job past its time limit with StopProcessingJob', async () => {
+      const objects = new S3ObjectStore({ s3, inputBucket: res.inputBucket, outputBucket: res.outputBucket });
+      const consumer = new SqsEventConsumer({ sqs, queueUrl: res.queueUrl, logger: testLogger(), waitSeconds: 1 });
+      const r = new SageMakerRunner({ sagemaker, objects, events: consumer, settings, logger: testLogger(), progressPollMs: 60_000 });
+      const posted: string[] = [];
+      const chat = {
+        platform: 'test',
+        announce: async (j: Job) => j.conversation,
+        retract: async () => {},
+        showStatus: async () => {},
+        postVideo: async (j: Job) => void posted.push(j.id),
+      } as unknown as ChatSurface;
+      const h = await createHarness([chat], {
+        objects,
+        makeRunner: () => r,
+        ids: sequentialIds('rec'),
+        limits: { statusIntervalMs: 0, retryBackoffMs: 0, maxConcurrentJobs: 2, reconcileIntervalMs: 0, quietAfterMs: 60_000, timeoutGraceMs: 15 * 60_000 },
+      });
+      try {
+        const who = (userId: string) => ({ requester: { platform: 'test' as const, userId }, conversation: { platform: 'test' as const, channelId: 'c' }, request: { prompt: 'a bee' } });
+        const { job: lost } = await h.service.submit(who('a'));
+        const { job: slow } = await h.service.submit(who('b'));
+        for (const j of [lost, slow]) await eventually(async () => (await h.store.get(j.id))?.state === 'starting', 10_000, `${j.id} starting`);
+        // The job finishes, but its event never reaches the bot.
+        await fake.writeOutput(`videobot-${lost.id}`, 'video.mp4', new Uint8Array([0, 0, 0, 24, 0x66, 0x74, 0x79, 0x70]));
+        await fake.writeOutput(`videobot-${lost.id}`, 'metadata.json', JSON.stringify({ seed: 9 }));
+        fake.setStatus(`videobot-${lost.id}`, 'Completed');
+
+        h.clock.advance(61_000);
+        await h.service.reconcile();
+        expect((await h.store.get(lost.id))?.state).toBe('delivered');
+        expect(posted).toEqual([lost.id]);
+        expect((await h.store.get(slow.id))?.state).toBe('starting'); // still InProgress: left alone
+
+        h.clock.advance((settings.maxRuntimeSeconds + 15 * 60) * 1000);
+        await h.service.reconcile();
+        expect((await h.store.get(slow.id))?.failure).toEqual({
+          code: 'TIMEOUT',
+          message: 'The job ran longer than its 30-minute time limit and was stopped.',
+          retryable: false,
+        });
+        expect(fake.callsOf('StopProcessingJob').map((c) => c.ProcessingJobName)).toContain(`videobot-${slow.id}`);
+        expect(posted).toEqual([lost.id]);
+      } finally {
         await h.close();
       }
     });
