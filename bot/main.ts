@@ -95,13 +95,14 @@ function localUser(): string {
 /** The data folder must be a folder this process can write; says in one sentence what is wrong. */
 function prepareDataDir(config: Config): string {
   const dir = resolve(config.VIDEOBOT_DATA_DIR);
-  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
-    throw new SetupError(`VIDEOBOT_DATA_DIR is ${dir}, which is a file, not a folder: point VIDEOBOT_DATA_DIR at a folder (it is created if missing).`);
-  }
   try {
+    if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+      throw new SetupError(`VIDEOBOT_DATA_DIR is ${dir}, which is a file, not a folder: point VIDEOBOT_DATA_DIR at a folder (it is created if missing).`);
+    }
     mkdirSync(dir, { recursive: true });
     accessSync(dir, fsConstants.W_OK);
   } catch (err) {
+    if (err instanceof SetupError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'part of that path is a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? (err as Error).message);
     throw new SetupError(`The data folder ${dir} (VIDEOBOT_DATA_DIR) cannot be created or written (${why}): point VIDEOBOT_DATA_DIR at a folder you can write.`);
