@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commandSurface } from '../../bot/cli.js';
+import { cancelAbandonedCommandJobs, commandSurface } from '../../bot/cli.js';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import type { JobScope } from '../../bot/core/scope.js';
@@ -13,7 +13,8 @@ import { createJobService, type JobService } from '../../bot/core/service.js';
 import { FsObjectStore } from '../../bot/local/files.js';
 import { GPU_QUEUE_LEASE, createLocalQueueLease } from '../../bot/local/queue-lease.js';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
-import { ManualClock, ScriptedRunner, eventually, sequentialIds, testLogger } from '../support/harness.js';
+import { sampleJob } from '../support/fixtures.js';
+import { ManualClock, ScriptedRunner, createHarness, eventually, sequentialIds, testLogger } from '../support/harness.js';
 
 class RecordingShell implements ChatSurface {
   readonly platform = 'shell' as const;
@@ -146,5 +147,31 @@ describe('the queue lease', () => {
     store.releaseLease('q', 'b');
     expect(store.takeLease('q', 'a', 1000)).toBe(true);
     store.close();
+  });
+});
+
+describe('jobs of commands that are gone', () => {
+  it('are cancelled (and their processes stopped), so they neither hold the queue nor run for nobody', async () => {
+    const h = await createHarness([commandSurface]);
+    try {
+      const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+      const cli = (pid: number, host = hostname()) => ({
+        requester: { platform: 'cli' as const, userId: 'me' },
+        conversation: { platform: 'cli' as const, channelId: 'cli', extra: { host, pid: String(pid) } },
+      });
+      await h.store.create(sampleJob('jkilled', { ...cli(deadPid), state: 'running', runnerRef: 'scripted:jkilled', attempts: 1 }));
+      await h.store.create(sampleJob('jwaiting', { ...cli(deadPid), state: 'queued' }));
+      await h.store.create(sampleJob('jalive', { ...cli(process.pid), state: 'running', runnerRef: 'scripted:jalive', attempts: 1 }));
+      await h.store.create(sampleJob('jelsewhere', { ...cli(deadPid, 'another-host'), state: 'running', runnerRef: 'scripted:jelsewhere', attempts: 1 }));
+      await h.store.create(sampleJob('jslack', { state: 'running', runnerRef: 'scripted:jslack', attempts: 1 }));
+
+      expect((await cancelAbandonedCommandJobs(h.store, h.service)).sort()).toEqual(['jkilled', 'jwaiting']);
+      expect(h.runner.cancelled).toEqual(['jkilled']);
+      for (const [id, state] of [['jkilled', 'cancelled'], ['jwaiting', 'cancelled'], ['jalive', 'running'], ['jelsewhere', 'running'], ['jslack', 'running']]) {
+        expect((await h.store.get(id!))?.state, id).toBe(state);
+      }
+    } finally {
+      await h.close();
+    }
   });
 });
