@@ -126,9 +126,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plan-kinds", default="none,model,sequential",
                         help="memory plans to try (model under 48 GiB and less, sequential under 24 GiB and less)")
     parser.add_argument("--job-speeds", default="lossless-cold,lossless-warm,lossless-warm@disk,stock@disk,fast",
-                        help="whole-job runs, in order: SPEED[-cold|-warm][@disk]; -cold empties the compile "
-                             "cache first, -warm makes sure it holds this speed's file, @disk drops the page "
-                             "cache first so the weights are read from disk (else they are in memory)")
+                        help="whole-job runs, in order: SPEED[-cold|-warm|-staged][@disk]; -cold empties the "
+                             "compile cache first, -warm makes sure it holds this speed's file, -staged empties "
+                             "it and runs `processing stage --compile-cache-only` (as a GPU staging job would) "
+                             "before the job, @disk drops the page cache first so the weights are read from disk "
+                             "(else they are in memory)")
     parser.add_argument("--job-steps", type=int, default=50)
     parser.add_argument("--fp32-reference", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the transformer in float32 to size the bf16 error of every variant")
@@ -871,7 +873,7 @@ class Bench:
                 "median_step_s": round(statistics.median(step_times), 3) if step_times else None}
 
     def section_job(self) -> dict:
-        from processing import tiny
+        from processing import optimize, tiny
 
         work = self.args.work_dir or Path(tempfile.mkdtemp(prefix="videobot-bench-"))
         models = work / "models"
@@ -901,8 +903,10 @@ class Bench:
                 continue
             variant, _, where = name.partition("@")
             speed = variant.split("-")[0]
-            if variant.endswith("-cold"):
-                shutil.rmtree(models / "compile-cache", ignore_errors=True)
+            if variant.endswith("-cold") or variant.endswith("-staged"):
+                shutil.rmtree(optimize.compile_cache_dir(models, self.spec.preset), ignore_errors=True)
+            if variant.endswith("-staged"):
+                results[f"{name}-stage"] = self._stage_compile_cache(work, models)
             if variant.endswith("-warm"):
                 results[f"{name}-cache"] = self._seed_compile_cache(models, speed)
             # The weights were just written, so they are in the page cache unless dropped.
@@ -923,7 +927,8 @@ class Bench:
         config = self.spec.transformer or dict(tiny_components()["transformer"].config)
         frames, _ = latent_frames(self.spec, config)
         shape = (2, frames, config["in_channels"], self.spec.height // 8, self.spec.width // 8)
-        path = optimize.compile_cache_file(models / "compile-cache", f"{self.spec.preset}-{speed}", shape)
+        path = optimize.compile_cache_file(optimize.compile_cache_dir(models, self.spec.preset),
+                                           f"{self.spec.preset}-{speed}", shape)
         if path.is_file():
             return {"file": str(path), "seeded": False, "bytes": path.stat().st_size}
         artifacts = torch.compiler.save_cache_artifacts() if self.compile_backend == "inductor" else None
@@ -932,6 +937,23 @@ class Bench:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(artifacts[0])
         return {"file": str(path), "seeded": True, "bytes": len(artifacts[0])}
+
+    def _stage_compile_cache(self, work: Path, models: Path) -> dict:
+        """What `videobot models stage` runs on a GPU instance after the download: the compile cache
+        for the preset's default job, in a process of its own (as the staging job is)."""
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(work / "inductor-stage"))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+                                                          env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "processing", "stage", "--model", self.spec.preset, "--dest", str(models),
+                   "--compile-cache-only"]
+        started = time.perf_counter()
+        proc = subprocess.run(command, env=env, capture_output=True, text=True)
+        cache = optimize_cache_files(models, self.spec.preset)
+        entry = {"stage_exit_code": proc.returncode, "wall_s": round(time.perf_counter() - started, 2), "files": cache}
+        if proc.returncode != 0 or not cache:
+            entry["stderr_tail"] = proc.stderr[-3000:]
+        log.info("stage compile cache: exit %d in %.1fs, %s", proc.returncode, entry["wall_s"], cache)
+        return entry
 
     def _run_job(self, work: Path, job_dir: Path, models: Path, speed: str, name: str, timeout: float) -> dict:
         out = work / f"out-{name}"
@@ -966,6 +988,13 @@ class Bench:
         log.info("job %-14s exit %d, %.1fs process wall, timings %s", name, proc.returncode, seconds,
                  entry.get("timings_s"))
         return entry
+
+
+def optimize_cache_files(models: Path, preset: str) -> dict:
+    from processing import optimize
+
+    folder = optimize.compile_cache_dir(models, preset)
+    return {p.name: p.stat().st_size for p in sorted(folder.glob("*.bin"))} if folder.is_dir() else {}
 
 
 def torch_fp8_ok() -> bool:
@@ -1016,6 +1045,9 @@ def table(results: dict) -> str:
                                            f"{entry['median_step_s']} s, peak {entry['peak_gib']} GiB"
                                            if entry.get("fits") else "does not fit"))
     for name, entry in (s.get("job") or {}).items():
+        if isinstance(entry, dict) and "stage_exit_code" in entry:
+            lines.append(f"job {name:14s} stage exit {entry['stage_exit_code']} wall {entry['wall_s']} s "
+                         f"files {entry['files']}")
         if isinstance(entry, dict) and "exit_code" in entry:
             lines.append(f"job {name:14s} exit {entry['exit_code']} wall {entry['process_wall_s']} s "
                          f"timings {entry.get('timings_s')}")

@@ -96,6 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     stage = commands.add_parser("stage", help="download a preset's weights into DEST/PRESET")
     stage.add_argument("--model", required=True)
     stage.add_argument("--dest", type=Path, required=True)
+    stage.add_argument("--compile-cache-only", action="store_true",
+                       help="weights already in DEST/PRESET: only add the compile cache (needs a GPU)")
 
     for sub in commands.choices.values():
         sub.add_argument("--log-level", default="info", choices=LOG_LEVELS)
@@ -269,13 +271,12 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
         torch.cuda.reset_peak_memory_stats()
 
     try:
-        from processing.optimize import WarmShape
+        from processing.optimize import compile_cache_dir
 
-        warm_shape = WarmShape(batch=2 if job.guidance > 1 else 1, frames=job.frames, height=job.height,
-                               width=job.width, text_tokens=preset.max_text_tokens)
+        warm_shape = warm_shape_for(job, preset)
         def build():
             return pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan, speed=settings.speed,
-                                           compile_cache_dir=settings.models_dir / "compile-cache",
+                                           compile_cache_dir=compile_cache_dir(settings.models_dir, preset.name),
                                            warm_shape=warm_shape)
 
         load_began = time.monotonic()
@@ -415,14 +416,64 @@ def command_stage(args: argparse.Namespace) -> int:
     if preset.hf_id is None:
         log.info("%s is built in code; nothing to stage", preset.name)
         return 0
-    from huggingface_hub import snapshot_download
-
     dest = args.dest / preset.name
-    log.info("downloading %s into %s", preset.hf_id, dest)
-    snapshot_download(repo_id=preset.hf_id, local_dir=dest)
+    if not args.compile_cache_only:
+        from huggingface_hub import snapshot_download
+
+        log.info("downloading %s into %s", preset.hf_id, dest)
+        snapshot_download(repo_id=preset.hf_id, local_dir=dest)
+    stage_compile_cache(preset, dest)
     log.info("staged %s; upload %s to the model cache", preset.name, dest)
     return 0
 
+
+def stage_compile_cache(preset: presets_module.Preset, weights: Path, device: str | None = None,
+                        plans: list | None = None) -> list[dict]:
+    """On a GPU, compiles the transformer block for the preset's default job (lossless and fast)
+    into `<weights>/compile-cache/`, so the compile cache travels with the staged weights and the
+    first job on a fresh container loads it instead of compiling. Compiled code fits one GPU type
+    and torch version (the file name says which), so stage on the instance type the jobs use. No
+    GPU, or a failure: nothing is written and jobs compile as before; staging never fails for it."""
+    import torch
+
+    from processing import optimize, pipeline
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    plans = compile_cache_plans(device) if plans is None else plans
+    config_file = weights / "transformer" / "config.json"
+    if not plans or not config_file.is_file():
+        log.info("compile cache: not staged (%s)", "no transformer config" if plans else "nothing compiles here")
+        return []
+    # The default job.json of this preset (an i2v preset's needs an image name; nothing opens it here).
+    job, _ = validate_job({"model": preset.name, "prompt": "compile cache", "image": "image.png"}, weights,
+                          presets_module.load_presets())
+    shape = warm_shape_for(job, preset)
+    dtype = getattr(torch, pipeline.resolve_dtype(preset, device))
+    results = []
+    for speed, options in plans:
+        result = optimize.Prewarm(json.loads(config_file.read_text()), options, shape, dtype=dtype, device=device,
+                                  compile_cache_dir=optimize.compile_cache_dir(weights.parent, preset.name),
+                                  label=preset.name).start().wait()
+        results.append({"speed": speed, **asdict(result)})
+        log.info("compile cache for %s %s: %s", preset.name, speed,
+                 result.cache_file if result.cache_saved else f"not saved ({result.error or result.compile_error})")
+    return results
+
+
+def compile_cache_plans(device: str) -> list:
+    """(speed, options) for each speed whose blocks compile on this device: none on CPU."""
+    from processing import optimize
+
+    plans = [(speed, optimize.options_for(speed, device, "none")) for speed in ("lossless", "fast")]
+    return [(speed, options) for speed, options in plans if options.compile_blocks]
+
+
+def warm_shape_for(job: Job, preset: presets_module.Preset):
+    """The transformer call the job makes (its compiled graph and compile-cache file depend on it)."""
+    from processing.optimize import WarmShape
+
+    return WarmShape(batch=2 if job.guidance > 1 else 1, frames=job.frames, height=job.height, width=job.width,
+                     text_tokens=preset.max_text_tokens)
 
 def main(argv: list[str] | None = None, *, observer: Observer | None = None,
          sagemaker_output: Path = SAGEMAKER_OUTPUT) -> int:

@@ -367,7 +367,8 @@ class CompileFallback:
     def fail(self, exc: BaseException | str, where: str) -> None:
         if self.error is not None:
             return
-        self.error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"[:500]
+        # The first line: Dynamo appends hints ("Set TORCHDYNAMO_VERBOSE=1 ...") after a blank line.
+        self.error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
         self.where = where
         log.warning("torch.compile failed (%s); the transformer runs eagerly (uncompiled): %s", where,
                     self.error, exc_info=exc if isinstance(exc, BaseException) else None)
@@ -404,6 +405,16 @@ def compile_regionally(blocks, backend, fallback: CompileFallback, where: str = 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+
+
+COMPILE_CACHE_FOLDER = "compile-cache"
+
+
+def compile_cache_dir(models_dir: Path, preset: str) -> Path:
+    """Inside the preset's weights folder, so the compile cache travels with the staged weights:
+    `models stage` writes it there on a GPU, the S3 model cache keeps it under `<preset>/`, and every
+    job that mounts the weights finds it. Locally the first job writes it and later jobs read it."""
+    return models_dir / preset / COMPILE_CACHE_FOLDER
 
 
 def compile_cache_file(cache_dir: Path, label: str, sample_shape) -> Path:

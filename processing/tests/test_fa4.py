@@ -107,19 +107,21 @@ def test_the_op_keeps_the_compiled_block_one_graph(stand_in_kernel):
     from torch._dynamo.testing import CompileCounter
 
     calls, _ = stand_in_kernel
-    q, k, v = processor_layout()
+    heads, head_dim = 3, 16
+    qkv = torch.randn(2, 40, 3 * heads * head_dim, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
 
-    def block(q, k, v):
-        q = F.layer_norm(q, (q.shape[-1],))
+    def block(qkv):  # as in the processor: the projection's output viewed per head inside the block
+        q, k, v = (t.view(2, 40, heads, head_dim).transpose(1, 2) for t in qkv.chunk(3, dim=-1))
+        q = F.layer_norm(q, (head_dim,))
         return optimize.attention(q, k, v, "fa4").transpose(1, 2).flatten(2) * 2
 
     counter = CompileCounter()
     torch._dynamo.reset()
     try:
         compiled = torch.compile(block, fullgraph=True, backend=counter)
-        out = compiled(q, k, v)
+        out = compiled(qkv)
         assert counter.frame_count == 1 and len(calls) == 1
-        assert torch.allclose(out.float(), block(q, k, v).float(), atol=1e-2)
+        assert torch.allclose(out.float(), block(qkv).float(), atol=1e-2)
     finally:
         torch._dynamo.reset()
 

@@ -355,3 +355,58 @@ def test_a_job_whose_compile_fails_still_makes_its_video(job_dir, tmp_path, monk
     assert "Failed to find C compiler" in optimizations["compile_fallback"]["error"]
     assert "WARNING processing.optimize: torch.compile failed" in capsys.readouterr().err  # the job's log
     torch._dynamo.reset()
+
+
+# --- the compile cache travels with the staged weights -------------------------------------------
+
+def test_the_compile_cache_lives_in_the_presets_weights_folder(tmp_path):
+    """The S3 model cache mounts <uri><preset>/ at <models-dir>/<preset>/: a file there reaches every job."""
+    assert optimize.compile_cache_dir(tmp_path, "cogvideox-5b") == tmp_path / "cogvideox-5b" / "compile-cache"
+
+
+@pytest.mark.parametrize("model", ["cogvideox-5b", "cogvideox-5b-i2v", "cogvideox1.5-5b"])
+def test_staging_compiles_the_shape_of_the_default_job(model, job_dir):
+    """The staged file is only loaded if its name (GPU, torch, call shape) is the one the job looks for."""
+    presets = load_presets()
+    preset = presets.get(model)
+    staged, _ = job.validate_job({"model": model, "prompt": "compile cache", "image": "image.png"}, job_dir({}),
+                                 presets)
+    default, _ = job.validate_job({"model": model, "prompt": "a user's prompt", "image": "photo.jpg", "seed": 3},
+                                  job_dir({}), presets)
+    assert job.warm_shape_for(staged, preset) == job.warm_shape_for(default, preset)
+
+
+def test_nothing_compiles_on_cpu_so_staging_there_writes_no_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert job.compile_cache_plans("cpu") == []
+    assert job.stage_compile_cache(load_presets().get("tiny-random"), tmp_path / "tiny-random") == []
+    assert not (tmp_path / "tiny-random" / "compile-cache").exists()
+
+
+def test_compile_cache_plans_on_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (9, 0))
+    assert [speed for speed, options in job.compile_cache_plans("cuda")] == ["lossless", "fast"]
+
+
+def test_staged_compile_cache_is_the_file_a_job_loads(tmp_path, monkeypatch):
+    """`stage` compiles on the preset's saved config into <models>/<preset>/compile-cache/; a job of
+    that preset with default settings then finds that file before its first transformer call."""
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"kernels", None))
+    loaded = []
+    monkeypatch.setattr(torch.compiler, "load_cache_artifacts", loaded.append)
+    counter, options, preset, real, _ = prewarm_setup()
+    weights = tmp_path / "models" / preset.name
+    real.save_pretrained(weights)
+    results = job.stage_compile_cache(preset, weights, device="cpu", plans=[("lossless", options)])
+    files = list((weights / "compile-cache").iterdir())
+    assert [r["cache_saved"] for r in results] == [True] and len(files) == 1 and counter.frame_count == 1
+
+    default, _ = job.validate_job({"model": preset.name, "prompt": "later job"}, tmp_path, load_presets())
+    shape = job.warm_shape_for(default, preset)
+    prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu",
+                               compile_cache_dir=optimize.compile_cache_dir(tmp_path / "models", preset.name),
+                               label=preset.name).start()
+    result = prewarm.wait()
+    assert result.cache_loaded and result.cache_file == str(files[0]) and loaded == [b"kernels"]
+    torch._dynamo.reset()
