@@ -5,7 +5,7 @@ import type { Conversation, Job } from '../core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../core/ports.js';
 import type { JobService } from '../core/service.js';
 import type { ChatAdapter } from './adapter.js';
-import { deliverVideo } from './discord/delivery.js';
+import { deliverVideo, findDelivered } from './discord/delivery.js';
 import { handleInteraction, type HandlerContext } from './discord/handlers.js';
 import { ChannelMessages } from './discord/messages.js';
 import { preparingMessage, statusMessage } from './discord/render.js';
@@ -59,6 +59,7 @@ export function createDiscordAdapter(options: DiscordAdapterOptions): ChatAdapte
     postVideo(job: Job, video: VideoFile): Promise<void> {
       return deliverVideo({ messages, logger: log, ...(options.shrinker ? { shrinker: options.shrinker } : {}), ...(options.linkTtlSeconds ? { linkTtlSeconds: options.linkTtlSeconds } : {}) }, job, video);
     },
+    findDelivered: (job: Job) => findDelivered(messages, job),
   };
 
   return {

@@ -152,6 +152,11 @@ export interface VideoFile {
   readPoster(): Promise<Uint8Array | undefined>;
   /** A time-limited download link, where the backend has one. */
   link(ttlSeconds: number): Promise<string | undefined>;
+  /**
+   * postVideo calls this right before the request that makes the post visible. False: another process took this
+   * delivery over (it found the upload cut off), so post nothing and return; that process posts the video.
+   */
+  confirm(): Promise<boolean>;
 }
 
 /** What a chat adapter shows for a job; built by the core (status.ts), rendered by the adapter. */
@@ -180,8 +185,18 @@ export interface ChatSurface {
   retract(conversation: Conversation): Promise<void>;
   /** Show the job's current status (edit the status message in place). */
   showStatus(job: Job, view: StatusView): Promise<void>;
-  /** Post the finished video into the job's conversation. Called at most once per job. */
+  /**
+   * Post the finished video into the job's conversation, tagged with the job's id so findDelivered can see it, and
+   * as one idempotent request where the platform has them. Called once per job, and again only for a post a crash
+   * cut off that findDelivered did not find.
+   */
   postVideo(job: Job, video: VideoFile): Promise<void>;
+  /**
+   * Whether the job's video is already in its conversation: a post that reached the platform just before the bot
+   * was cut off (kill -9, a lost connection) and so was never marked delivered. Surfaces without it cannot tell,
+   * and a cut-off post of theirs is never posted again.
+   */
+  findDelivered?(job: Job): Promise<boolean>;
 }
 
 export type { Conversation };

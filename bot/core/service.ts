@@ -5,11 +5,12 @@ import type { JobFailure } from './errors.js';
 import { RunnerSubmitError, UserFacingError } from './errors.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image.js';
 import { createIntake } from './intake.js';
+import { UPLOAD_STALE_MS, createDelivery } from './delivery.js';
 import type { Job, JobPatch, JobState } from './job.js';
 import { LIVE_STATES, RUNNER_STATES, canTransition, isFinal } from './job.js';
 import { getPreset } from './presets.js';
 import { DEFAULT_RECONCILE_LIMITS, createReconciler, type ReconcileLimits } from './reconcile.js';
-import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, RunnerStatus, VideoFile } from './ports.js';
+import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, RunnerStatus } from './ports.js';
 import { DEFAULT_QUEUE_POLL_MS, type JobScope } from './scope.js';
 import { describeJob } from './status.js';
 import { EditThrottle } from './throttle.js';
@@ -67,8 +68,6 @@ const DEFAULT_LIMITS: JobServiceLimits = {
 };
 
 const TEXT_TOKEN_LIMIT = 226;
-/** No chat upload takes this long; an `uploading` job older than this was cut off. */
-const UPLOAD_STALE_MS = 10 * 60 * 1000;
 /** Runner-side failures worth trying again automatically. */
 const AUTO_RETRY_CODES = new Set(['CAPACITY', 'INTERNAL_ERROR', 'INTERRUPTED']);
 
@@ -418,64 +417,19 @@ export function createJobService(deps: JobServiceDeps) {
     return job.state === 'submitting' ? event.ref === job.runnerRef : event.ref !== job.runnerRef;
   }
 
-  async function deliver(job: Job, metadata: Record<string, unknown>): Promise<void> {
-    const size = await objects.statOutput(job.id, 'video.mp4');
-    if (size === undefined) {
-      await fail(job, { code: 'INTERNAL_ERROR', message: 'The GPU job finished but left no video.', retryable: true });
-      return;
-    }
-    const result = { video: 'video.mp4', poster: 'poster.jpg', sizeBytes: size, metadata };
-    // Claim the delivery first: only the writer that wins this compare-and-set posts the video.
-    const claimed = await store.transition(job.id, RUNNER_STATES, 'uploading', { result });
-    if (!claimed) {
-      log.info({ jobId: job.id }, 'delivery already claimed; skipping');
-      return;
-    }
-    void showStatus(claimed, true);
-    const chat = chats.get(claimed.conversation.platform);
-    try {
-      if (!chat) throw new Error(`no chat adapter for ${claimed.conversation.platform}`);
-      await chat.postVideo(claimed, videoFile(claimed));
-    } catch (err) {
-      log.error({ jobId: job.id, err }, 'posting the video failed');
-      const link = await objects.outputLink(job.id, 'video.mp4', deps.presignTtlSeconds ?? 6 * 3600).catch(() => undefined);
-      await fail(claimed, {
-        code: 'DELIVERY_FAILED',
-        message: `The video was made but could not be posted here${link ? `; download it here: ${link}` : ''}.`,
-        retryable: true,
-      });
-      return;
-    }
-    const delivered = await store.transition(job.id, ['uploading'], 'delivered', { finishedAt: clock.now() });
-    if (delivered) {
-      log.info({ jobId: job.id, bytes: size }, 'job delivered');
-      await showStatus(delivered, true);
-    }
-    pump();
-  }
-
-  function videoFile(job: Job): VideoFile {
-    return {
-      fileName: `videobot-${job.id}.mp4`,
-      sizeBytes: job.result?.sizeBytes ?? 0,
-      read: async () => {
-        const bytes = await objects.getOutput(job.id, 'video.mp4');
-        if (!bytes) throw new Error(`video.mp4 of ${job.id} is missing`);
-        return bytes;
-      },
-      readPoster: () => objects.getOutput(job.id, 'poster.jpg'),
-      link: (ttl) => objects.outputLink(job.id, 'video.mp4', ttl),
-    };
-  }
-
-  /**
-   * An upload that has not finished long after it began was cut off (a crash): the post may or may not have gone
-   * out, so never risk a second one. A recent one may still be in progress on another replica (a rolling deploy).
-   */
-  async function settleStaleUpload(job: Job): Promise<void> {
-    if (clock.now() - job.updatedAt < UPLOAD_STALE_MS) return;
-    await fail(job, { code: 'DELIVERY_INTERRUPTED', message: '', retryable: true });
-  }
+  /** Posting finished videos exactly once, and finishing posts a crash cut off (delivery.ts). */
+  const delivery = createDelivery({
+    store,
+    objects,
+    chats,
+    clock,
+    log,
+    ...(deps.presignTtlSeconds !== undefined ? { presignTtlSeconds: deps.presignTtlSeconds } : {}),
+    fail,
+    showStatus,
+    finished: () => pump(),
+  });
+  const { deliver } = delivery;
 
   /**
    * Moves a job on from what the runner says about it (after a restart, or when its events went quiet).
@@ -525,7 +479,7 @@ export function createJobService(deps: JobServiceDeps) {
           continue;
         }
         if (job.state === 'uploading') {
-          await settleStaleUpload(job);
+          await delivery.resume(job, 'restart');
           continue;
         }
         const status = await runner.describe(job);
@@ -570,7 +524,7 @@ export function createJobService(deps: JobServiceDeps) {
     sweeper = setInterval(() => {
       void store
         .listByState(['uploading'])
-        .then((jobs) => Promise.all(jobs.filter((j) => holdingQueue && owns(j)).map(settleStaleUpload)))
+        .then((jobs) => Promise.all(jobs.filter((j) => holdingQueue && owns(j)).map((j) => delivery.resume(j, 'sweep'))))
         .catch((err: unknown) => log.warn({ err }, 'upload sweep failed'));
     }, UPLOAD_STALE_MS / 2);
     sweeper.unref?.();

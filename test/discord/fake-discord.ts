@@ -1,6 +1,8 @@
 // A loopback fake of Discord's REST API (v10) and gateway, written from Discord's public docs, for driving the real discord.js.
 // REST: GET /gateway/bot, interaction callbacks (types 4, 5, 6, 7, 9), webhook follow-ups and @original edits that fail
-// with 50027 after 15 simulated minutes, channel messages (JSON and multipart), threads, command registration, 429s.
+// with 50027 after 15 simulated minutes, channel messages (JSON and multipart; `nonce` with `enforce_nonce` returns the
+// author's earlier message with that nonce for a few simulated minutes instead of creating one), GET channel messages
+// (newest first, `limit`), GET /users/@me, threads, command registration, 429s.
 // Gateway: HELLO (op 10) → IDENTIFY (op 2) → READY; heartbeats (op 1 → op 11); INTERACTION_CREATE dispatches. Plain JSON only.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -73,6 +75,11 @@ interface Rule {
 }
 
 export const TOKEN_LIFETIME_MS = 15 * 60 * 1000;
+/**
+ * How long Discord remembers a nonce under enforce_nonce: "checked for uniqueness in the past few minutes" (Create
+ * Message, `enforce_nonce`). Five simulated minutes here; tests that mean "after the window" advance past it.
+ */
+export const NONCE_WINDOW_MS = 5 * 60 * 1000;
 const ACK_WINDOW_MS = 3000;
 
 export class FakeDiscord {
@@ -100,6 +107,8 @@ export class FakeDiscord {
   private readonly holds: { method: string; path: RegExp; waiting: (() => void)[] }[] = [];
   private readonly sockets = new Set<WebSocket>();
   private readonly payloads = new Map<string, unknown>();
+  /** enforce_nonce memory: "<author>:<nonce>" → the message created and the simulated time it was. */
+  private readonly nonces = new Map<string, { messageId: string; at: number }>();
   private nextId = 1_300_000_000_000_000_000n;
   private seq = 0;
   private callSeq = 0;
@@ -437,8 +446,26 @@ export class FakeDiscord {
       this.commands.set(m[2] ? `guild:${m[2]}` : 'global', list);
       return [200, list];
     }
+    if (path === '/users/@me' && method === 'GET') return [200, { ...this.botUser, discriminator: '0', avatar: null, bot: true, verified: true, flags: 0 }];
     if ((m = path.match(/^\/channels\/(\d+)\/messages$/)) && method === 'POST') {
-      return [200, this.apiMessage(this.createMessage(m[1]!, call.body ?? {}, call.files))];
+      const body = call.body ?? {};
+      if (body.nonce !== undefined && String(body.nonce).length > 25) {
+        return [400, { message: 'Invalid Form Body', code: 50035, errors: { nonce: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' }] } } }];
+      }
+      const key = body.enforce_nonce && body.nonce !== undefined ? `${this.botUser.id}:${String(body.nonce)}` : undefined;
+      const earlier = key ? this.nonces.get(key) : undefined;
+      if (earlier && this.now - earlier.at < NONCE_WINDOW_MS) return [200, this.apiMessage(this.messages.get(earlier.messageId)!)];
+      const created = this.createMessage(m[1]!, body, call.files);
+      if (key) this.nonces.set(key, { messageId: created.id, at: this.now });
+      return [200, this.apiMessage(created)];
+    }
+    if ((m = path.match(/^\/channels\/(\d+)\/messages$/)) && method === 'GET') {
+      const channel = m[1]!;
+      const known = channel === this.channelId || this.threads.has(channel) || [...this.messages.values()].some((x) => x.channel_id === channel);
+      if (!known) return [404, { message: 'Unknown Channel', code: 10003 }];
+      const limit = Math.min(100, Math.max(1, Number(new URLSearchParams(call.query).get('limit') ?? 50)));
+      const listed = [...this.messages.values()].filter((x) => x.channel_id === channel && !x.deleted).sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
+      return [200, listed.slice(0, limit).map((x) => this.apiMessage(x))];
     }
     if ((m = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/))) {
       const msg = this.messages.get(m[2]!);

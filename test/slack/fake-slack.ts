@@ -1,6 +1,9 @@
 // A loopback fake of the Slack platform, written from Slack's public docs, for driving the real Bolt app:
 // - Web API methods (form or JSON bodies, Bearer token) with the documented response shapes;
-// - the external upload flow (files.getUploadURLExternal → POST bytes to upload_url → files.completeUploadExternal);
+// - the external upload flow (files.getUploadURLExternal → POST bytes to upload_url → files.completeUploadExternal),
+//   which shares the file in the channel (and thread) as a message by the bot carrying `files`;
+// - conversations.replies: the thread's parent, then its replies oldest first, `limit`/`cursor` pages, and message
+//   `metadata` (stored from chat.postMessage / chat.update) only with include_all_metadata;
 // - url_private_download files that need the bot token (an HTML login page otherwise, as Slack does);
 // - response_url endpoints; a 429 with Retry-After on demand;
 // - Socket Mode: apps.connections.open returns a ws:// URL; the socket says `hello`, delivers envelopes
@@ -24,6 +27,10 @@ export interface StoredMessage {
   thread_ts?: string;
   text?: string;
   blocks?: any[];
+  user?: string;
+  bot_id?: string;
+  files?: { id: string; name: string; title: string; mimetype: string; size: number }[];
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 export interface Upload {
@@ -294,7 +301,16 @@ export class FakeSlack {
       if (!a.channel) throw new Error('channel_not_found');
       if (this.notInChannel.has(a.channel)) throw new Error('not_in_channel');
       if (!a.text && !a.blocks) throw new Error('no_text');
-      const message: StoredMessage = { channel: a.channel, ts: this.nextTs(), text: a.text, blocks: a.blocks, ...(a.thread_ts ? { thread_ts: a.thread_ts } : {}) };
+      const message: StoredMessage = {
+        channel: a.channel,
+        ts: this.nextTs(),
+        text: a.text,
+        blocks: a.blocks,
+        user: BOT_USER_ID,
+        bot_id: BOT_ID,
+        ...(a.thread_ts ? { thread_ts: a.thread_ts } : {}),
+        ...(a.metadata ? { metadata: a.metadata } : {}),
+      };
       this.messages.set(message.ts, message);
       return { channel: a.channel, ts: message.ts, message: { type: 'message', user: BOT_USER_ID, bot_id: BOT_ID, ...message } };
     },
@@ -303,6 +319,7 @@ export class FakeSlack {
       if (!message || message.channel !== a.channel) throw new Error('message_not_found');
       message.text = a.text;
       message.blocks = a.blocks;
+      if (a.metadata) message.metadata = a.metadata;
       return { channel: a.channel, ts: a.ts, text: a.text, message: { type: 'message', user: BOT_USER_ID, ...message } };
     },
     'chat.delete': (a) => {
@@ -332,7 +349,37 @@ export class FakeSlack {
         upload.completed = { channel_id: a.channel_id, thread_ts: a.thread_ts, initial_comment: a.initial_comment, title: f.title, at: Date.now() };
         return { id: f.id, name: upload.filename, title: f.title ?? upload.filename, mimetype: 'video/mp4', size: upload.bytes.length };
       });
+      if (a.channel_id) {
+        const shared: StoredMessage = {
+          channel: a.channel_id,
+          ts: this.nextTs(),
+          text: a.initial_comment ?? '',
+          user: BOT_USER_ID,
+          bot_id: BOT_ID,
+          files: done,
+          ...(a.thread_ts ? { thread_ts: a.thread_ts } : {}),
+        };
+        this.messages.set(shared.ts, shared);
+      }
       return { files: done };
+    },
+    'conversations.replies': (a) => {
+      if (!a.channel) throw new Error('channel_not_found');
+      const parent = this.messages.get(a.ts);
+      if (!parent || parent.channel !== a.channel) throw new Error('thread_not_found');
+      const thread = [...this.messages.values()]
+        .filter((m) => m.channel === a.channel && (m.ts === a.ts || m.thread_ts === a.ts))
+        .sort((x, y) => Number(x.ts) - Number(y.ts));
+      const limit = Math.min(1000, Math.max(1, Number(a.limit ?? 1000)));
+      const start = a.cursor ? Number(Buffer.from(String(a.cursor), 'base64').toString('utf8').replace('offset:', '')) : 0;
+      const page = thread.slice(start, start + limit);
+      const more = start + limit < thread.length;
+      const withMetadata = a.include_all_metadata === true || a.include_all_metadata === 'true';
+      return {
+        messages: page.map(({ channel: _channel, metadata, ...m }) => ({ type: 'message', ...m, ...(withMetadata && metadata ? { metadata } : {}) })),
+        has_more: more,
+        response_metadata: { next_cursor: more ? Buffer.from(`offset:${start + limit}`).toString('base64') : '' },
+      };
     },
   };
 }

@@ -30,7 +30,7 @@ describe('slack/manifest.yaml', () => {
   });
 
   it('asks for exactly the scopes and events the adapter uses', () => {
-    expect(listUnder('bot').sort()).toEqual(['app_mentions:read', 'chat:write', 'commands', 'files:read', 'files:write', 'im:history']);
+    expect(listUnder('bot').sort()).toEqual(['app_mentions:read', 'channels:history', 'chat:write', 'commands', 'files:read', 'files:write', 'groups:history', 'im:history', 'mpim:history']);
     expect(listUnder('bot_events').sort()).toEqual(['app_mention', 'message.im']);
   });
 

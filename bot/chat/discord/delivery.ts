@@ -1,9 +1,13 @@
 // Posts a finished video: in a thread on the status message, as an attachment if it fits Discord's limit,
-// else re-encoded to fit, else as a time-limited link — and says which.
+// else re-encoded to fit, else as a time-limited link — and says which. Exactly once, through a crash: the post
+// carries a nonce with enforce_nonce (Discord returns the first message for a repeat within a few minutes), and its
+// last line names the job, so findDelivered can tell a post that went out just before the bot was cut off.
+import { createHash } from 'node:crypto';
+import { DiscordAPIError } from 'discord.js';
 import type { Job } from '../../core/job.js';
 import type { Logger, VideoFile } from '../../core/ports.js';
 import { formatBytes, summary } from '../../core/status.js';
-import type { ChannelMessages, UploadFile } from './messages.js';
+import { DiscordCodes, type ChannelMessages, type ListedMessage, type UploadFile } from './messages.js';
 import type { VideoShrinker } from './shrink.js';
 
 /** Discord's per-attachment limit when the interaction did not say (10 MiB). */
@@ -32,6 +36,9 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
   const head = `<@${userId}> your video is ready.`;
   const base = {
     allowed_mentions: { parse: [] as [], users: [userId] },
+    // One message per job even when the post is sent again (a retry after a lost answer, a restart).
+    nonce: deliveryNonce(job),
+    enforce_nonce: true,
     // Without a thread, point at the status message so the video is found next to its prompt.
     ...(!threadId && statusMessageId ? { message_reference: { message_id: statusMessageId, fail_if_not_exists: false } } : {}),
   };
@@ -39,7 +46,8 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
   const mp4 = (data: Uint8Array): UploadFile => ({ name: video.fileName, data, contentType: 'video/mp4' });
 
   if (bytes.length <= limit) {
-    await deps.messages.post(target, { ...base, content: `${head}\n-# ${summary(job)}` }, [mp4(bytes)]);
+    if (!(await video.confirm())) return;
+    await deps.messages.post(target, { ...base, content: `${head}\n${footer(job)}` }, [mp4(bytes)]);
     log.info({ target, bytes: bytes.length, thread: Boolean(threadId) }, 'video posted');
     return;
   }
@@ -57,7 +65,8 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
     const note =
       `The original is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here, so this is a smaller re-encode (${formatBytes(shrunk.length)}, lower quality).` +
       (link ? ` Full quality, link valid for ${hours(ttl)}: ${link}` : '');
-    await deps.messages.post(target, { ...base, content: `${head} ${note}\n-# ${summary(job)}` }, [mp4(shrunk)]);
+    if (!(await video.confirm())) return;
+    await deps.messages.post(target, { ...base, content: `${head} ${note}\n${footer(job)}` }, [mp4(shrunk)]);
     log.info({ target, bytes: bytes.length, shrunk: shrunk.length }, 'video re-encoded to fit and posted');
     return;
   }
@@ -66,15 +75,50 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
   if (!link) throw new Error(`video of ${formatBytes(bytes.length)} is over the ${formatBytes(limit)} limit and the backend has no download links`);
   const poster = await video.readPoster().catch(() => undefined);
   const files = poster && poster.length <= limit ? [{ name: 'poster.jpg', data: poster, contentType: 'image/jpeg' }] : [];
+  if (!(await video.confirm())) return;
   await deps.messages.post(
     target,
     {
       ...base,
-      content: `${head} It is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here, so here is a download link instead (valid for ${hours(ttl)}): ${link}\n-# ${summary(job)}`,
+      content: `${head} It is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here, so here is a download link instead (valid for ${hours(ttl)}): ${link}\n${footer(job)}`,
     },
     files,
   );
   log.info({ target, bytes: bytes.length }, 'video too large to attach; posted a link');
+}
+
+/**
+ * Whether the job's video post is already there: a message by the bot in the job's thread (or, where there is no
+ * thread, replying to the status message in the channel) whose last line names the job. Reads the newest 50.
+ */
+export async function findDelivered(messages: ChannelMessages, job: Job): Promise<boolean> {
+  const { channelId, statusMessageId } = job.conversation;
+  const self = await messages.ownUserId();
+  const isVideoPost = (m: ListedMessage) => m.author.id === self && m.id !== statusMessageId && m.content.split('\n').at(-1)?.endsWith(jobTag(job)) === true;
+  if (statusMessageId) {
+    // A thread started from a message has the message's id; no thread there is no video there.
+    const inThread = await messages.recent(statusMessageId).catch((err: unknown) => {
+      if (err instanceof DiscordAPIError && (err.code === DiscordCodes.unknownChannel || err.status === 404)) return [];
+      throw err;
+    });
+    if (inThread.some(isVideoPost)) return true;
+  }
+  const inChannel = await messages.recent(channelId);
+  return inChannel.some((m) => isVideoPost(m) && (!statusMessageId || m.message_reference?.message_id === statusMessageId));
+}
+
+/** Discord's nonce: up to 25 characters, the same for every post of one job. */
+export function deliveryNonce(job: Job): string {
+  return createHash('sha256').update(`videobot:${job.id}`).digest('base64url').slice(0, 25);
+}
+
+function jobTag(job: Job): string {
+  return `job ${job.id}`;
+}
+
+/** The small print under a video: its parameters and the job it belongs to (what findDelivered looks for). */
+function footer(job: Job): string {
+  return `-# ${summary(job)} · ${jobTag(job)}`;
 }
 
 function threadName(job: Job): string {

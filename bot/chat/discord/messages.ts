@@ -18,16 +18,41 @@ export const DiscordCodes = {
   threadAlreadyCreated: 160004,
 } as const;
 
+/** The fields of a listed message we read. */
+export interface ListedMessage {
+  readonly id: string;
+  readonly author: { readonly id: string };
+  readonly content: string;
+  readonly attachments: readonly { readonly filename: string }[];
+  readonly message_reference?: { readonly message_id?: string };
+}
+
 export class ChannelMessages {
+  private self: Promise<string> | undefined;
+
   constructor(private readonly rest: REST) {}
 
-  async post(channelId: string, body: Partial<MessageBody> & { message_reference?: unknown }, files: readonly UploadFile[] = []): Promise<{ id: string }> {
+  async post(channelId: string, body: Partial<MessageBody> & { message_reference?: unknown; nonce?: string; enforce_nonce?: boolean }, files: readonly UploadFile[] = []): Promise<{ id: string }> {
     const payload = files.length ? { ...body, attachments: files.map((f, i) => ({ id: i, filename: f.name })) } : body;
     const message = (await this.rest.post(Routes.channelMessages(channelId), {
       body: payload,
       ...(files.length ? { files: files.map((f) => ({ name: f.name, data: Buffer.from(f.data), contentType: f.contentType })) } : {}),
     })) as { id: string };
     return { id: message.id };
+  }
+
+  /** The newest messages of a channel or thread, newest first (Discord returns at most 100). */
+  async recent(channelId: string, limit = 50): Promise<ListedMessage[]> {
+    return (await this.rest.get(Routes.channelMessages(channelId), { query: new URLSearchParams({ limit: String(limit) }) })) as ListedMessage[];
+  }
+
+  /** The bot's own user id (the author of what it posts), asked once. */
+  async ownUserId(): Promise<string> {
+    this.self ??= (this.rest.get(Routes.user('@me')) as Promise<{ id: string }>).then((u) => u.id).catch((err: unknown) => {
+      this.self = undefined;
+      throw err;
+    });
+    return this.self;
   }
 
   async edit(channelId: string, messageId: string, body: Partial<MessageBody>): Promise<void> {

@@ -1,5 +1,10 @@
 // The Slack ChatSurface: posts the status card, edits it in place and uploads the finished MP4 into the job's thread.
 //
+// Exactly once through a crash: files.completeUploadExternal takes no message metadata (only files, channel_id,
+// thread_ts, initial_comment, blocks), so the tag on the bot's file message is the job's own file name
+// (videobot-<job>.mp4); findDelivered reads the thread with conversations.replies and looks for the bot's message
+// carrying that file.
+//
 // Status edits and uploads use two Web API clients on purpose. @slack/web-api pauses a client's whole
 // request queue for Retry-After when a call answers 429, so a rate-limited chat.update on the upload
 // client would hold the video back. Edits therefore go through their own client that rejects
@@ -7,6 +12,7 @@
 // per message (stale progress is dropped) and sends it when the window opens.
 import type { webApi } from '@slack/bolt';
 import type { Conversation, Job } from '../../core/job.js';
+import { videoFileName } from '../../core/delivery.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../../core/ports.js';
 import { failureMessage, statusMessage, videoComment } from './blocks.js';
 
@@ -26,6 +32,7 @@ export class SlackSurface implements ChatSurface {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private draining = false;
   private readonly failuresPosted = new Set<string>();
+  private self: Promise<{ userId?: string; botId?: string }> | undefined;
 
   constructor(
     /** Uploads and thread replies: the Bolt app's client, which retries (and honours Retry-After) itself. */
@@ -73,8 +80,43 @@ export class SlackSurface implements ChatSurface {
       title: job.params.prompt.slice(0, 250),
       initial_comment: videoComment(job),
     };
+    // Another process took this delivery over (it found the upload cut off): it posts the video.
+    if (!(await video.confirm())) return;
     await this.client.filesUploadV2(thread ? { ...upload, channel_id: channelId, thread_ts: thread } : { ...upload, channel_id: channelId });
     this.log.info({ jobId: job.id, channel: channelId, bytes: bytes.byteLength }, 'video uploaded to Slack');
+  }
+
+  /**
+   * Whether the bot's file message with this job's video is already in the job's thread (a post that went out just
+   * before the bot was cut off). conversations.replies: the thread's parent first, then its replies, oldest first.
+   */
+  async findDelivered(job: Job): Promise<boolean> {
+    const { channelId, threadId, statusMessageId } = job.conversation;
+    const thread = threadId ?? statusMessageId;
+    if (!thread) return false;
+    const self = await this.identity();
+    const name = videoFileName(job);
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const replies = await this.client.conversations.replies({ channel: channelId, ts: thread, limit: 200, ...(cursor ? { cursor } : {}) });
+      const mine = (m: { user?: string; bot_id?: string }) => (self.userId !== undefined && m.user === self.userId) || (self.botId !== undefined && m.bot_id === self.botId);
+      if ((replies.messages ?? []).some((m) => mine(m) && (m.files ?? []).some((f) => f.name === name))) return true;
+      cursor = replies.response_metadata?.next_cursor || undefined;
+      if (!replies.has_more || !cursor) return false;
+    }
+    return false;
+  }
+
+  /** The bot's own user and bot ids (who its messages are from), asked once. */
+  private identity(): Promise<{ userId?: string; botId?: string }> {
+    this.self ??= this.client.auth.test().then(
+      (r) => ({ ...(r.user_id ? { userId: r.user_id } : {}), ...(r.bot_id ? { botId: r.bot_id } : {}) }),
+      (err: unknown) => {
+        this.self = undefined;
+        throw err;
+      },
+    );
+    return this.self;
   }
 
   /** Stops the deferred-edit timer (edits still waiting are dropped). */
