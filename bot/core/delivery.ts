@@ -13,6 +13,15 @@ import type { ChatSurface, Clock, JobStore, Logger, ObjectStore, VideoFile } fro
 /** No chat upload takes this long; an `uploading` job older than this, on a surface that cannot look, was cut off. */
 export const UPLOAD_STALE_MS = 10 * 60 * 1000;
 
+/**
+ * A link people in a chat can open: http(s) only. The local backend's "link" is a file:// path on the bot's machine,
+ * which means nothing to anyone else and tells a channel how the host is laid out; public messages say "saved on the
+ * bot's machine" instead (the terminal chat, private to that machine's user, still shows the path).
+ */
+export function shareableLink(link: string | undefined): string | undefined {
+  return link !== undefined && /^https?:\/\//i.test(link) ? link : undefined;
+}
+
 /** The posted video's file name: unique per job, so a surface can recognise its own post of it. */
 export function videoFileName(job: Pick<Job, 'id'>): string {
   return `videobot-${job.id}.mp4`;
@@ -99,11 +108,13 @@ export function createDelivery(deps: DeliveryDeps) {
       if (!chat) throw new Error(`no chat adapter for ${claimed.conversation.platform}`);
       await chat.postVideo(claimed, videoFile(claimed, confirm));
     } catch (err) {
-      log.error({ jobId: claimed.id, err }, 'posting the video failed');
-      const link = await objects.outputLink(claimed.id, 'video.mp4', deps.presignTtlSeconds ?? 6 * 3600).catch(() => undefined);
+      const where = await objects.outputLink(claimed.id, 'video.mp4', deps.presignTtlSeconds ?? 6 * 3600).catch(() => undefined);
+      // The path on the bot's machine goes to the log (its admin), never into the chat.
+      log.error({ jobId: claimed.id, err, ...(where && !shareableLink(where) ? { savedAt: where } : {}) }, 'posting the video failed');
+      const link = shareableLink(where);
       await deps.fail(claimed, {
         code: 'DELIVERY_FAILED',
-        message: `The video was made but could not be posted here${link ? `; download it here: ${link}` : ''}.`,
+        message: `The video was made but could not be posted here; ${link ? `download it here: ${link}` : where ? "it is saved on the bot's machine" : 'it could not be kept either'}.`,
         retryable: true,
       });
       return;

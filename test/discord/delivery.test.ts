@@ -52,7 +52,7 @@ describe('Discord delivery', () => {
     expect((await w.h.service.get(jobId))?.state).toBe('delivered');
   });
 
-  it('posts a time-limited link, and says so, when the video is over the attachment limit and cannot be shrunk', async () => {
+  it('says the video is saved on the bot’s machine, never its path, when it is over the attachment limit and the backend has no links', async () => {
     w = await startWorld();
     w.h.runner.video = new Uint8Array(4096).fill(7);
     const id = await w.fake.slashCommand('video', [prompt('big')], { attachmentSizeLimit: 1024 });
@@ -61,8 +61,11 @@ describe('Discord delivery', () => {
     await w.h.runner.complete(jobId);
     const [post] = postedIn(w.fake, status.id);
     expect(post?.content).toContain('It is 4 KiB, over the 1 KiB attachment limit here');
-    expect(post?.content).toContain('download link instead (valid for 24 hours): file://');
-    expect(post?.content).toContain(`/jobs/${jobId}/output/video.mp4`);
+    expect(post?.content).toContain("and this bot has no download links, so it is saved on the bot's machine");
+    // No host path in a public message (issue 13 item 8): the local backend's "link" is a file:// URL.
+    expect(post?.content).not.toContain('file:');
+    expect(post?.content).not.toContain(w.h.dir);
+    expect(post?.content).not.toContain(`/jobs/${jobId}/`);
     expect(post?.files.map((f) => f.name)).toEqual(['poster.jpg']);
     expect((await w.h.service.get(jobId))?.state).toBe('delivered');
   });

@@ -78,6 +78,7 @@ export class FakeSlack {
   private readonly files = new Map<string, { bytes: Buffer; contentType: string; alwaysHtml: boolean }>();
   private readonly redirects = new Map<string, string>();
   private readonly rateLimits = new Map<string, number[]>();
+  private readonly failures = new Map<string, string[]>();
   private readonly held = new Map<string, (() => void)[]>();
   private readonly waitingAcks = new Map<string, (ack: SocketAck) => void>();
   private readonly sockets = new Set<WebSocket>();
@@ -136,6 +137,11 @@ export class FakeSlack {
   /** How many calls of `method` are being held (see hold). */
   heldCount(method: string): number {
     return this.held.get(method)?.length ?? 0;
+  }
+
+  /** The next call of `method` answers `{ ok: false, error }` (as Slack does for a refused call). */
+  failNext(method: string, error: string): void {
+    this.failures.set(method, [...(this.failures.get(method) ?? []), error]);
   }
 
   /** The next call of `method` answers HTTP 429 with `Retry-After: seconds`. */
@@ -283,6 +289,8 @@ export class FakeSlack {
     if (token !== expected) return json(res, { ok: false, error: token ? 'invalid_auth' : 'not_authed' });
     const handler = this.methods[method];
     if (!handler) return json(res, { ok: false, error: 'unknown_method' });
+    const failure = this.failures.get(method)?.shift();
+    if (failure) return json(res, { ok: false, error: failure });
     try {
       json(res, { ok: true, ...handler(args, { token }) });
     } catch (err) {

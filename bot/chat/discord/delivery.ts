@@ -4,6 +4,7 @@
 // last line names the job, so findDelivered can tell a post that went out just before the bot was cut off.
 import { createHash } from 'node:crypto';
 import { DiscordAPIError } from 'discord.js';
+import { shareableLink } from '../../core/delivery.js';
 import type { Job } from '../../core/job.js';
 import type { Logger, VideoFile } from '../../core/ports.js';
 import { formatBytes, summary } from '../../core/status.js';
@@ -61,7 +62,7 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
       })
     : undefined;
   if (shrunk && shrunk.length <= limit) {
-    const link = await video.link(ttl).catch(() => undefined);
+    const link = shareableLink(await video.link(ttl).catch(() => undefined));
     const note =
       `The original is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here, so this is a smaller re-encode (${formatBytes(shrunk.length)}, lower quality).` +
       (link ? ` Full quality, link valid for ${hours(ttl)}: ${link}` : '');
@@ -71,20 +72,25 @@ export async function deliverVideo(deps: DeliveryDeps, job: Job, video: VideoFil
     return;
   }
 
-  const link = await video.link(ttl);
-  if (!link) throw new Error(`video of ${formatBytes(bytes.length)} is over the ${formatBytes(limit)} limit and the backend has no download links`);
+  const where = await video.link(ttl);
+  if (!where) throw new Error(`video of ${formatBytes(bytes.length)} is over the ${formatBytes(limit)} limit and the backend has no download links`);
+  const link = shareableLink(where);
   const poster = await video.readPoster().catch(() => undefined);
   const files = poster && poster.length <= limit ? [{ name: 'poster.jpg', data: poster, contentType: 'image/jpeg' }] : [];
+  const tooBig = `It is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here`;
   if (!(await video.confirm())) return;
   await deps.messages.post(
     target,
     {
       ...base,
-      content: `${head} It is ${formatBytes(bytes.length)}, over the ${formatBytes(limit)} attachment limit here, so here is a download link instead (valid for ${hours(ttl)}): ${link}\n${footer(job)}`,
+      content: link
+        ? `${head} ${tooBig}, so here is a download link instead (valid for ${hours(ttl)}): ${link}\n${footer(job)}`
+        : `${head} ${tooBig}, and this bot has no download links, so it is saved on the bot's machine: ask whoever runs the bot for it.\n${footer(job)}`,
     },
     files,
   );
-  log.info({ target, bytes: bytes.length }, 'video too large to attach; posted a link');
+  // Where on the bot's machine goes to the log (its admin), never into the channel.
+  log.info({ target, bytes: bytes.length, ...(link ? {} : { savedAt: where }) }, link ? 'video too large to attach; posted a link' : 'video too large to attach and no download links; said where it is saved');
 }
 
 /**
