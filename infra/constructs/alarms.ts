@@ -6,6 +6,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -20,6 +21,8 @@ export interface AlarmsProps {
   readonly failedJobs: cloudwatch.IMetric;
   readonly cluster: ecs.ICluster;
   readonly service: ecs.FargateService;
+  /** The bot's JSON log lines; a line with `"alert":"SUBMIT_PERMANENT"` means SageMaker refused a job for good. */
+  readonly botLogGroup: logs.ILogGroup;
   /** Slack HTTP mode only. */
   readonly targetGroup?: elbv2.ApplicationTargetGroup;
 }
@@ -57,6 +60,23 @@ export class Alarms extends Construct {
     this.add('FailedProcessingJobs', {
       alarmDescription: 'A SageMaker processing job failed. The failed-processing-jobs log group has the FailureReason.',
       metric: props.failedJobs,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const refusedSubmits = new logs.MetricFilter(this, 'RefusedSubmitsFilter', {
+      logGroup: props.botLogGroup,
+      filterPattern: logs.FilterPattern.stringValue('$.alert', '=', 'SUBMIT_PERMANENT'),
+      metricNamespace: 'videobot',
+      metricName: 'RefusedProcessingJobSubmits',
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    this.add('RefusedSubmits', {
+      alarmDescription:
+        'SageMaker refused to start a processing job (quota, validation or access): users see the reason, an admin must act. The bot log line with "alert":"SUBMIT_PERMANENT" has the API\'s words in "detail".',
+      metric: refusedSubmits.metric({ period: Duration.minutes(5), statistic: 'Sum' }),
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -191,6 +191,7 @@ export class ServiceStack extends Stack {
       failedJobs: this.events.failedJobsMetric,
       cluster: this.bot.cluster,
       service: this.bot.service,
+      botLogGroup: this.bot.logGroup,
       ...(this.ingress ? { targetGroup: this.ingress.targetGroup } : {}),
     });
 

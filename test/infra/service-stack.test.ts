@@ -157,6 +157,7 @@ describe('alarms', () => {
       'ApproximateAgeOfOldestMessage',
       'ApproximateNumberOfMessagesVisible',
       'FailedProcessingJobs',
+      'RefusedProcessingJobSubmits',
       'RunningTaskCount',
     ]);
     for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: topic }]);
@@ -172,6 +173,20 @@ describe('alarms', () => {
       ComparisonOperator: 'LessThanThreshold',
       Threshold: 1,
       TreatMissingData: 'breaching',
+    });
+  });
+
+  it('count the bot log lines of refused submits (alert SUBMIT_PERMANENT) and alarm on the first', () => {
+    socket.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: socket.id(socket.stacks.service.bot.logGroup) },
+      FilterPattern: '{ $.alert = "SUBMIT_PERMANENT" }',
+      MetricTransformations: [Match.objectLike({ MetricName: 'RefusedProcessingJobSubmits', MetricNamespace: 'videobot', MetricValue: '1' })],
+    });
+    socket.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'RefusedProcessingJobSubmits',
+      Namespace: 'videobot',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
   });
 
