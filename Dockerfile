@@ -1,9 +1,12 @@
 # syntax=docker/dockerfile:1
 # The bot's container image (ECS Fargate, linux/amd64). Build: docker build -t videobot .
 # Runs TypeScript directly with tsx (a runtime dependency), so there is no build step.
-# Node: the LTS major pinned in .nvmrc (Node 20 reached end of life in April 2026).
+# Node: the LTS major pinned in .nvmrc. Node 20 reached end of life in April 2026. Not Node 24 yet:
+# from 24.19, node::ObjectWrap removes an environment cleanup hook in its destructor, and better-sqlite3 12
+# (built on ObjectWrap) then aborts the process when a statement is collected (nodejs/node#65446; seen in
+# our test suite). Node 22 is supported until April 2027; better-sqlite3 13 (Node-API) is reported to lift this.
 
-FROM node:24-slim AS deps
+FROM node:22-slim AS deps
 WORKDIR /app
 # better-sqlite3 downloads a prebuilt binary; the toolchain is the fallback when none fits.
 RUN apt-get update \
@@ -13,7 +16,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
-FROM node:24-slim
+FROM node:22-slim
 # ffmpeg re-encodes videos over Discord's upload limit (bot/chat/discord/shrink.ts); without it they go out as links.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg \

@@ -41,9 +41,10 @@ function supportedNodeInstead() {
  * SIGTERM and SIGHUP, which may be sent to this process alone, are.
  */
 function runOn(node) {
-  const child = spawn(node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // Listening before the child exists: a SIGTERM that comes while it starts must not end this process alone.
   process.on('SIGINT', () => {});
   for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  const child = spawn(node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
   child.on('error', (error) => {
     console.error(`error: could not start ${node}: ${error.message}`);
     process.exitCode = 1;

@@ -57,7 +57,7 @@ export class BotService extends Construct {
       secrets: props.secrets,
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'bot', mode: ecs.AwsLogDriverMode.NON_BLOCKING }),
       healthCheck: {
-        // node:24-slim has no curl; Node's fetch does the probe.
+        // node:22-slim has no curl; Node's fetch does the probe.
         command: [
           'CMD',
           'node',

@@ -18,6 +18,14 @@ describe('the Node the project runs on', () => {
     expect(pinnedMajor % 2, 'an LTS (even) major').toBe(0);
   });
 
+  it('pins no Node that aborts in better-sqlite3 12 (Node 24.19+ runs ObjectWrap cleanup hooks it cannot survive)', () => {
+    // nodejs/node#65446: from 24.19, an addon built on node::ObjectWrap aborts the process with
+    // "Assertion failed: (env) != nullptr" when an object is collected at the wrong moment; better-sqlite3
+    // moved to Node-API in 13. The suite hit it on 24.21.0 (test/local, test/slack).
+    const sqliteMajor = Number(JSON.parse(read('node_modules/better-sqlite3/package.json')).version.split('.')[0]);
+    if (sqliteMajor < 13) expect(pinnedMajor).toBeLessThan(24);
+  });
+
   it('the bot image is built and run on the pinned major', () => {
     const images = [...read('Dockerfile').matchAll(/^FROM\s+node:(\S+)/gm)].map((m) => m[1]);
     expect(images).toEqual([`${pinnedMajor}-slim`, `${pinnedMajor}-slim`]);
