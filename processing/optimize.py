@@ -367,8 +367,9 @@ class CompileFallback:
     def fail(self, exc: BaseException | str, where: str) -> None:
         if self.error is not None:
             return
-        # The first line: Dynamo appends hints ("Set TORCHDYNAMO_VERBOSE=1 ...") after a blank line.
-        self.error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
+        # On one line, without the hints Dynamo appends ("Set TORCHDYNAMO_VERBOSE=1 ...").
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.error = " ".join(text.split("Set TORCHDYNAMO_VERBOSE")[0].split())[:500]
         self.where = where
         log.warning("torch.compile failed (%s); the transformer runs eagerly (uncompiled): %s", where,
                     self.error, exc_info=exc if isinstance(exc, BaseException) else None)

@@ -286,6 +286,7 @@ def test_a_failed_compile_runs_the_blocks_eagerly_and_says_so(stock, caplog):
     assert torch.equal(out, eager)  # the eager blocks ran: same output as uncompiled lossless
     fallback = report.to_json()["compile_fallback"]
     assert fallback["where"] == "first call" and "Failed to find C compiler" in fallback["error"]
+    assert "\n" not in fallback["error"] and "TORCHDYNAMO_VERBOSE" not in fallback["error"]  # one readable line
     assert backend.calls == 1  # tried once; the other block and later calls go straight to eager
     assert "torch.compile failed" in caplog.text and "runs eagerly" in caplog.text
     torch._dynamo.reset()
