@@ -28,8 +28,8 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY bot ./bot
-# The model presets are shared with the processing job; the bot imports this one file.
-COPY processing/presets.json ./processing/presets.json
+# The model presets, limits and error codes are shared with the processing job; the bot imports these two files.
+COPY processing/presets.json processing/limits.json ./processing/
 USER node
 # 3000: Slack HTTP mode (SLACK_PORT); 8080: /healthz. Socket Mode and Discord need neither inbound.
 EXPOSE 3000 8080

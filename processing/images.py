@@ -7,9 +7,10 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from processing.errors import JobError
+from processing.limits import LIMITS
 
-MAX_PIXELS = 50_000_000
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = LIMITS.image_max_pixels  # limits.json, shared with the bot
+MAX_FILE_BYTES = LIMITS.image_max_bytes
 # Transparent areas (logos, stickers) become white, as most viewers show them.
 ALPHA_BACKGROUND = (255, 255, 255)
 PAD_COLOUR = (0, 0, 0)
@@ -25,7 +26,7 @@ def load_image(path: Path) -> Image.Image:
     if not path.is_file():
         raise _invalid(f"The image {path.name!r} was not found in the job's input.")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise _invalid(f"The image is too large; send one under {MAX_FILE_BYTES // 2**20} MB.")
+        raise _invalid(f"The image is too large; send one under {MAX_FILE_BYTES // 2**20} MiB.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

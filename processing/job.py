@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import platform
-import secrets
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from processing import presets as presets_module
 from processing.errors import JobError
 from processing.images import FITS
+from processing.limits import LIMITS
 from processing.progress import Observer, Progress, write_json_atomic
 
 log = logging.getLogger("processing")
@@ -24,8 +24,8 @@ DEVICES = ("auto", "cpu", "cuda")
 MEMORY_PLAN_CHOICES = ("auto", "none", "model", "sequential")
 SPEEDS = ("lossless", "fast", "stock")  # processing.optimize.SPEEDS, kept here so --help needs no torch
 LOG_LEVELS = ("debug", "info", "warning", "error")
-MAX_SEED = 2**63 - 1
-MAX_PROMPT_CHARS = 10_000
+MAX_SEED = LIMITS.seed_max  # limits.json, shared with the bot
+MAX_PROMPT_CHARS = LIMITS.max_prompt_chars
 MAX_FPS = 60
 OUTPUT_FILES = ("progress.json", "video.mp4", "poster.jpg", "metadata.json", "error.json")
 SAGEMAKER_OUTPUT = Path("/opt/ml/output")
@@ -195,9 +195,9 @@ def validate_job(raw: object, input_dir: Path, presets: presets_module.Presets,
 
     seed = _integer(raw, "seed", -1)
     if seed == -1 and raw.get("seed") is None:
-        seed = secrets.randbelow(2**32)
-    if not 0 <= seed <= MAX_SEED:
-        raise _invalid(f"'seed' must be between 0 and {MAX_SEED}; got {seed}.")
+        seed = LIMITS.random_seed()
+    if not LIMITS.seed_min <= seed <= MAX_SEED:
+        raise _invalid(f"'seed' must be between {LIMITS.seed_min} and {MAX_SEED}; got {seed}.")
 
     image_fit = image_fit_override or _text(raw, "image_fit", "crop")
     if image_fit not in FITS:

@@ -254,12 +254,19 @@ def place_pipeline(pipe, plan: str, device: str) -> None:
         raise ValueError(f"unknown memory plan {plan!r}")
 
 
+def seed_generator(seed: int):
+    """The job's noise source: a CPU generator, so a seed means the same video on every device (a CUDA
+    generator draws different numbers from a CPU one for the same seed). diffusers draws on the
+    generator's device and moves the noise to the pipeline's."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
 def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: str, seed: int,
              frames: int, steps: int, guidance: float, height: int, width: int, device: str,
              image=None, on_step: Callable[[int], None] = lambda k: None) -> np.ndarray:
     """One pipeline call; returns float frames in [0, 1] shaped (frames, height, width, 3)."""
-    import torch
-
     def step_end(_pipe, index, _timestep, tensors):
         on_step(index + 1)
         return tensors
@@ -268,7 +275,7 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
     result = pipe(
         prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
         num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
-        use_dynamic_cfg=preset.dynamic_cfg, generator=torch.Generator(device=device).manual_seed(seed),
+        use_dynamic_cfg=preset.dynamic_cfg, generator=seed_generator(seed),
         output_type="np", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
         **kwargs,
     )

@@ -9,11 +9,11 @@ import {
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import type { Config } from '../config.js';
+import { OUTPUT_FILES, parseFailure, parseProgress } from '../core/contract.js';
 import { FAILURE_TEXT, RunnerSubmitError, type JobFailure } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
 import { getPreset } from '../core/presets.js';
-import { parseProgress } from '../local/runner.js';
 import { asPrefixUri, awsErrorName, httpStatusOf } from './clients.js';
 import type { ProcessingJobStateChange, StateChangeHandler } from './events.js';
 import type { S3ObjectStore } from './s3.js';
@@ -186,13 +186,8 @@ export function mapFailure(failureReason: string | undefined, exitMessage: strin
   const kind = /^\s*([A-Za-z]+Error)\b/.exec(failureReason ?? '')?.[1];
   if (kind === 'CapacityError') return { code: 'CAPACITY', message: FAILURE_TEXT.CAPACITY!, retryable: true };
   if (kind === 'InternalServerError') return { code: 'INTERNAL_ERROR', message: FAILURE_TEXT.INTERNAL_ERROR!, retryable: true };
-  if (errorFile && typeof errorFile.code === 'string') {
-    return {
-      code: errorFile.code,
-      message: typeof errorFile.message === 'string' && errorFile.message.trim() ? errorFile.message : (exitMessage ?? '').trim(),
-      retryable: errorFile.retryable === true,
-    };
-  }
+  const fromJob = parseFailure(errorFile, exitMessage);
+  if (fromJob) return fromJob;
   if (kind === 'ClientError' && /models/i.test(failureReason ?? '')) {
     return { code: 'MODEL_NOT_AVAILABLE', message: FAILURE_TEXT.MODEL_NOT_AVAILABLE!, retryable: false };
   }
@@ -395,7 +390,7 @@ export class SageMakerRunner implements Runner {
         this.track(job.id, name);
         return { status: 'running' };
       case 'Completed':
-        return { status: 'completed', metadata: (await this.options.objects.getOutputJson(job.id, 'metadata.json')) ?? {} };
+        return { status: 'completed', metadata: (await this.options.objects.getOutputJson(job.id, OUTPUT_FILES.metadata)) ?? {} };
       case 'Failed':
         return { status: 'failed', failure: await this.failureOf(job.id, described.FailureReason, described.ExitMessage) };
       case 'Stopped':
@@ -428,7 +423,7 @@ export class SageMakerRunner implements Runner {
       case 'Completed': {
         this.finished(jobId);
         await this.pollOne(jobId, { name: change.jobName });
-        const metadata = (await this.options.objects.getOutputJson(jobId, 'metadata.json')) ?? {};
+        const metadata = (await this.options.objects.getOutputJson(jobId, OUTPUT_FILES.metadata)) ?? {};
         return this.emit({ jobId, kind: 'completed', metadata, ref: change.jobName });
       }
       case 'Failed': {
@@ -473,7 +468,7 @@ export class SageMakerRunner implements Runner {
 
   private async pollOne(jobId: string, watched: Watched): Promise<void> {
     try {
-      const bytes = await this.options.objects.getOutput(jobId, 'progress.json');
+      const bytes = await this.options.objects.getOutput(jobId, OUTPUT_FILES.progress);
       if (!bytes) return;
       const raw = new TextDecoder().decode(bytes);
       if (raw === watched.last) return;
@@ -486,7 +481,7 @@ export class SageMakerRunner implements Runner {
   }
 
   private async failureOf(jobId: string, reason: string | undefined, exitMessage: string | undefined): Promise<JobFailure> {
-    const errorFile = await this.options.objects.getOutputJson(jobId, 'error.json');
+    const errorFile = await this.options.objects.getOutputJson(jobId, OUTPUT_FILES.error);
     return mapFailure(reason, exitMessage, errorFile);
   }
 

@@ -1,6 +1,7 @@
 // Parses `/video <prompt> [flags]` and turns a request into validated job parameters for a preset.
 import { InvalidCommandError } from './errors.js';
 import type { JobParams } from './job.js';
+import { MAX_PROMPT_CHARS, SEED_RANGE } from './limits.js';
 import type { Mode, Preset } from './presets.js';
 import {
   PRESET_IDS,
@@ -47,8 +48,9 @@ export const USAGE =
  */
 const AUTOCORRECTED_FLAG = new RegExp(`(^|\\s)[—–](?=(?:${Object.keys(FLAGS).join('|')})(?:[=\\s]|$))`, 'gi');
 
-export const MAX_PROMPT_CHARS = 2000;
-const MAX_SEED = 2 ** 32 - 1;
+// The prompt and seed limits are processing/limits.json's, shared with the job.
+export { MAX_PROMPT_CHARS } from './limits.js';
+const MAX_SEED = SEED_RANGE.max;
 
 /** Splits text into words, keeping "quoted phrases" (straight or curly quotes, as Slack sends them) together. */
 export function tokenize(text: string): string[] {
@@ -173,8 +175,8 @@ export function buildJobParams(request: VideoRequest, ctx: ParamsContext): JobPa
     );
   }
   const seed = request.seed ?? ctx.randomSeed;
-  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-    throw new InvalidCommandError(`--seed must be a whole number from 0 to ${MAX_SEED}; got ${seed}.`);
+  if (!Number.isInteger(seed) || seed < SEED_RANGE.min || seed > MAX_SEED) {
+    throw new InvalidCommandError(`--seed must be a whole number from ${SEED_RANGE.min} to ${MAX_SEED}; got ${seed}.`);
   }
   const negative = (request.negative ?? '').trim();
   if (negative.length > MAX_PROMPT_CHARS) {
@@ -228,7 +230,7 @@ function fmt(n: number): string {
 
 /**
  * A cautious estimate of T5 tokens for English text (SentencePiece splits rare words into pieces).
- * Used only to warn that CogVideoX will cut a long prompt at its 226-token limit.
+ * Used only to warn that the model will cut a long prompt at its preset's `maxTextTokens` limit.
  */
 export function estimateTextTokens(text: string): number {
   const words = text.trim().split(/\s+/).filter(Boolean);

@@ -1,29 +1,8 @@
 // Typed, coded errors: adapters turn the code into the sentence a user reads.
+import { ERROR_CODES, type ErrorCode } from './limits.js';
 
-export type ErrorCode =
-  | 'INVALID_COMMAND'
-  | 'INVALID_IMAGE'
-  | 'NOT_ALLOWED'
-  | 'RATE_LIMITED'
-  | 'DUPLICATE_REQUEST'
-  | 'QUOTA_EXCEEDED'
-  | 'JOB_NOT_FOUND'
-  | 'NOT_CANCELLABLE'
-  | 'ENHANCER_NOT_CONFIGURED'
-  | 'ENHANCER_FAILED'
-  | 'INVALID_JOB'
-  | 'UNKNOWN_MODEL'
-  | 'MODEL_NOT_AVAILABLE'
-  | 'GPU_OUT_OF_MEMORY'
-  | 'CAPACITY'
-  | 'TIMEOUT'
-  | 'DELIVERY_FAILED'
-  | 'DELIVERY_INTERRUPTED'
-  | 'INTERRUPTED'
-  | 'NO_GPU_QUOTA'
-  | 'RUNNER_REJECTED'
-  | 'RUNNER_UNAVAILABLE'
-  | 'INTERNAL_ERROR';
+/** Every code, its exit code, retryable flag and default sentence: processing/limits.json (bot/core/limits.ts). */
+export type { ErrorCode } from './limits.js';
 
 /** An error whose message is written for the person in the chat. */
 export class UserFacingError extends Error {
@@ -71,20 +50,10 @@ export interface JobFailure {
   readonly retryable: boolean;
 }
 
-/** Default sentences for failures whose source gave no readable message. */
-export const FAILURE_TEXT: Record<string, string> = {
-  GPU_OUT_OF_MEMORY: 'The GPU ran out of memory. Try fewer frames or a smaller model.',
-  CAPACITY: 'No GPU capacity was available right now. Try again in a few minutes.',
-  TIMEOUT: 'The job took longer than the time limit and was stopped.',
-  MODEL_NOT_AVAILABLE: 'The model weights are not installed on the GPU backend. Ask an admin to stage them.',
-  DELIVERY_FAILED: 'The video was made but could not be posted here.',
-  DELIVERY_INTERRUPTED: 'The bot restarted while posting your video, so it may not have arrived. Use Retry to make it again.',
-  INTERRUPTED: 'The job was interrupted by a restart and could not be resumed.',
-  NO_GPU_QUOTA: 'This workspace has no GPU quota for the job yet; an admin must request it.',
-  RUNNER_REJECTED: 'The GPU backend refused to start the job; an admin must fix the bot\'s setup (details are in its log).',
-  RUNNER_UNAVAILABLE: 'The GPU backend could not be reached, so the job could not start. Try again in a few minutes.',
-  INTERNAL_ERROR: 'Something went wrong on our side. Try again; if it keeps happening, tell an admin.',
-};
+/** Default sentences for failures whose source gave no readable message (limits.json's `message`). */
+export const FAILURE_TEXT: Readonly<Record<string, string>> = Object.fromEntries(
+  [...ERROR_CODES].flatMap(([code, rule]) => (rule.message ? [[code, rule.message]] : [])),
+);
 
 export function failureMessage(code: string, message?: string): string {
   return message && message.trim() ? message.trim() : (FAILURE_TEXT[code] ?? FAILURE_TEXT.INTERNAL_ERROR!);

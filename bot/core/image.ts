@@ -1,5 +1,6 @@
 // Checks an uploaded image by its bytes (magic numbers and header dimensions), before any job is made.
 import { UserFacingError } from './errors.js';
+import { IMAGE_LIMITS } from './limits.js';
 
 export type ImageType = 'png' | 'jpeg' | 'webp';
 
@@ -15,7 +16,8 @@ export interface ImageLimits {
   readonly maxPixels: number;
 }
 
-export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 20 * 1024 * 1024, maxPixels: 50_000_000 };
+/** processing/limits.json's, shared with the job. */
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = IMAGE_LIMITS;
 
 export function sniffImageType(bytes: Uint8Array): ImageType | undefined {
   const b = bytes;

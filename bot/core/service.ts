@@ -1,14 +1,16 @@
 // JobService: the one use case every chat adapter calls. Owns the job state machine; depends only on ports.
 import { OPEN_POLICY, createAccessGuard, type AccessPolicy, type Actor } from './access.js';
 import { estimateTextTokens } from './command.js';
+import { JOB_FILE, jobFileBytes } from './contract.js';
 import type { JobFailure } from './errors.js';
 import { RunnerSubmitError, UserFacingError } from './errors.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image.js';
+import { MAX_PROMPT_CHARS, errorRule } from './limits.js';
 import { createIntake } from './intake.js';
 import { UPLOAD_STALE_MS, createDelivery } from './delivery.js';
 import type { Job, JobPatch, JobState } from './job.js';
 import { LIVE_STATES, RUNNER_STATES, canTransition, isFinal } from './job.js';
-import { getPreset } from './presets.js';
+import { DEFAULT_PRESET_ID, getPreset } from './presets.js';
 import { DEFAULT_RECONCILE_LIMITS, createReconciler, type ReconcileLimits } from './reconcile.js';
 import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, RunnerStatus } from './ports.js';
 import { DEFAULT_QUEUE_POLL_MS, type JobScope } from './scope.js';
@@ -67,9 +69,6 @@ const DEFAULT_LIMITS: JobServiceLimits = {
   statusIntervalMs: 1500,
 };
 
-const TEXT_TOKEN_LIMIT = 226;
-/** Runner-side failures worth trying again automatically. */
-const AUTO_RETRY_CODES = new Set(['CAPACITY', 'INTERNAL_ERROR', 'INTERRUPTED']);
 
 export type JobService = ReturnType<typeof createJobService>;
 
@@ -263,7 +262,7 @@ export function createJobService(deps: JobServiceDeps) {
         job = await move(job, 'submitting');
       }
       if (!job) return;
-      await objects.putInput(job.id, 'job.json', new TextEncoder().encode(JSON.stringify(toJobFile(job), null, 2)));
+      await objects.putInput(job.id, JOB_FILE, jobFileBytes(job));
       // A cancel that came while the input was written: start nothing.
       if ((await store.get(job.id))?.state !== 'submitting') return;
       let ref: string;
@@ -332,8 +331,13 @@ export function createJobService(deps: JobServiceDeps) {
   async function enhanceForJob(job: Job): Promise<string> {
     if (!enhancer) return job.params.prompt;
     try {
-      const text = await enhancer.enhance(job.params.prompt);
-      return text.trim() || job.params.prompt;
+      const text = (await enhancer.enhance(job.params.prompt)).trim();
+      // The job refuses a prompt over the shared limit; the model reads far less than that anyway.
+      if (text.length > MAX_PROMPT_CHARS) {
+        log.warn({ jobId: job.id, chars: text.length }, 'the enhanced prompt is over the prompt limit; using the original prompt');
+        return job.params.prompt;
+      }
+      return text || job.params.prompt;
     } catch (err) {
       log.warn({ jobId: job.id, err }, 'enhancement failed; using the original prompt');
       return job.params.prompt;
@@ -349,7 +353,8 @@ export function createJobService(deps: JobServiceDeps) {
     // Final, or already requeued by whoever saw the failure first.
     if (isFinal(fresh.state) || fresh.state === 'queued') return;
     const attempts = attemptsSoFar ?? Math.max(fresh.attempts, 1);
-    const retryable = failure.retryable && (always || AUTO_RETRY_CODES.has(failure.code));
+    // Runner-side failures worth trying again automatically: `auto_retry` in processing/limits.json.
+    const retryable = failure.retryable && (always || errorRule(failure.code)?.autoRetry === true);
     if (retryable && attempts < limits.maxAttempts && fresh.state !== 'uploading') {
       const requeued = await store.transition(fresh.id, [fresh.state], 'queued', { attempts, failure });
       if (requeued) {
@@ -507,13 +512,13 @@ export function createJobService(deps: JobServiceDeps) {
 
   function promptReport(text: string): EnhancedPrompt {
     const tokens = estimateTextTokens(text);
+    // The default model's text encoder limit (presets.json's max_text_tokens).
+    const limit = (getPreset(deps.defaultModel) ?? getPreset(DEFAULT_PRESET_ID)!).maxTextTokens;
     return {
       text,
       tokens,
-      limit: TEXT_TOKEN_LIMIT,
-      ...(tokens > TEXT_TOKEN_LIMIT
-        ? { warning: `This prompt is about ${tokens} tokens; CogVideoX reads only the first ${TEXT_TOKEN_LIMIT}, so the end will be cut.` }
-        : {}),
+      limit,
+      ...(tokens > limit ? { warning: `This prompt is about ${tokens} tokens; CogVideoX reads only the first ${limit}, so the end will be cut.` } : {}),
     };
   }
 
@@ -584,25 +589,4 @@ export function createJobService(deps: JobServiceDeps) {
 function formatLimit(ms: number): string {
   const minutes = Math.round(ms / 60_000);
   return minutes >= 120 && minutes % 60 === 0 ? `${minutes / 60}-hour` : `${minutes}-minute`;
-}
-
-/** The processing job's job.json (see processing/ and ARCHITECTURE.md). */
-export function toJobFile(job: Job): Record<string, unknown> {
-  const p = job.params;
-  return {
-    id: job.id,
-    mode: p.mode,
-    model: p.model,
-    prompt: p.prompt,
-    negative_prompt: p.negativePrompt,
-    seed: p.seed,
-    frames: p.frames,
-    fps: p.fps,
-    steps: p.steps,
-    guidance: p.guidance,
-    height: p.height,
-    width: p.width,
-    image_fit: p.imageFit,
-    ...(p.image ? { image: p.image } : {}),
-  };
 }

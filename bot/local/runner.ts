@@ -26,6 +26,10 @@ export interface LocalRunnerOptions {
   readonly env?: Record<string, string | undefined>;
   /** Run jobs on resident workers (`python -m processing serve`, one per slot, model kept loaded) instead of one process per job. */
   readonly residentWorker?: boolean;
+  /** The command that runs one job, before its flags; default `[python, '-m', 'processing', 'run']` (tests: a stub job). */
+  readonly jobCommand?: readonly string[];
+  /** The command that starts a resident worker, before its flags; default `[python, '-m', 'processing', 'serve']`. */
+  readonly workerCommand?: readonly string[];
   /** Resident workers: how long a cancelled job / a stopping worker gets before the worker is killed (bot/local/worker.ts). */
   readonly workerGrace?: { readonly cancelGraceMs?: number; readonly stopGraceMs?: number };
 }
@@ -66,6 +70,7 @@ export class LocalRunner implements Runner {
       this.pool = new WorkerPool({
         size: options.concurrency,
         python: options.python,
+        ...(options.workerCommand ? { command: options.workerCommand } : {}),
         cwd: options.cwd,
         args: ['--models-dir', options.modelsDir, '--device', options.device, ...(options.allowDownload ? ['--allow-download'] : [])],
         env: childEnv(options.env ?? {}),
@@ -122,15 +127,16 @@ export class LocalRunner implements Runner {
       return;
     }
     if (this.pool) return this.launchOnWorker(slot, this.pool);
+    const [command, ...prefix] = this.options.jobCommand ?? [this.options.python, '-m', 'processing', 'run'];
     const args = [
-      '-m', 'processing', 'run',
+      ...prefix,
       '--input-dir', this.options.inputDir(job.id),
       '--output-dir', out,
       '--models-dir', this.options.modelsDir,
       '--device', this.options.device,
       ...(this.options.allowDownload ? ['--allow-download'] : []),
     ];
-    const child = spawn(this.options.python, args, {
+    const child = spawn(command!, args, {
       cwd: this.options.cwd,
       env: childEnv(this.options.env ?? {}),
       // Own process group: a crash of the bot leaves the job running, and the next start adopts it.
@@ -165,6 +171,10 @@ export class LocalRunner implements Runner {
   /** Resident mode: the job runs on a slot's worker (bot/local/worker.ts), not in a process of its own. */
   private launchOnWorker(slot: Running, pool: WorkerPool): void {
     const jobId = slot.job.id;
+    if (slot.cancelled) {
+      void this.finish(slot, null, null, '').finally(() => this.next());
+      return;
+    }
     const run = pool.run(jobId, this.options.inputDir(jobId), this.options.outputDir(jobId));
     slot.onWorker = run;
     this.log.info({ jobId, pid: run.pid }, 'processing job handed to a resident worker');

@@ -5,6 +5,8 @@ import type { Logger } from '../core/ports.js';
 
 export interface WorkerOptions {
   readonly python: string;
+  /** The command that starts the worker, before its flags; default `[python, '-m', 'processing', 'serve']` (tests: a stub job). */
+  readonly command?: readonly string[];
   readonly cwd: string;
   /** `python -m processing serve` flags: --models-dir, --device, --allow-download. */
   readonly args: readonly string[];
@@ -57,7 +59,8 @@ export class ResidentWorker {
   private readonly log: Logger;
 
   constructor(private readonly options: WorkerOptions) {
-    this.child = spawn(options.python, ['-m', 'processing', 'serve', ...options.args], {
+    const [command, ...prefix] = options.command ?? [options.python, '-m', 'processing', 'serve'];
+    this.child = spawn(command!, [...prefix, ...options.args], {
       cwd: options.cwd,
       env: options.env,
       // Own process group: a Ctrl-C at the terminal reaches the bot, which stops its workers in order.
@@ -66,7 +69,7 @@ export class ResidentWorker {
     });
     if (this.child.pid === undefined) {
       this.child.on('error', () => {}); // the spawn error is reported by the throw below
-      throw new Error(`could not start ${options.python} -m processing serve`);
+      throw new Error(`could not start ${[command, ...prefix].join(' ')}`);
     }
     this.pid = this.child.pid;
     this.log = options.logger.child({ component: 'worker', pid: this.pid });

@@ -75,6 +75,7 @@ describe('bot image', () => {
       }
     }
     expect([...outside]).toContain('processing/presets.json');
+    expect([...outside]).toContain('processing/limits.json');
     for (const path of outside) expect(inContext(path), path).toBe(true);
     for (const path of ['bot/main.ts', 'bot/aws/backend.ts', 'package.json', 'package-lock.json', 'tsconfig.json']) expect(inContext(path), path).toBe(true);
     for (const path of ['infra/app.ts', 'processing/job.py', 'test/aws/moto.ts', '.env', 'var/videobot.db', 'node_modules/tsx/package.json']) {
@@ -85,7 +86,7 @@ describe('bot image', () => {
   it('starts from the files the context holds, as its CMD runs it', async () => {
     const app = mkdtempSync(join(tmpdir(), 'videobot-image-'));
     scratch.push(app);
-    for (const file of [...filesUnder(join(root, 'bot')), join(root, 'processing/presets.json'), join(root, 'package.json'), join(root, 'tsconfig.json')]) {
+    for (const file of [...filesUnder(join(root, 'bot')), join(root, 'processing/presets.json'), join(root, 'processing/limits.json'), join(root, 'package.json'), join(root, 'tsconfig.json')]) {
       const rel = relative(root, file);
       if (inContext(rel)) cpSync(file, join(app, rel), { recursive: true });
     }

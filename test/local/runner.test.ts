@@ -1,9 +1,12 @@
-// The real processing job (tiny-random on the CPU) through the LocalRunner and the JobService.
+// The LocalRunner and the JobService: the real processing job (tiny-random on the CPU) once, then its lifecycle
+// (queue, cancel, exit codes) against the stub job (test/support/stub-job.mjs), which writes the same files on cue.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { realLocalRunner } from '../support/local-runner.js';
+import { holding, release, stubLocalRunner } from '../support/stub-job.js';
 import { createHarness, eventually, type Harness } from '../support/harness.js';
 import { hasPython, probeVideo } from '../support/video.js';
 
@@ -46,41 +49,67 @@ describe.skipIf(!hasPython)('LocalRunner with the real processing job', () => {
     const done = await h.store.get(job.id);
     expect(done?.result?.metadata).toMatchObject({ job: { seed: 5, frames: 17 } });
   }, 120_000);
+});
+
+describe('LocalRunner with the stub job', () => {
+  let h: Harness | undefined;
+  afterEach(async () => h?.close());
+
+  async function failure(jobId: string) {
+    return eventually(async () => {
+      const j = await h!.store.get(jobId);
+      return j?.state === 'failed' ? j.failure : undefined;
+    }, 20_000, 'failure');
+  }
 
   it('runs one job at a time and reports queue positions', async () => {
     const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o) });
-    const request = { prompt: 'x', model: 'tiny-random', steps: 2 };
-    const a = await h.service.submit({ requester: user, conversation, request });
-    const b = await h.service.submit({ requester: { ...user, userId: 'v' }, conversation, request });
-    await eventually(async () => (await h!.store.get(a.job.id))?.state !== 'queued');
+    h = await createHarness([chat], { makeRunner: (o) => stubLocalRunner(o) });
+    const a = await h.service.submit({ requester: user, conversation, request: { prompt: 'x stub:hold', model: 'tiny-random', steps: 2 } });
+    const b = await h.service.submit({ requester: { ...user, userId: 'v' }, conversation, request: { prompt: 'y', model: 'tiny-random', steps: 2 } });
+    await eventually(() => holding(h!.objects, a.job.id), 20_000, 'a holding');
+    expect((await h.store.get(a.job.id))?.state).toBe('running');
     expect((await h.store.get(b.job.id))?.state).toBe('queued');
     await eventually(() => chat.views.some((v) => v.jobId === b.job.id && v.queuePosition === 1), 5000, 'b shown as next in the queue');
-    await eventually(async () => (await h!.store.get(b.job.id))?.state === 'delivered', 90_000, 'second delivery');
+    release(h.objects, a.job.id);
+    await eventually(async () => (await h!.store.get(b.job.id))?.state === 'delivered', 20_000, 'second delivery');
     expect(chat.videos.map((v) => v.job.id)).toEqual([a.job.id, b.job.id]);
-  }, 120_000);
+  });
 
   it('kills the child on cancel', async () => {
     const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o) });
-    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'x', model: 'tiny-random', steps: 100, frames: 49 } });
-    await eventually(async () => ['starting', 'running'].includes((await h!.store.get(job.id))!.state));
+    h = await createHarness([chat], { makeRunner: (o) => stubLocalRunner(o) });
+    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'x stub:hold', model: 'tiny-random', steps: 2 } });
+    await eventually(() => holding(h!.objects, job.id), 20_000, 'job holding');
+    const pid = (JSON.parse(readFileSync(join(h.objects.outputDir(job.id), '..', 'runner.json'), 'utf8')) as { pid: number }).pid;
     await h.service.cancel(job.id, user);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect((await h.store.get(job.id))?.state).toBe('cancelled');
+    await eventually(async () => (await h!.store.get(job.id))?.state === 'cancelled', 10_000, 'cancelled');
+    await eventually(() => !alive(pid), 10_000, 'the job process to end');
     expect(chat.videos).toHaveLength(0);
     expect(await h.objects.statOutput(job.id, 'video.mp4')).toBeUndefined();
-  }, 60_000);
+  });
 
-  it('reports the processing job’s own error message', async () => {
+  it('reports the processing job’s own error message, code and retryable flag', async () => {
     const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o), defaultModel: 'cogvideox-2b' });
-    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'x', steps: 2 } });
-    const failed = await eventually(async () => {
-      const j = await h!.store.get(job.id);
-      return j?.state === 'failed' ? j : undefined;
-    }, 60_000, 'failure');
-    expect(failed.failure?.code).toBe('MODEL_NOT_AVAILABLE');
-    expect(failed.failure?.message).toContain(join('models', 'cogvideox-2b'));
-  }, 60_000);
+    h = await createHarness([chat], { makeRunner: (o) => stubLocalRunner(o) });
+    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'x stub:fail=MODEL_NOT_AVAILABLE', model: 'tiny-random', steps: 2 } });
+    expect(await failure(job.id)).toEqual({ code: 'MODEL_NOT_AVAILABLE', message: 'The stub job failed with MODEL_NOT_AVAILABLE as asked.', retryable: false });
+    expect(chat.videos).toHaveLength(0);
+  });
+
+  it('a job that exits without a result file fails with its exit code in the message', async () => {
+    const chat = new Chat();
+    h = await createHarness([chat], { makeRunner: (o) => stubLocalRunner(o) });
+    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'x stub:exit=7', model: 'tiny-random', steps: 2 } });
+    expect(await failure(job.id)).toMatchObject({ code: 'INTERNAL_ERROR', message: 'The processing job ended unexpectedly (exit 7).' });
+  });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

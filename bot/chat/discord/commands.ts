@@ -6,7 +6,7 @@ import {
   InteractionContextType,
   type RESTPostAPIApplicationCommandsJSONBody,
 } from 'discord.js';
-import { MAX_PROMPT_CHARS } from '../../core/command.js';
+import { MAX_PROMPT_CHARS, SEED_RANGE } from '../../core/limits.js';
 import { PRESET_IDS, getPreset } from '../../core/presets.js';
 
 export const VIDEO_COMMAND = 'video';
@@ -54,7 +54,7 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
         { type: ApplicationCommandOptionType.String, name: 'prompt', description: 'What should happen in the video', required: true, max_length: MAX_PROMPT_CHARS },
         { type: ApplicationCommandOptionType.Attachment, name: 'image', description: 'An image (PNG, JPEG or WebP) to animate' },
         { type: ApplicationCommandOptionType.String, name: 'model', description: 'Model preset', choices: models },
-        { type: ApplicationCommandOptionType.Integer, name: 'seed', description: 'Seed for a repeatable result', min_value: 0, max_value: 2 ** 32 - 1 },
+        { type: ApplicationCommandOptionType.Integer, name: 'seed', description: 'Seed for a repeatable result', min_value: SEED_RANGE.min, max_value: SEED_RANGE.max },
         { type: ApplicationCommandOptionType.Integer, name: 'frames', description: 'Number of frames (8N+1 for 1.0 models, 16N+1 for 1.5)', min_value: 1, max_value: 161 },
         { type: ApplicationCommandOptionType.Integer, name: 'steps', description: 'Denoising steps (more is slower, often better)', min_value: 1, max_value: 100 },
         { type: ApplicationCommandOptionType.Number, name: 'guidance', description: 'How closely to follow the prompt (default 6)', min_value: 1, max_value: 20 },
