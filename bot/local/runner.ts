@@ -171,10 +171,6 @@ export class LocalRunner implements Runner {
   /** Resident mode: the job runs on a slot's worker (bot/local/worker.ts), not in a process of its own. */
   private launchOnWorker(slot: Running, pool: WorkerPool): void {
     const jobId = slot.job.id;
-    if (slot.cancelled) {
-      void this.finish(slot, null, null, '').finally(() => this.next());
-      return;
-    }
     const run = pool.run(jobId, this.options.inputDir(jobId), this.options.outputDir(jobId));
     slot.onWorker = run;
     this.log.info({ jobId, pid: run.pid }, 'processing job handed to a resident worker');
