@@ -28,6 +28,13 @@ export interface DiscordAdapterOptions {
   readonly restTimeoutMs?: number;
 }
 
+/**
+ * Discord does not publish its per-route numbers ("we don't put rate limit details in our documentation"; clients are
+ * to read the X-RateLimit-* headers), but message edits in one channel share one bucket that answers
+ * `X-RateLimit-Limit: 5` with a 5-second reset: 5 edits per 5 s per channel, shared by every job there.
+ */
+export const DISCORD_CHANNEL_EDITS = { edits: 5, windowMs: 5000 } as const;
+
 export function createDiscordAdapter(options: DiscordAdapterOptions): ChatAdapter {
   const log = options.logger.child({ platform: 'discord' });
   const client = new Client({
@@ -41,6 +48,7 @@ export function createDiscordAdapter(options: DiscordAdapterOptions): ChatAdapte
 
   const surface: ChatSurface = {
     platform: 'discord',
+    editBudgets: { perChannel: DISCORD_CHANNEL_EDITS },
     async announce(job: Job): Promise<Conversation> {
       const status = await messages.post(job.conversation.channelId, preparingMessage(job.requester.userId, job.params.prompt));
       return { ...job.conversation, statusMessageId: status.id };

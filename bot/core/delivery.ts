@@ -130,11 +130,12 @@ export function createDelivery(deps: DeliveryDeps) {
 
   async function markDelivered(job: Job): Promise<void> {
     const delivered = await store.transition(job.id, ['uploading'], 'delivered', { finishedAt: clock.now() });
+    // The GPU is free: start the next job before waiting for the final status edit's turn.
+    deps.finished();
     if (delivered) {
       log.info({ jobId: job.id, bytes: job.result?.sizeBytes }, 'job delivered');
       await deps.showStatus(delivered, true);
     }
-    deps.finished();
   }
 
   function videoFile(job: Job, confirm: () => Promise<boolean>): VideoFile {

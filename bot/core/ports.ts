@@ -172,9 +172,20 @@ export interface StatusView {
   readonly canRetry: boolean;
 }
 
+/** At most `edits` status edits in any `windowMs`. */
+export interface EditBudget {
+  readonly edits: number;
+  readonly windowMs: number;
+}
+
 /** One per platform. The core calls it; it never calls back into the SDK-free core except through JobService. */
 export interface ChatSurface {
   readonly platform: Platform;
+  /**
+   * The platform's limits on status edits, shared by every job in one channel and in the whole workspace: the core
+   * sends edits within them (final states first, only the newest view of each job). None: no shared limit.
+   */
+  readonly editBudgets?: { readonly perChannel?: EditBudget; readonly perWorkspace?: EditBudget };
   /**
    * Posts the status message of a job about to be created, where `job.conversation` (as the adapter planned it)
    * says, and returns that conversation with the message's id (and thread) filled in. Called only after the

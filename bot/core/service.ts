@@ -15,7 +15,7 @@ import { DEFAULT_RECONCILE_LIMITS, createReconciler, type ReconcileLimits } from
 import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner, RunnerEvent, RunnerStatus } from './ports.js';
 import { DEFAULT_QUEUE_POLL_MS, type JobScope } from './scope.js';
 import { describeJob } from './status.js';
-import { EditThrottle } from './throttle.js';
+import { EditThrottle, type BudgetLanes } from './throttle.js';
 
 export type { AccessPolicy, Actor };
 export type { NewVideoRequest, RedoRequest, SubmitRequest, Submitted } from './intake.js';
@@ -90,9 +90,15 @@ export function createJobService(deps: JobServiceDeps) {
     },
     {
       minIntervalMs: limits.statusIntervalMs,
-      now: () => clock.now(),
+      // Real time, not `clock`: the platforms count edits in real time, and tests may hold the service's clock still.
+      now: () => performance.now(),
       setTimer: (fn, ms) => setTimeout(fn, ms),
+      clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
       onError: (jobId, error) => log.warn({ jobId, err: error }, 'status update failed'),
+      // One budget per channel and per workspace, shared by every job there (each surface says its platform's limits).
+      lanesOf: (job) => editLanes(chats.get(job.conversation.platform), job),
+      isFinal: (job) => isFinal(job.state),
+      onSettled: (jobId, edits) => log.info({ jobId, statusEdits: edits }, 'status edits for job'),
     },
   );
   let pumping: Promise<void> | undefined;
@@ -583,6 +589,17 @@ export function createJobService(deps: JobServiceDeps) {
     hasEnhancer: () => enhancer !== undefined,
     presetOf: (job: Job) => getPreset(job.params.model),
   };
+}
+
+/** The shared edit budgets a status edit of `job` draws on: its channel's and its workspace's, as its surface says. */
+function editLanes(chat: ChatSurface | undefined, job: Job): BudgetLanes {
+  const budgets = chat?.editBudgets;
+  if (!budgets) return [];
+  const platform = job.conversation.platform;
+  return [
+    ...(budgets.perChannel ? [{ key: `${platform}:channel:${job.conversation.channelId}`, budget: budgets.perChannel }] : []),
+    ...(budgets.perWorkspace ? [{ key: `${platform}:workspace`, budget: budgets.perWorkspace }] : []),
+  ];
 }
 
 /** "90 minutes", "2 hours". */

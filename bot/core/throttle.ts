@@ -1,51 +1,171 @@
-// Coalesces status edits per key so chat edits stay inside the platform's rate limits.
-// The latest view always wins; final views are sent without waiting; a slow edit never blocks callers.
+// Status edits for all jobs through shared budgets, so a busy channel or workspace stays inside the platform's
+// edit limits: per job only the newest view is kept (older ones are dropped, never sent late), each edit takes one
+// token from every budget it draws on (a channel's, a workspace's), and when tokens are short final views go
+// first, then urgent ones, then whoever has waited longest. A slow edit never blocks callers.
 
-export interface ThrottleOptions {
+import type { EditBudget } from './ports.js';
+
+export type { EditBudget };
+
+/** The budgets one edit draws on, by key (e.g. "discord:channel:123"). */
+export type BudgetLanes = readonly { readonly key: string; readonly budget: EditBudget }[];
+
+export interface ThrottleOptions<T> {
+  /** Least time between two edits of one job (progress); final and urgent views skip it. */
   readonly minIntervalMs: number;
   readonly now: () => number;
   readonly setTimer: (fn: () => void, ms: number) => unknown;
+  readonly clearTimer?: (timer: unknown) => void;
   readonly onError: (key: string, error: unknown) => void;
+  /** The shared budgets an edit of this value draws on; none: only the per-job interval applies. */
+  readonly lanesOf?: (value: T) => BudgetLanes;
+  /** Final views go before all others and end the job's slot. */
+  readonly isFinal?: (value: T) => boolean;
+  /** Called once a final view was sent, with the number of edits the job made (for the logs). */
+  readonly onSettled?: (key: string, edits: number) => void;
 }
 
+interface Slot<T> {
+  last: number;
+  pending?: T;
+  urgent: boolean;
+  /** When the oldest view not yet sent was pushed: who has waited longest goes first. */
+  waitingSince: number;
+  inFlight?: Promise<void>;
+  edits: number;
+  /** Resolved when nothing is pending any more (flush). */
+  waiters: (() => void)[];
+}
+
+/** Keys of settled jobs remembered, so a late non-final view cannot reopen (and overwrite) a final one. */
+const SETTLED_MEMORY = 10_000;
+
 export class EditThrottle<T> {
-  private readonly slots = new Map<string, { last: number; pending?: T; timer?: unknown; inFlight?: Promise<void> }>();
+  private readonly slots = new Map<string, Slot<T>>();
+  private readonly sent = new Map<string, number[]>();
+  private readonly settled = new Set<string>();
+  private timer: unknown;
+  private timerAt = Infinity;
 
   constructor(
     private readonly send: (key: string, value: T) => Promise<void>,
-    private readonly options: ThrottleOptions,
+    private readonly options: ThrottleOptions<T>,
   ) {}
 
-  /** Queues `value` for `key`. Returns at once; `urgent` values skip the interval (still after an edit in flight). */
+  /** Queues `value` for `key`, replacing what was waiting. Returns at once; `urgent` values skip the per-job interval. */
   push(key: string, value: T, urgent = false): Promise<void> {
-    const slot = this.slots.get(key) ?? { last: 0 };
-    this.slots.set(key, slot);
+    const final = this.options.isFinal?.(value) ?? false;
+    if (this.settled.has(key)) return Promise.resolve();
+    let slot = this.slots.get(key);
+    if (!slot) {
+      slot = { last: -Infinity, urgent: false, waitingSince: this.options.now(), edits: 0, waiters: [] };
+      this.slots.set(key, slot);
+    }
+    if (slot.pending === undefined) slot.waitingSince = this.options.now();
     slot.pending = value;
-    const wait = urgent ? 0 : Math.max(0, slot.last + this.options.minIntervalMs - this.options.now());
-    if (slot.timer !== undefined && !urgent) return Promise.resolve();
-    slot.timer = this.options.setTimer(() => void this.flush(key), wait);
+    slot.urgent = slot.urgent || urgent || final;
+    this.drain();
     return Promise.resolve();
   }
 
-  /** Sends what is pending for `key` now and waits for it. */
-  async flush(key: string): Promise<void> {
+  /** Resolves when what is pending for `key` now has been sent (as its turn and the budgets allow). */
+  flush(key: string): Promise<void> {
     const slot = this.slots.get(key);
-    if (!slot) return;
-    if (slot.inFlight) await slot.inFlight;
-    slot.timer = undefined;
-    if (slot.pending === undefined) return;
-    const value = slot.pending;
+    if (!slot || (slot.pending === undefined && !slot.inFlight)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      slot.waiters.push(resolve);
+      this.drain();
+    });
+  }
+
+  /** Drops a job's slot (what is pending is not sent). */
+  forget(key: string): void {
+    const slot = this.slots.get(key);
+    this.slots.delete(key);
+    for (const w of slot?.waiters.splice(0) ?? []) w();
+  }
+
+  /** Jobs with a slot (pending, in flight or between edits): for tests and metrics. */
+  get size(): number {
+    return this.slots.size;
+  }
+
+  /** Sends every pending view whose turn it is and whose budgets have a token; sets one timer for the next. */
+  private drain(): void {
+    const now = this.options.now();
+    let next = Infinity;
+    const ready = [...this.slots.entries()].filter(([, s]) => s.pending !== undefined && !s.inFlight);
+    ready.sort(([, a], [, b]) => rank(this.options, a) - rank(this.options, b) || a.waitingSince - b.waitingSince);
+    for (const [key, slot] of ready) {
+      const value = slot.pending as T;
+      const due = slot.urgent ? now : slot.last + this.options.minIntervalMs;
+      if (due > now) {
+        next = Math.min(next, due);
+        continue;
+      }
+      const lanes = this.options.lanesOf?.(value) ?? [];
+      const free = Math.max(now, ...lanes.map((l) => this.freeAt(l.key, l.budget, now)));
+      if (free > now) {
+        next = Math.min(next, free);
+        continue;
+      }
+      for (const lane of lanes) this.take(lane.key, lane.budget, now);
+      this.start(key, slot, value);
+    }
+    this.arm(next);
+  }
+
+  private start(key: string, slot: Slot<T>, value: T): void {
+    const final = this.options.isFinal?.(value) ?? false;
     slot.pending = undefined;
+    slot.urgent = false;
     slot.last = this.options.now();
+    slot.edits++;
     slot.inFlight = this.send(key, value)
       .catch((error) => this.options.onError(key, error))
       .finally(() => {
         slot.inFlight = undefined;
+        if (slot.pending === undefined) for (const w of slot.waiters.splice(0)) w();
+        if (final && slot.pending === undefined) this.settle(key, slot);
+        this.drain();
       });
-    await slot.inFlight;
   }
 
-  forget(key: string): void {
+  private settle(key: string, slot: Slot<T>): void {
     this.slots.delete(key);
+    this.settled.add(key);
+    if (this.settled.size > SETTLED_MEMORY) this.settled.delete(this.settled.values().next().value as string);
+    this.options.onSettled?.(key, slot.edits);
   }
+
+  /** When the lane has a token again (sliding window over the edits it sent). */
+  private freeAt(key: string, budget: EditBudget, now: number): number {
+    const times = (this.sent.get(key) ?? []).filter((t) => t > now - budget.windowMs);
+    this.sent.set(key, times);
+    return times.length < budget.edits ? now : times[times.length - budget.edits]! + budget.windowMs;
+  }
+
+  private take(key: string, budget: EditBudget, now: number): void {
+    const times = this.sent.get(key) ?? [];
+    times.push(now);
+    if (times.length > budget.edits) times.splice(0, times.length - budget.edits);
+    this.sent.set(key, times);
+  }
+
+  private arm(at: number): void {
+    if (at === Infinity || at >= this.timerAt) return;
+    if (this.timer !== undefined) this.options.clearTimer?.(this.timer);
+    this.timerAt = at;
+    this.timer = this.options.setTimer(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.drain();
+    }, Math.max(0, at - this.options.now()));
+  }
+}
+
+/** Final views first, then urgent ones, then the rest. */
+function rank<T>(options: ThrottleOptions<T>, slot: Slot<T>): number {
+  if (slot.pending !== undefined && options.isFinal?.(slot.pending)) return 0;
+  return slot.urgent ? 1 : 2;
 }

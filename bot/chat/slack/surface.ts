@@ -25,8 +25,15 @@ interface PendingEdit {
   readonly message: Rendered;
 }
 
+/**
+ * chat.update is a Tier 3 method: "50+ per minute", counted per method, per app, per workspace. Every job's status
+ * edits share it; the core keeps to 50 a minute (final states first) and this class still waits out any 429.
+ */
+export const SLACK_WORKSPACE_EDITS = { edits: 50, windowMs: 60_000 } as const;
+
 export class SlackSurface implements ChatSurface {
   readonly platform = 'slack' as const;
+  readonly editBudgets = { perWorkspace: SLACK_WORKSPACE_EDITS };
   private blockedUntil = 0;
   private readonly pending = new Map<string, PendingEdit>();
   private timer: ReturnType<typeof setTimeout> | undefined;
