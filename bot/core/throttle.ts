@@ -37,12 +37,19 @@ interface Slot<T> {
   waiters: (() => void)[];
 }
 
+/** One edit counted against a lane: when it was sent, then when it was answered. */
+interface Token {
+  at: number;
+  answered: boolean;
+}
+
 /** Keys of settled jobs remembered, so a late non-final view cannot reopen (and overwrite) a final one. */
 const SETTLED_MEMORY = 10_000;
 
 export class EditThrottle<T> {
   private readonly slots = new Map<string, Slot<T>>();
-  private readonly sent = new Map<string, number[]>();
+  /** Per lane, when its recent edits were sent (updated to when each was answered: see start). */
+  private readonly sent = new Map<string, Token[]>();
   private readonly settled = new Set<string>();
   private timer: unknown;
   private timerAt = Infinity;
@@ -109,13 +116,13 @@ export class EditThrottle<T> {
         next = Math.min(next, free);
         continue;
       }
-      for (const lane of lanes) this.take(lane.key, lane.budget, now);
-      this.start(key, slot, value);
+      const tokens = lanes.map((lane) => this.take(lane.key, lane.budget, now));
+      this.start(key, slot, value, tokens);
     }
     this.arm(next);
   }
 
-  private start(key: string, slot: Slot<T>, value: T): void {
+  private start(key: string, slot: Slot<T>, value: T, tokens: Token[]): void {
     const final = this.options.isFinal?.(value) ?? false;
     slot.pending = undefined;
     slot.urgent = false;
@@ -124,6 +131,12 @@ export class EditThrottle<T> {
     slot.inFlight = this.send(key, value)
       .catch((error) => this.options.onError(key, error))
       .finally(() => {
+        // The platform counted the edit when it arrived, somewhere between sending and the answer (a client may
+        // queue it first): count it from the answer, so the next window cannot overlap this one at the platform.
+        for (const token of tokens) {
+          token.at = this.options.now();
+          token.answered = true;
+        }
         slot.inFlight = undefined;
         if (slot.pending === undefined) for (const w of slot.waiters.splice(0)) w();
         if (final && slot.pending === undefined) this.settle(key, slot);
@@ -140,16 +153,19 @@ export class EditThrottle<T> {
 
   /** When the lane has a token again (sliding window over the edits it sent). */
   private freeAt(key: string, budget: EditBudget, now: number): number {
-    const times = (this.sent.get(key) ?? []).filter((t) => t > now - budget.windowMs);
+    // An edit still unanswered counts as arriving now.
+    const times = (this.sent.get(key) ?? []).filter((t) => !t.answered || t.at > now - budget.windowMs);
     this.sent.set(key, times);
-    return times.length < budget.edits ? now : times[times.length - budget.edits]! + budget.windowMs;
+    const ats = times.map((t) => (t.answered ? t.at : now)).sort((a, b) => a - b);
+    return ats.length < budget.edits ? now : ats[ats.length - budget.edits]! + budget.windowMs;
   }
 
-  private take(key: string, budget: EditBudget, now: number): void {
+  private take(key: string, _budget: EditBudget, now: number): Token {
     const times = this.sent.get(key) ?? [];
-    times.push(now);
-    if (times.length > budget.edits) times.splice(0, times.length - budget.edits);
+    const token: Token = { at: now, answered: false };
+    times.push(token);
     this.sent.set(key, times);
+    return token;
   }
 
   private arm(at: number): void {
