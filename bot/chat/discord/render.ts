@@ -9,6 +9,7 @@ import {
   type APIModalInteractionResponseCallbackData,
 } from 'discord.js';
 import type { Job } from '../../core/job.js';
+import { MAX_PROMPT_CHARS } from '../../core/limits.js';
 import type { StatusView } from '../../core/ports.js';
 import { statusActions, summary, type StatusAction } from '../../core/status.js';
 import { Ids } from './commands.js';
@@ -93,8 +94,8 @@ export function promptModal(customId: string, title: string, value: string, labe
             style: TextInputStyle.Paragraph,
             required: true,
             min_length: 1,
-            max_length: 2000,
-            ...(value ? { value: value.slice(0, 2000) } : {}),
+            max_length: MAX_PROMPT_CHARS,
+            ...(value ? { value: value.slice(0, MAX_PROMPT_CHARS) } : {}),
           },
         ],
       },

@@ -28,6 +28,8 @@ export const ANIMATE_SHORTCUT = 'animate_with_videobot';
 export const PROMPT_BLOCK = 'prompt';
 export const PROMPT_INPUT = 'text';
 
+/** Slack caps a plain_text_input at 3000 characters. */
+const SLACK_INPUT_MAX = 3000;
 /** Slack caps button values at 2000 characters. */
 const MAX_VALUE = 2000;
 const MAX_SECTION = 2900;
@@ -162,8 +164,9 @@ export function promptModal(meta: PromptModal, initial: string): types.ModalView
           type: 'plain_text_input',
           action_id: PROMPT_INPUT,
           multiline: true,
-          max_length: 3000,
-          ...(initial ? { initial_value: clip(initial, 3000) } : {}),
+          // Slack's own cap for the box, not the prompt limit (processing/limits.json): the box also holds options.
+          max_length: SLACK_INPUT_MAX,
+          ...(initial ? { initial_value: clip(initial, SLACK_INPUT_MAX) } : {}),
         },
       },
     ],
