@@ -3,13 +3,15 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildJobParams } from '../../bot/core/command.js';
 import { parseFailure } from '../../bot/core/contract.js';
 import { FAILURE_TEXT } from '../../bot/core/errors.js';
 import { DEFAULT_IMAGE_LIMITS, inspectImage } from '../../bot/core/image.js';
 import { ERROR_CODES, IMAGE_LIMITS, MAX_PROMPT_CHARS, SEED_RANGE, randomSeed } from '../../bot/core/limits.js';
 import { mapFailure } from '../../bot/aws/sagemaker.js';
+import type { ChatSurface } from '../../bot/core/ports.js';
+import { createHarness, eventually, type Harness } from '../support/harness.js';
 import { PYTHON, REPO_ROOT } from '../support/video.js';
 
 const raw = JSON.parse(readFileSync(join(REPO_ROOT, 'processing', 'limits.json'), 'utf8')) as {
@@ -105,5 +107,25 @@ describe('error codes', () => {
     walk(bot);
     expect(used.size).toBeGreaterThan(3);
     for (const code of used) expect(ERROR_CODES.has(code), code).toBe(true);
+  });
+});
+
+describe('an enhanced prompt over the prompt limit', () => {
+  let h: Harness | undefined;
+  afterEach(async () => h?.close());
+
+  it('is not sent to the job, which would refuse it: the job runs on the prompt the user wrote', async () => {
+    const chat: ChatSurface = {
+      platform: 'test',
+      announce: async (job) => job.conversation,
+      retract: async () => {},
+      showStatus: async () => {},
+      postVideo: async () => {},
+    };
+    h = await createHarness([chat], { enhancer: { name: 'wordy', enhance: async (p) => `${p} ${'very '.repeat(MAX_PROMPT_CHARS / 5)}` } });
+    const { job } = await h.service.submit({ requester: { platform: 'test', userId: 'alice' }, conversation: { platform: 'test', channelId: 'C1' }, request: { prompt: 'a bee', enhance: true } });
+    await eventually(() => h!.runner.submitted.length === 1);
+    expect(h.runner.submitted[0]!.params.prompt).toBe('a bee');
+    expect((await h.store.get(job.id))?.state).not.toBe('failed');
   });
 });
