@@ -1,4 +1,5 @@
-// Kill the bot while a job runs and start it again: the job is neither lost nor delivered twice.
+// Kill the bot while a job runs and start it again: the job is neither lost nor delivered twice. The real bot process runs
+// the stub job (test/support/stub-python as VIDEOBOT_PYTHON), held at its first step until the test releases it.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
 import { eventually, ManualClock } from '../support/harness.js';
-import { REPO_ROOT, hasPython } from '../support/video.js';
+import { releaseWhenHolding, STUB_PYTHON } from '../support/stub-job.js';
+import { REPO_ROOT } from '../support/video.js';
 
 interface Bot {
   proc: ChildProcessWithoutNullStreams;
@@ -17,7 +19,7 @@ function startBot(dataDir: string): Bot {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bot/main.ts'], {
     cwd: REPO_ROOT,
     // Adopting a running job is the one-process-per-video mode's; resident workers: worker-restart.test.ts.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', VIDEOBOT_DEVICE: 'cpu', LOG_LEVEL: 'debug', VIDEOBOT_RESIDENT_WORKER: 'false' },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', VIDEOBOT_DEVICE: 'cpu', LOG_LEVEL: 'debug', VIDEOBOT_RESIDENT_WORKER: 'false', VIDEOBOT_PYTHON: STUB_PYTHON },
   });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -30,7 +32,7 @@ async function stopped(bot: Bot): Promise<void> {
   await new Promise((r) => bot.proc.once('exit', r));
 }
 
-describe.skipIf(!hasPython)('restart while a job runs', () => {
+describe('restart while a job runs', () => {
   const cleanups: (() => void)[] = [];
   afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
@@ -43,8 +45,8 @@ describe.skipIf(!hasPython)('restart while a job runs', () => {
     });
     const first = startBot(dataDir);
     cleanups.push(() => first.proc.kill('SIGKILL'));
-    await eventually(() => first.output().includes('type /help'), 30_000, 'first bot ready');
-    first.proc.stdin.write('/video a bee on a flower --frames 49 --steps 40\n');
+    await eventually(() => first.output().includes('type /help'), 60_000, 'first bot ready'); // tsx compiles the bot at each start: slow on a loaded machine
+    first.proc.stdin.write('/video a bee on a flower stub:hold --frames 49 --steps 40\n');
     const running = await eventually(async () => (await store.listByState(['running']))[0], 60_000, 'job running');
     const pidFile = join(dataDir, 'objects', 'jobs', running.id, 'runner.json');
     const { readFileSync } = await import('node:fs');
@@ -56,7 +58,11 @@ describe.skipIf(!hasPython)('restart while a job runs', () => {
 
     const second = startBot(dataDir);
     cleanups.push(() => second.proc.kill('SIGKILL'));
-    await eventually(() => second.output().includes('Video ready'), 90_000, 'delivery after restart');
+    const outputDir = join(dataDir, 'objects', 'jobs', running.id, 'output');
+    await eventually(() => {
+      releaseWhenHolding(outputDir); // the adopted job, or the retry of the one that died with the bot
+      return second.output().includes('Video ready');
+    }, 90_000, 'delivery after restart'); // includes the second bot's start
     const job = await eventually(async () => {
       const j = await store.get(running.id);
       return j?.state === 'delivered' ? j : undefined;

@@ -1,4 +1,5 @@
 // The real bot with resident workers: no worker outlives the bot (SIGKILL, SIGTERM, Ctrl-C), and a job cut off by a killed bot is retried once.
+// The workers are the stub job's serve mode (test/support/stub-python as VIDEOBOT_PYTHON), held at their first step.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
 import { eventually, ManualClock } from '../support/harness.js';
-import { REPO_ROOT, hasPython } from '../support/video.js';
+import { releaseWhenHolding, STUB_PYTHON } from '../support/stub-job.js';
+import { REPO_ROOT } from '../support/video.js';
 
 interface Bot {
   proc: ChildProcessWithoutNullStreams;
@@ -17,7 +19,7 @@ function startBot(dataDir: string): Bot {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bot/main.ts'], {
     cwd: REPO_ROOT,
     // VIDEOBOT_RESIDENT_WORKER is left at its default (true).
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', VIDEOBOT_DEVICE: 'cpu', LOG_LEVEL: 'debug' },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', VIDEOBOT_DEVICE: 'cpu', LOG_LEVEL: 'debug', VIDEOBOT_PYTHON: STUB_PYTHON },
   });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -57,7 +59,7 @@ function alive(pid: number): boolean {
   }
 }
 
-describe.skipIf(!hasPython)('resident workers and the bot process', () => {
+describe('resident workers and the bot process', () => {
   const cleanups: (() => void)[] = [];
   afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
@@ -73,19 +75,19 @@ describe.skipIf(!hasPython)('resident workers and the bot process', () => {
       cleanups.push(() => bot.proc.kill('SIGKILL'));
       return bot;
     };
-    return { store, start };
+    return { store, start, dataDir };
   }
 
   async function runningJob(store: SqliteJobStore, bot: Bot) {
-    await eventually(() => bot.output().includes('type /help'), 30_000, 'bot ready');
-    bot.proc.stdin.write('/video a bee on a flower --frames 49 --steps 30\n');
+    await eventually(() => bot.output().includes('type /help'), 60_000, 'bot ready');
+    bot.proc.stdin.write('/video a bee on a flower stub:hold --frames 49 --steps 30\n');
     const job = await eventually(async () => (await store.listByState(['running']))[0], 60_000, 'job running');
     const [worker] = await eventually(() => (workersOf(bot.proc.pid!).length === 1 ? workersOf(bot.proc.pid!) : undefined), 10_000, 'one worker');
     return { job, worker: worker! };
   }
 
   it('a SIGKILLed bot leaves no worker, and the next bot retries the cut-off job and delivers it once', async () => {
-    const { store, start } = setUp();
+    const { store, start, dataDir } = setUp();
     const first = start();
     const { job, worker } = await runningJob(store, first);
     first.proc.kill('SIGKILL');
@@ -93,7 +95,11 @@ describe.skipIf(!hasPython)('resident workers and the bot process', () => {
     await eventually(() => !alive(worker), 20_000, 'the worker to end with its bot');
 
     const second = start();
-    await eventually(() => second.output().includes('Video ready'), 180_000, 'delivery after restart');
+    const outputDir = join(dataDir, 'objects', 'jobs', job.id, 'output');
+    await eventually(() => {
+      releaseWhenHolding(outputDir);
+      return second.output().includes('Video ready');
+    }, 90_000, 'delivery after restart'); // includes the second bot's start
     const delivered = await eventually(async () => {
       const j = await store.get(job.id);
       return j?.state === 'delivered' ? j : undefined;
@@ -104,7 +110,7 @@ describe.skipIf(!hasPython)('resident workers and the bot process', () => {
     await exited(second);
     expect(alive(secondWorker!)).toBe(false);
     expect((first.output() + second.output()).split('Video ready').length - 1).toBe(1);
-  }, 300_000);
+  }, 180_000);
 
   it.each(['SIGTERM', 'SIGINT'] as const)('%s stops the bot and its busy worker', async (signal) => {
     const { store, start } = setUp();

@@ -45,8 +45,17 @@ export function release(objects: FsObjectStore, jobId: string): void {
 
 /** True once a `stub:hold` job is holding (its first denoising step is written). */
 export function holding(objects: FsObjectStore, jobId: string): boolean {
+  return holdingIn(objects.outputDir(jobId));
+}
+
+/** For a job of a bot process (its output folder): releases it once it holds; call it from an eventually() loop. */
+export function releaseWhenHolding(outputDir: string): void {
+  if (holdingIn(outputDir)) writeFileSync(join(outputDir, 'release'), '');
+}
+
+function holdingIn(outputDir: string): boolean {
   try {
-    const p = JSON.parse(readFileSync(join(objects.outputDir(jobId), 'progress.json'), 'utf8')) as { phase?: string; step?: number };
+    const p = JSON.parse(readFileSync(join(outputDir, 'progress.json'), 'utf8')) as { phase?: string; step?: number };
     return p.phase === 'denoising' && (p.step ?? 0) >= 1;
   } catch {
     return false;
