@@ -1,14 +1,14 @@
-// The LocalRunner and the JobService: the real processing job (tiny-random on the CPU) once, then its lifecycle
-// (queue, cancel, exit codes) against the stub job (test/support/stub-job.mjs), which writes the same files on cue.
+// The LocalRunner and the JobService against the stub job (test/support/stub-job.mjs), which writes the processing job's
+// files on cue: delivery with live progress, queue, cancel, exit codes. The real tiny-random job runs end to end once per
+// adapter: test/cli.test.ts (terminal), test/slack/local-runner, test/discord/local-runner, test/local/worker.test.ts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
-import { realLocalRunner } from '../support/local-runner.js';
 import { holding, release, stubLocalRunner } from '../support/stub-job.js';
 import { createHarness, eventually, type Harness } from '../support/harness.js';
-import { hasPython, probeVideo } from '../support/video.js';
+import { REPO_ROOT } from '../support/video.js';
 
 class Chat implements ChatSurface {
   readonly platform = 'test' as const;
@@ -29,28 +29,6 @@ class Chat implements ChatSurface {
 const user = { platform: 'test' as const, userId: 'u' };
 const conversation = { platform: 'test' as const, channelId: 'c' };
 
-describe.skipIf(!hasPython)('LocalRunner with the real processing job', () => {
-  let h: Harness | undefined;
-  afterEach(async () => h?.close());
-
-  it('makes an H.264 MP4 with the frames, fps and size asked for, with live progress', async () => {
-    const chat = new Chat();
-    h = await createHarness([chat], { makeRunner: (o) => realLocalRunner(o) });
-    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'a bee on a flower', model: 'tiny-random', frames: 17, steps: 30, seed: 5 } });
-    await eventually(async () => (await h!.store.get(job.id))?.state === 'delivered', 90_000, 'delivery');
-    expect(chat.videos).toHaveLength(1);
-    const info = probeVideo(chat.videos[0]!.path);
-    expect(info).toMatchObject({ codec: 'h264', pix_fmt: 'yuv420p', width: 96, height: 64, fps: 8, frames: 17, faststart: true });
-    const states = chat.views.map((v) => v.state);
-    expect(states).toContain('running');
-    expect(states.at(-1)).toBe('delivered');
-    const steps = chat.views.filter((v) => v.progress).map((v) => v.progress!.step);
-    expect(Math.max(...steps)).toBeGreaterThanOrEqual(2);
-    const done = await h.store.get(job.id);
-    expect(done?.result?.metadata).toMatchObject({ job: { seed: 5, frames: 17 } });
-  }, 120_000);
-});
-
 describe('LocalRunner with the stub job', () => {
   let h: Harness | undefined;
   afterEach(async () => h?.close());
@@ -61,6 +39,22 @@ describe('LocalRunner with the stub job', () => {
       return j?.state === 'failed' ? j.failure : undefined;
     }, 20_000, 'failure');
   }
+
+  it('delivers the job’s video and metadata, with live progress', async () => {
+    const chat = new Chat();
+    h = await createHarness([chat], { makeRunner: (o) => stubLocalRunner(o) });
+    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'a bee on a flower stub:step-ms=30', model: 'tiny-random', frames: 17, steps: 30, seed: 5 } });
+    await eventually(async () => (await h!.store.get(job.id))?.state === 'delivered', 20_000, 'delivery');
+    expect(chat.videos).toHaveLength(1);
+    expect(readFileSync(chat.videos[0]!.path)).toEqual(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'stub-job', 'video.mp4')));
+    const states = chat.views.map((v) => v.state);
+    expect(states).toContain('running');
+    expect(states.at(-1)).toBe('delivered');
+    const steps = chat.views.filter((v) => v.progress).map((v) => v.progress!.step);
+    expect(Math.max(...steps)).toBeGreaterThanOrEqual(2);
+    const done = await h.store.get(job.id);
+    expect(done?.result?.metadata).toMatchObject({ job: { seed: 5, frames: 17 } });
+  });
 
   it('runs one job at a time and reports queue positions', async () => {
     const chat = new Chat();
