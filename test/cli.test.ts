@@ -1,4 +1,5 @@
-// `npx videobot generate`: the one-shot command for scripts, run as a real process with the real tiny-random job.
+// `npx videobot generate`: the one-shot command for scripts, run as a real process: once with the real tiny-random job,
+// then (Ctrl-C, two runs at once, beside the bot) with the stub job (test/support/stub-python as VIDEOBOT_PYTHON).
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -7,6 +8,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { SqliteJobStore } from '../bot/local/sqlite.js';
 import { sampleJob } from './support/fixtures.js';
 import { eventually } from './support/harness.js';
+import { STUB_PYTHON } from './support/stub-job.js';
 import { REPO_ROOT, hasPython, probeVideo } from './support/video.js';
 
 /**
@@ -141,7 +143,7 @@ describe('bad input: one sentence and exit code 2, nothing started', () => {
   });
 });
 
-describe.skipIf(!hasPython)('videobot generate', () => {
+describe.skipIf(!hasPython)('videobot generate with the real job', () => {
   it('prints progress on stderr and the MP4 path as the last stdout line', () => {
     const r = videobot('generate', 'a bee on a flower', '--model', 'tiny-random', '--frames', '17', '--steps', '2', '--seed', '11');
     expect(r.status, r.stderr).toBe(0);
@@ -150,11 +152,16 @@ describe.skipIf(!hasPython)('videobot generate', () => {
     expect(path).toMatch(/video\.mp4$/);
     expect(probeVideo(path)).toMatchObject({ codec: 'h264', frames: 17, fps: 8, width: 96, height: 64 });
   }, 450_000);
+});
 
+const STUB = { VIDEOBOT_PYTHON: STUB_PYTHON };
+const framesOf = (video: string) => (JSON.parse(readFileSync(join(video, '..', 'metadata.json'), 'utf8')) as { job: { frames: number } }).job.frames;
+
+describe('videobot generate with the stub job', () => {
   it('Ctrl-C cancels the job and ends its process (exit 130); the next run makes and reports its own video', async () => {
     const dataDir = freshDataDir();
-    const first = start(dataDir, ['generate', 'a slow bee', '--model', 'tiny-random', '--frames', '49', '--steps', '100', '--seed', '1']);
-    // Its Python process is at work: loading the model or past it.
+    const first = start(dataDir, ['generate', 'a slow bee stub:hold', '--model', 'tiny-random', '--frames', '49', '--steps', '100', '--seed', '1'], STUB);
+    // Its job process is at work (held at its first step).
     await eventually(() => /Loading the model|step \d+\/100/.test(first.err()), 300_000, 'the first job to run');
     expect(processesNaming(dataDir).length).toBeGreaterThan(0);
     first.proc.kill('SIGINT');
@@ -167,7 +174,7 @@ describe.skipIf(!hasPython)('videobot generate', () => {
     expect((await store.get(firstId))?.state).toBe('cancelled');
     store.close();
 
-    const second = videobotIn(dataDir, {}, 'generate', 'a quick cat', '--model', 'tiny-random', '--frames', '9', '--steps', '1', '--seed', '2');
+    const second = videobotIn(dataDir, STUB, 'generate', 'a quick cat', '--model', 'tiny-random', '--frames', '9', '--steps', '1', '--seed', '2');
     expect(second.status, second.stderr).toBe(0);
     const secondId = jobIdOf(second.stderr)!;
     expect(secondId).not.toBe(firstId);
@@ -182,16 +189,16 @@ describe.skipIf(!hasPython)('videobot generate', () => {
     for (let i = 0; i < 20; i++) {
       await store.create(sampleJob(`jold${i}`, { state: 'delivered', requester: me, conversation: { platform: 'cli', channelId: 'cli' }, createdAt: Date.now(), finishedAt: Date.now() }));
     }
-    const a = start(dataDir, ['generate', 'a bee', '--model', 'tiny-random', '--frames', '9', '--steps', '2', '--seed', '5']);
-    const b = start(dataDir, ['generate', 'a cat', '--model', 'tiny-random', '--frames', '17', '--steps', '1', '--seed', '6']);
+    const a = start(dataDir, ['generate', 'a bee', '--model', 'tiny-random', '--frames', '9', '--steps', '2', '--seed', '5'], STUB);
+    const b = start(dataDir, ['generate', 'a cat', '--model', 'tiny-random', '--frames', '17', '--steps', '1', '--seed', '6'], STUB);
     const [codeA, codeB] = await Promise.all([a.exit, b.exit]);
     expect(codeA, a.err()).toBe(0);
     expect(codeB, b.err()).toBe(0);
     const [idA, idB] = [jobIdOf(a.err())!, jobIdOf(b.err())!];
     expect(lastLine(a.out())).toContain(`/jobs/${idA}/output/video.mp4`);
     expect(lastLine(b.out())).toContain(`/jobs/${idB}/output/video.mp4`);
-    expect(probeVideo(lastLine(a.out())).frames).toBe(9);
-    expect(probeVideo(lastLine(b.out())).frames).toBe(17);
+    expect(framesOf(lastLine(a.out()))).toBe(9);
+    expect(framesOf(lastLine(b.out()))).toBe(17);
     expect((await store.get(idA))?.state).toBe('delivered');
     expect((await store.get(idB))?.state).toBe('delivered');
     store.close();
@@ -200,10 +207,10 @@ describe.skipIf(!hasPython)('videobot generate', () => {
   it('runs while the bot runs: the bot runs the job, the command reports it', async () => {
     const dataDir = freshDataDir();
     mkdirSync(dataDir, { recursive: true });
-    const bot = start(dataDir, [], { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random' });
+    const bot = start(dataDir, [], { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', ...STUB });
     try {
       await eventually(() => bot.out().includes('type /help'), 120_000, 'the bot to start');
-      const r = videobotIn(dataDir, {}, 'generate', 'a fox', '--model', 'tiny-random', '--frames', '9', '--steps', '1');
+      const r = videobotIn(dataDir, STUB, 'generate', 'a fox', '--model', 'tiny-random', '--frames', '9', '--steps', '1');
       expect(r.status, r.stderr).toBe(0);
       const id = jobIdOf(r.stderr)!;
       expect(lastLine(r.stdout)).toContain(`/jobs/${id}/output/video.mp4`);
