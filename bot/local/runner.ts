@@ -3,8 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { JobFailure } from '../core/errors.js';
-import type { Job, JobProgress } from '../core/job.js';
+import { OUTPUT_FILES, parseFailure, parseMetadata, parseProgress } from '../core/contract.js';
+import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
 import { WorkerPool, type WorkerJob } from './worker.js';
 
@@ -189,7 +189,7 @@ export class LocalRunner implements Runner {
     // inotify sees every atomic rewrite of progress.json at once; the poll is the fallback where watching fails.
     try {
       slot.watcher = watch(this.options.outputDir(slot.job.id), (_event, name) => {
-        if (name === 'progress.json') void this.readProgress(slot);
+        if (name === OUTPUT_FILES.progress) void this.readProgress(slot);
       });
       slot.watcher.on('error', () => slot.watcher?.close());
     } catch {
@@ -203,7 +203,7 @@ export class LocalRunner implements Runner {
   }
 
   private async readProgress(slot: Running): Promise<void> {
-    const raw = await readFile(join(this.options.outputDir(slot.job.id), 'progress.json'), 'utf8').catch(() => undefined);
+    const raw = await readFile(join(this.options.outputDir(slot.job.id), OUTPUT_FILES.progress), 'utf8').catch(() => undefined);
     if (!raw || raw === slot.lastProgress) return;
     slot.lastProgress = raw;
     const progress = parseProgress(raw);
@@ -332,41 +332,34 @@ export class LocalRunner implements Runner {
   }
 }
 
-export function parseProgress(raw: string): JobProgress | undefined {
+/** Reads the processing job's result files (bot/core/contract.ts): metadata.json + video.mp4, or error.json. */
+export function readOutcome(dir: string): RunnerStatus {
+  const failure = parseFailure(readJson(join(dir, OUTPUT_FILES.error)));
+  if (failure) return { status: 'failed', failure };
+  if (existsSync(join(dir, OUTPUT_FILES.video))) {
+    const metadata = parseMetadata(readText(join(dir, OUTPUT_FILES.metadata)) ?? '');
+    if (metadata) return { status: 'completed', metadata };
+    // metadata.json still being written
+  }
+  return { status: 'unknown' };
+}
+
+function readText(path: string): string | undefined {
   try {
-    const p = JSON.parse(raw) as Record<string, unknown>;
-    if (typeof p.phase !== 'string') return undefined;
-    return {
-      phase: p.phase,
-      step: typeof p.step === 'number' ? p.step : 0,
-      total: typeof p.total === 'number' ? p.total : 0,
-      etaS: typeof p.eta_s === 'number' ? p.eta_s : null,
-      elapsedS: typeof p.elapsed_s === 'number' ? p.elapsed_s : 0,
-    };
+    return readFileSync(path, 'utf8');
   } catch {
-    return undefined; // a torn read cannot happen (atomic rename), but a foreign file might
+    return undefined;
   }
 }
 
-/** Reads the processing job's result files: metadata.json + video.mp4, or error.json. */
-export function readOutcome(dir: string): RunnerStatus {
+function readJson(path: string): unknown {
+  const raw = readText(path);
+  if (raw === undefined) return undefined;
   try {
-    const error = JSON.parse(readFileSync(join(dir, 'error.json'), 'utf8')) as Partial<JobFailure>;
-    return {
-      status: 'failed',
-      failure: { code: String(error.code ?? 'INTERNAL_ERROR'), message: String(error.message ?? ''), retryable: Boolean(error.retryable) },
-    };
+    return JSON.parse(raw) as unknown;
   } catch {
-    /* no error.json */
+    return undefined;
   }
-  if (existsSync(join(dir, 'video.mp4'))) {
-    try {
-      return { status: 'completed', metadata: JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) as Record<string, unknown> };
-    } catch {
-      /* still writing */
-    }
-  }
-  return { status: 'unknown' };
 }
 
 function childEnv(env: Record<string, string | undefined>): Record<string, string> {
