@@ -320,6 +320,7 @@ export class LocalRunner implements Runner {
       if (slot.pid) killGroup(slot.pid, 'SIGTERM');
     }
     this.running.clear();
+    await Promise.all(slots.flatMap((slot) => (slot.pid ? [groupGone(slot.pid, STOP_GRACE_MS)] : [])));
     await this.pool?.stop();
   }
 
@@ -374,6 +375,34 @@ function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** How long a stopped job's processes get to exit after SIGTERM before they are killed. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Resolves once no process of the group led by `pid` is left, killing it after `graceMs`: a command that stops
+ * (Ctrl-C, `timeout`) leaves no job process behind.
+ */
+async function groupGone(pid: number, graceMs: number): Promise<void> {
+  const exists = (): boolean => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return isAlive(pid);
+    }
+  };
+  const killAt = Date.now() + graceMs;
+  let killed = false;
+  while (exists()) {
+    if (!killed && Date.now() >= killAt) {
+      killGroup(pid, 'SIGKILL');
+      killed = true;
+    }
+    if (killed && Date.now() >= killAt + graceMs) return; // unkillable (uninterruptible I/O): stop waiting
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
