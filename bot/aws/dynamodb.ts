@@ -18,6 +18,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   ScanCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -160,21 +161,22 @@ export class DynamoJobStore implements JobStore {
     await this.options.client.send(new DeleteCommand({ TableName: this.table, Key: holdKey(hold) }));
   }
 
-  private async countHolds(owner: string, now: number): Promise<number> {
+  private countHolds(owner: string, now: number): Promise<number> {
+    return this.countAll({
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :owner AND begins_with(sk, :hold)',
+      FilterExpression: 'holdUntil > :now',
+      ExpressionAttributeValues: { ':owner': owner, ':hold': 'HOLD#', ':now': now },
+      ConsistentRead: true,
+    });
+  }
+
+  /** Counts what a query matches over all its pages (a page stops at 1 MB read, matches or not). */
+  private async countAll(input: Omit<QueryCommandInput, 'Select' | 'ExclusiveStartKey'>): Promise<number> {
     let count = 0;
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.options.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :owner AND begins_with(sk, :hold)',
-          FilterExpression: 'holdUntil > :now',
-          ExpressionAttributeValues: { ':owner': owner, ':hold': 'HOLD#', ':now': now },
-          ConsistentRead: true,
-          Select: 'COUNT',
-          ExclusiveStartKey: start,
-        }),
-      );
+      const page = await this.options.client.send(new QueryCommand({ ...input, Select: 'COUNT', ExclusiveStartKey: start }));
       count += page.Count ?? 0;
       start = page.LastEvaluatedKey;
     } while (start);
@@ -317,26 +319,15 @@ export class DynamoJobStore implements JobStore {
     return jobs.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
-  async countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number> {
-    let count = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: this.index,
-          KeyConditionExpression: 'gsi1pk = :user',
-          FilterExpression: '#state = :delivered AND finishedAt >= :since',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered', ':since': sinceMs },
-          Select: 'COUNT',
-          ExclusiveStartKey: start,
-        }),
-      );
-      count += page.Count ?? 0;
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return count;
+  countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number> {
+    return this.countAll({
+      TableName: this.table,
+      IndexName: this.index,
+      KeyConditionExpression: 'gsi1pk = :user',
+      FilterExpression: '#state = :delivered AND finishedAt >= :since',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered', ':since': sinceMs },
+    });
   }
 
   /** Only for final states (not kept in the LIVE partition): a consistent, filtered scan. */

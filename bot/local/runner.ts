@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { OUTPUT_FILES, parseFailure, parseMetadata, parseProgress } from '../core/contract.js';
 import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
+import { killGroup } from './processes.js';
 import { WorkerPool, type WorkerJob } from './worker.js';
 
 export interface LocalRunnerOptions {
@@ -403,17 +404,5 @@ async function groupGone(pid: number, graceMs: number): Promise<void> {
     }
     if (killed && Date.now() >= killAt + graceMs) return; // unkillable (uninterruptible I/O): stop waiting
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
   }
 }

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../core/ports.js';
+import { killGroup } from './processes.js';
 
 export interface WorkerOptions {
   readonly python: string;
@@ -195,17 +196,5 @@ export class WorkerPool {
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop()));
     this.workers.length = 0;
-  }
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
   }
 }
