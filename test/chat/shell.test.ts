@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createShellAdapter } from '../../bot/chat/shell.js';
+import { JOB_STATES } from '../../bot/core/job.js';
 import type { Enhancer } from '../../bot/core/ports.js';
 import { pngHeader } from '../slack/payloads.js';
 import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
@@ -125,7 +126,10 @@ describe('terminal chat', () => {
     await shown('Note: CogVideoX-5B makes videos from text only, so your image is animated with CogVideoX-5B image-to-video instead.').catch((err: Error) => {
       throw new Error(`${err.message}; the screen shows:\n${screen}`);
     });
-    expect(h.runner.submitted.length + (await h.store.listByState(['queued'])).length).toBe(1);
+    // The note can show before the job leaves `queued`, and it may be anywhere on its way by now: count it in every state.
+    const jobs = async () => (await h.store.listByState(JOB_STATES)).filter((j) => j.params.mode === 'i2v' && j.params.model === 'cogvideox-5b-i2v');
+    await eventually(async () => (await jobs()).length > 0, 5000, 'the image-to-video job');
+    expect(await jobs()).toHaveLength(1);
   });
 
   it('says so when --enhance is given but no enhancer is set up', async () => {
