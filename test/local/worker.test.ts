@@ -154,7 +154,7 @@ describe('LocalRunner with resident workers', () => {
     const [pid] = r.runner.workerPids;
     await r.runner.cancel(job);
     expect(await r.outcome('long')).toMatchObject({ kind: 'stopped' });
-    await eventually(() => !alive(pid!), 5000, 'the worker killed');
+    await eventually(() => !alive(pid!), 15_000, 'the worker killed');
     await r.submit('next');
     expect(await r.outcome('next')).toMatchObject({ kind: 'completed' });
   }, 60_000);
