@@ -12,7 +12,7 @@ import type { ChatSurface, JobStore, ObjectStore, StatusView } from './core/port
 import type { QueueLease, JobScope } from './core/scope.js';
 import type { JobService } from './core/service.js';
 import { formatDuration, summary } from './core/status.js';
-import { processAlive } from './local/queue-lease.js';
+import { processAlive } from './local/processes.js';
 
 /** Every exit code of `videobot`; README.md and `videobot help` list the same. */
 export const EXIT = {

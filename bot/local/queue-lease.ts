@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { QueueLease } from '../core/scope.js';
 import type { SqliteJobStore } from './sqlite.js';
+import { processAlive } from './processes.js';
 
 export const GPU_QUEUE_LEASE = 'gpu-queue';
 /** Renewed every second by its holder (DEFAULT_QUEUE_POLL_MS); a holder silent this long has hung. */
@@ -28,14 +29,4 @@ export function holderIsGone(holder: string): boolean {
   const [host, pid] = holder.split(':');
   if (host !== hostname()) return false;
   return !processAlive(Number(pid));
-}
-
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { OUTPUT_FILES, parseFailure, parseMetadata, parseProgress } from '../core/contract.js';
 import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
-import { killGroup } from './processes.js';
+import { killGroup, processAlive } from './processes.js';
 import { WorkerPool, type WorkerJob } from './worker.js';
 
 export interface LocalRunnerOptions {
@@ -286,7 +286,7 @@ export class LocalRunner implements Runner {
     this.log.info({ jobId: job.id, pid }, 'adopted a running processing job');
     this.watch(slot);
     const check = setInterval(() => {
-      if (isAlive(pid)) return;
+      if (processAlive(pid)) return;
       clearInterval(check);
       const outcome = readOutcome(this.options.outputDir(job.id));
       void this.finish(slot, outcome.status === 'completed' ? 0 : 1, null, '').finally(() => this.next());
@@ -296,7 +296,7 @@ export class LocalRunner implements Runner {
   private livePid(jobId: string): number | undefined {
     try {
       const { pid } = JSON.parse(readFileSync(this.pidFile(jobId), 'utf8')) as { pid: number };
-      if (!isAlive(pid)) return undefined;
+      if (!processAlive(pid)) return undefined;
       // Guard against pid reuse: the process must be our job's.
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       return cmdline.includes(this.options.outputDir(jobId)) ? pid : undefined;
@@ -370,15 +370,6 @@ function childEnv(env: Record<string, string | undefined>): Record<string, strin
   return out;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** How long a stopped job's processes get to exit after SIGTERM before they are killed. */
 const STOP_GRACE_MS = 5000;
 
@@ -392,7 +383,7 @@ async function groupGone(pid: number, graceMs: number): Promise<void> {
       process.kill(-pid, 0);
       return true;
     } catch {
-      return isAlive(pid);
+      return processAlive(pid);
     }
   };
   const killAt = Date.now() + graceMs;

@@ -11,6 +11,7 @@ import type { RunnerEvent } from '../../bot/core/ports.js';
 import { LocalRunner } from '../../bot/local/runner.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
+import { processAlive } from '../../bot/local/processes.js';
 
 /** Stands in for python: notes its pid in `<job dir>/spawned`, then runs `body`. */
 function fakePython(dir: string, body: string): string {
@@ -21,15 +22,6 @@ function fakePython(dir: string, body: string): string {
   );
   chmodSync(path, 0o755);
   return path;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('LocalRunner at the moment a job starts', () => {
@@ -87,7 +79,7 @@ describe('LocalRunner at the moment a job starts', () => {
     expect(kinds('a')).toEqual(['stopped']);
     await r.cancel(job('b'));
     await eventually(() => kinds('b').includes('stopped'), 5000, 'b stopped');
-    await eventually(() => !alive(b), 7000, 'b\'s process gone');
+    await eventually(() => !processAlive(b), 7000, 'b\'s process gone');
   });
 
   it('frees the slot of a process that ended before the bot recorded its pid', async () => {
@@ -97,7 +89,7 @@ describe('LocalRunner at the moment a job starts', () => {
     execFileSync('mkfifo', [join(jobDir('a'), 'runner.json')]);
     await r.submit(job('a'));
     const pid = await eventually(() => spawnedPid('a'), 5000, 'a spawned');
-    await eventually(() => !alive(pid), 5000, 'a exited and was reaped');
+    await eventually(() => !processAlive(pid), 5000, 'a exited and was reaped');
     await new Promise((res) => setTimeout(res, 300)); // its streams close: 'close' has been emitted by now
     await readFile(join(jobDir('a'), 'runner.json')); // release the write
     await eventually(() => kinds('a').includes('failed'), 5000, 'a settled');

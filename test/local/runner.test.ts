@@ -9,6 +9,7 @@ import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js
 import { holding, release, stubLocalRunner } from '../support/stub-job.js';
 import { createHarness, eventually, type Harness } from '../support/harness.js';
 import { REPO_ROOT } from '../support/video.js';
+import { processAlive } from '../../bot/local/processes.js';
 
 class Chat implements ChatSurface {
   readonly platform = 'test' as const;
@@ -78,7 +79,7 @@ describe('LocalRunner with the stub job', () => {
     const pid = (JSON.parse(readFileSync(join(h.objects.outputDir(job.id), '..', 'runner.json'), 'utf8')) as { pid: number }).pid;
     await h.service.cancel(job.id, user);
     await eventually(async () => (await h!.store.get(job.id))?.state === 'cancelled', 10_000, 'cancelled');
-    await eventually(() => !alive(pid), 10_000, 'the job process to end');
+    await eventually(() => !processAlive(pid), 10_000, 'the job process to end');
     expect(chat.videos).toHaveLength(0);
     expect(await h.objects.statOutput(job.id, 'video.mp4')).toBeUndefined();
   });
@@ -98,12 +99,3 @@ describe('LocalRunner with the stub job', () => {
     expect(await failure(job.id)).toMatchObject({ code: 'INTERNAL_ERROR', message: 'The processing job ended unexpectedly (exit 7).' });
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

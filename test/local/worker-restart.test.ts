@@ -9,6 +9,7 @@ import { SqliteJobStore } from '../../bot/local/sqlite.js';
 import { eventually, ManualClock } from '../support/harness.js';
 import { releaseWhenHolding, STUB_PYTHON } from '../support/stub-job.js';
 import { REPO_ROOT } from '../support/video.js';
+import { processAlive } from '../../bot/local/processes.js';
 
 interface Bot {
   proc: ChildProcessWithoutNullStreams;
@@ -49,16 +50,6 @@ function workersOf(parent: number): number[] {
   return pids;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 describe('resident workers and the bot process', () => {
   const cleanups: (() => void)[] = [];
   afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -92,7 +83,7 @@ describe('resident workers and the bot process', () => {
     const { job, worker } = await runningJob(store, first);
     first.proc.kill('SIGKILL');
     await exited(first);
-    await eventually(() => !alive(worker), 20_000, 'the worker to end with its bot');
+    await eventually(() => !processAlive(worker), 20_000, 'the worker to end with its bot');
 
     const second = start();
     const outputDir = join(dataDir, 'objects', 'jobs', job.id, 'output');
@@ -108,7 +99,7 @@ describe('resident workers and the bot process', () => {
     const [secondWorker] = workersOf(second.proc.pid!);
     second.proc.stdin.write('/quit\n');
     await exited(second);
-    expect(alive(secondWorker!)).toBe(false);
+    expect(processAlive(secondWorker!)).toBe(false);
     expect((first.output() + second.output()).split('Video ready').length - 1).toBe(1);
   }, 180_000);
 
@@ -118,6 +109,6 @@ describe('resident workers and the bot process', () => {
     const { worker } = await runningJob(store, bot);
     bot.proc.kill(signal);
     await exited(bot);
-    expect(alive(worker)).toBe(false);
+    expect(processAlive(worker)).toBe(false);
   }, 120_000);
 });

@@ -13,19 +13,11 @@ import { LocalRunner } from '../../bot/local/runner.js';
 import { eventually, testLogger } from '../support/harness.js';
 import { stubCommand } from '../support/stub-job.js';
 import { PYTHON, REPO_ROOT, hasPython } from '../support/video.js';
+import { processAlive } from '../../bot/local/processes.js';
 
 const TINY = { model: 'tiny-random', prompt: 'a bee on a flower', seed: 3, frames: 9, steps: 2 };
 // On the stub job: holds after its first denoising step (until a release file appears, which these tests never write).
 const LONG = { ...TINY, prompt: 'a bee on a flower stub:hold', frames: 49, steps: 100 };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Rig {
   runner: LocalRunner;
@@ -119,7 +111,7 @@ describe('LocalRunner with resident workers', () => {
     const [killed] = r.runner.workerPids;
     process.kill(killed!, 'SIGKILL');
     expect(await r.outcome('long')).toMatchObject({ kind: 'failed', failure: { code: 'INTERNAL_ERROR', retryable: true } });
-    expect(alive(killed!)).toBe(false);
+    expect(processAlive(killed!)).toBe(false);
     // The service's retry (attempt rules) submits the same job again.
     r.events.length = 0;
     await writeFile(join(r.objects.inputDir('long'), 'job.json'), JSON.stringify({ id: 'long', ...TINY }));
@@ -154,7 +146,7 @@ describe('LocalRunner with resident workers', () => {
     const [pid] = r.runner.workerPids;
     await r.runner.cancel(job);
     expect(await r.outcome('long')).toMatchObject({ kind: 'stopped' });
-    await eventually(() => !alive(pid!), 15_000, 'the worker killed');
+    await eventually(() => !processAlive(pid!), 15_000, 'the worker killed');
     await r.submit('next');
     expect(await r.outcome('next')).toMatchObject({ kind: 'completed' });
   }, 60_000);
@@ -171,8 +163,8 @@ describe('LocalRunner with resident workers', () => {
 
     await Promise.all([idle.runner.stop(), busy.runner.stop()]);
 
-    expect(alive(idlePid!)).toBe(false);
-    expect(alive(busyPid!)).toBe(false);
+    expect(processAlive(idlePid!)).toBe(false);
+    expect(processAlive(busyPid!)).toBe(false);
     await new Promise((r) => setTimeout(r, 200));
     expect(busy.events.filter((e) => e.jobId === 'long' && e.kind !== 'progress' && e.kind !== 'started')).toEqual([]);
   }, 60_000);
