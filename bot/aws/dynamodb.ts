@@ -171,6 +171,18 @@ export class DynamoJobStore implements JobStore {
     });
   }
 
+  /** Every item a query matches, over all its pages. */
+  private async queryAll(input: Omit<QueryCommandInput, 'ExclusiveStartKey'>): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
   /** Counts what a query matches over all its pages (a page stops at 1 MB read, matches or not). */
   private async countAll(input: Omit<QueryCommandInput, 'Select' | 'ExclusiveStartKey'>): Promise<number> {
     let count = 0;
@@ -187,25 +199,18 @@ export class DynamoJobStore implements JobStore {
   private async countLive(owner: string, platform: Platform, userId: string): Promise<number> {
     let count = 0;
     const unknown: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :live',
-          FilterExpression: '#owner = :owner OR attribute_not_exists(#owner)',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':live': LIVE_PK, ':owner': owner },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (item.owner === owner) count++;
-        else if (typeof item.jobId === 'string') unknown.push(item.jobId);
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const entries = await this.queryAll({
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :live',
+      FilterExpression: '#owner = :owner OR attribute_not_exists(#owner)',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':live': LIVE_PK, ':owner': owner },
+      ConsistentRead: true,
+    });
+    for (const item of entries) {
+      if (item.owner === owner) count++;
+      else if (typeof item.jobId === 'string') unknown.push(item.jobId);
+    }
     if (unknown.length > 0) {
       const jobs = await this.batchGetJobs(unknown);
       count += jobs.filter((j) => !isFinal(j.state) && j.requester.platform === platform && j.requester.userId === userId).length;
@@ -299,21 +304,8 @@ export class DynamoJobStore implements JobStore {
     if (states.some((s) => FINAL_STATES.includes(s))) {
       jobs = await this.scanByState(states);
     } else {
-      const ids: string[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await this.options.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'pk = :live',
-            ExpressionAttributeValues: { ':live': LIVE_PK },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of page.Items ?? []) if (typeof item.jobId === 'string') ids.push(item.jobId);
-        start = page.LastEvaluatedKey;
-      } while (start);
+      const entries = await this.queryAll({ TableName: this.table, KeyConditionExpression: 'pk = :live', ExpressionAttributeValues: { ':live': LIVE_PK }, ConsistentRead: true });
+      const ids = entries.flatMap((item) => (typeof item.jobId === 'string' ? [item.jobId] : []));
       jobs = (await this.batchGetJobs(ids)).filter((j) => states.includes(j.state));
     }
     return jobs.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
