@@ -10,9 +10,10 @@ import type { RunnerEvent } from '../../bot/core/ports.js';
 import { loadConfig } from '../../bot/config.js';
 import { FsObjectStore } from '../../bot/local/files.js';
 import { LocalRunner } from '../../bot/local/runner.js';
-import { eventually, testLogger } from '../support/harness.js';
+import { eventually } from '../support/harness.js';
+import { testRunnerOptions } from '../support/local-runner.js';
 import { stubCommand } from '../support/stub-job.js';
-import { PYTHON, REPO_ROOT, hasPython } from '../support/video.js';
+import { hasPython } from '../support/video.js';
 import { processAlive } from '../../bot/local/processes.js';
 
 const TINY = { model: 'tiny-random', prompt: 'a bee on a flower', seed: 3, frames: 9, steps: 2 };
@@ -46,23 +47,15 @@ describe('LocalRunner with resident workers', () => {
     const { real = false, ...runnerOptions } = options;
     const dir = mkdtempSync(join(tmpdir(), 'vb-worker-'));
     const objects = new FsObjectStore(join(dir, 'objects'));
-    const runner = new LocalRunner({
-      python: PYTHON,
-      cwd: REPO_ROOT,
-      inputDir: (id) => objects.inputDir(id),
-      outputDir: (id) => objects.outputDir(id),
-      modelsDir: join(dir, 'models'),
-      allowDownload: false,
-      device: 'cpu',
-      concurrency: 1,
-      timeoutMs: 300_000,
-      pollMs: 50,
-      logger: testLogger(),
-      env: { PATH: process.env.PATH },
-      residentWorker: true,
-      ...(real ? {} : { workerCommand: stubCommand('serve') }),
-      ...runnerOptions,
-    });
+    const runner = new LocalRunner(
+      testRunnerOptions(objects, {
+        modelsDir: join(dir, 'models'),
+        timeoutMs: 300_000,
+        residentWorker: true,
+        ...(real ? {} : { workerCommand: stubCommand('serve') }),
+        ...runnerOptions,
+      }),
+    );
     const events: RunnerEvent[] = [];
     await runner.start(async (e) => void events.push(e));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import type { Job } from '../../bot/core/job.js';
 import type { Runner, RunnerEvent, RunnerStatus } from '../../bot/core/ports.js';
 import type { FsObjectStore } from '../../bot/local/files.js';
 import { LocalRunner } from '../../bot/local/runner.js';
-import { testLogger } from './harness.js';
+import { testRunnerOptions } from './local-runner.js';
 
 /** Delegates to a real runner; the first submit() waits until open() is called, as a slow CreateProcessingJob would. */
 export class HeldRunner implements Runner {
@@ -49,20 +49,7 @@ export function scriptRunner(objects: FsObjectStore, dir: string): { runner: Loc
   const python = join(dir, 'python.sh');
   writeFileSync(python, '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --output-dir ] && out="$2"; shift; done\necho $$ > "$out/../spawned"\nexec sleep 60\n');
   chmodSync(python, 0o755);
-  const runner = new LocalRunner({
-    python,
-    cwd: dir,
-    inputDir: (id) => objects.inputDir(id),
-    outputDir: (id) => objects.outputDir(id),
-    modelsDir: join(dir, 'models'),
-    allowDownload: false,
-    device: 'cpu',
-    concurrency: 1,
-    timeoutMs: 120_000,
-    pollMs: 20,
-    logger: testLogger(),
-    env: { PATH: process.env.PATH },
-  });
+  const runner = new LocalRunner(testRunnerOptions(objects, { python, cwd: dir, modelsDir: join(dir, 'models'), pollMs: 20 }));
   const spawned = (job: Job) => {
     const file = join(objects.outputDir(job.id), '..', 'spawned');
     return existsSync(file) ? Number(readFileSync(file, 'utf8')) : undefined;

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsObjectStore } from '../../bot/local/files.js';
 import { LocalRunner, type LocalRunnerOptions } from '../../bot/local/runner.js';
-import { testLogger } from './harness.js';
+import { testRunnerOptions } from './local-runner.js';
 import { REPO_ROOT } from './video.js';
 
 export const STUB_JOB = join(REPO_ROOT, 'test', 'support', 'stub-job.mjs');
@@ -19,23 +19,16 @@ export function stubCommand(mode: 'run' | 'serve'): string[] {
 
 /** The real LocalRunner running the stub job (one process per job, or resident stub workers). */
 export function stubLocalRunner(objects: FsObjectStore, options: Partial<LocalRunnerOptions> = {}): LocalRunner {
-  return new LocalRunner({
-    python: process.execPath,
-    jobCommand: stubCommand('run'),
-    workerCommand: stubCommand('serve'),
-    cwd: REPO_ROOT,
-    inputDir: (id) => objects.inputDir(id),
-    outputDir: (id) => objects.outputDir(id),
-    modelsDir: join(objects.root, 'models'),
-    allowDownload: false,
-    device: 'cpu',
-    concurrency: 1,
-    timeoutMs: 60_000,
-    pollMs: 20,
-    logger: testLogger(),
-    env: { PATH: process.env.PATH },
-    ...options,
-  });
+  return new LocalRunner(
+    testRunnerOptions(objects, {
+      python: process.execPath,
+      jobCommand: stubCommand('run'),
+      workerCommand: stubCommand('serve'),
+      timeoutMs: 60_000,
+      pollMs: 20,
+      ...options,
+    }),
+  );
 }
 
 /** Lets a job started with the `stub:hold` cue go on past its first step. */
