@@ -5,6 +5,7 @@ import { constants, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readImageFile, takeImageFlag } from './chat/shell.js';
 import { parseVideoCommand, requestNotes, type VideoRequest } from './core/command.js';
+import { OUTPUT_FILES } from './core/contract.js';
 import { UserFacingError } from './core/errors.js';
 import type { Job, Requester } from './core/job.js';
 import { isFinal } from './core/job.js';
@@ -131,7 +132,7 @@ export async function runGenerate<B extends CommandBackend>(argv: readonly strin
 
         const final = await watch(job.id);
         if (final.state === 'delivered') {
-          const link = await backend.objects.outputLink(final.id, 'video.mp4', 6 * 3600);
+          const link = await backend.objects.outputLink(final.id, OUTPUT_FILES.video, 6 * 3600);
           if (link) {
             deps.stdout.write(`${link.startsWith('file:') ? fileURLToPath(link) : link}\n`);
             return EXIT.OK;

@@ -5,6 +5,7 @@
 // looks for the bot's own message tagged with the job id); if so the job is marked delivered, else the post is
 // made again. A replica still posting a video whose delivery another process took over learns so from
 // VideoFile.confirm (a compare-and-set on the job's version) before its last request, and posts nothing.
+import { OUTPUT_FILES } from './contract.js';
 import type { JobFailure } from './errors.js';
 import type { Job } from './job.js';
 import { RUNNER_STATES } from './job.js';
@@ -47,12 +48,12 @@ export function createDelivery(deps: DeliveryDeps) {
 
   /** The runner finished the job: claim its delivery and post it. */
   async function deliver(job: Job, metadata: Record<string, unknown>): Promise<void> {
-    const size = await objects.statOutput(job.id, 'video.mp4');
+    const size = await objects.statOutput(job.id, OUTPUT_FILES.video);
     if (size === undefined) {
       await deps.fail(job, { code: 'INTERNAL_ERROR', message: 'The GPU job finished but left no video.', retryable: true });
       return;
     }
-    const result = { video: 'video.mp4', poster: 'poster.jpg', sizeBytes: size, metadata };
+    const result = { video: OUTPUT_FILES.video, poster: OUTPUT_FILES.poster, sizeBytes: size, metadata };
     // Claim the delivery first: only the writer that wins this compare-and-set posts the video.
     const claimed = await store.transition(job.id, RUNNER_STATES, 'uploading', { result });
     if (!claimed) {
@@ -108,7 +109,7 @@ export function createDelivery(deps: DeliveryDeps) {
       if (!chat) throw new Error(`no chat adapter for ${claimed.conversation.platform}`);
       await chat.postVideo(claimed, videoFile(claimed, confirm));
     } catch (err) {
-      const where = await objects.outputLink(claimed.id, 'video.mp4', deps.presignTtlSeconds ?? 6 * 3600).catch(() => undefined);
+      const where = await objects.outputLink(claimed.id, OUTPUT_FILES.video, deps.presignTtlSeconds ?? 6 * 3600).catch(() => undefined);
       // The path on the bot's machine goes to the log (its admin), never into the chat.
       log.error({ jobId: claimed.id, err, ...(where && !shareableLink(where) ? { savedAt: where } : {}) }, 'posting the video failed');
       const link = shareableLink(where);
@@ -143,12 +144,12 @@ export function createDelivery(deps: DeliveryDeps) {
       fileName: videoFileName(job),
       sizeBytes: job.result?.sizeBytes ?? 0,
       read: async () => {
-        const bytes = await objects.getOutput(job.id, 'video.mp4');
+        const bytes = await objects.getOutput(job.id, OUTPUT_FILES.video);
         if (!bytes) throw new Error(`video.mp4 of ${job.id} is missing`);
         return bytes;
       },
-      readPoster: () => objects.getOutput(job.id, 'poster.jpg'),
-      link: (ttl) => objects.outputLink(job.id, 'video.mp4', ttl),
+      readPoster: () => objects.getOutput(job.id, OUTPUT_FILES.poster),
+      link: (ttl) => objects.outputLink(job.id, OUTPUT_FILES.video, ttl),
       confirm,
     };
   }
