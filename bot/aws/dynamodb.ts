@@ -9,7 +9,9 @@
 //   USER#<platform>#<userId> / HOLD#<id>  a slot hold (reserve), deleted in the transaction that creates its job
 //   USER#<platform>#<userId> / SLOTS      the owner's reservation counter: every successful reserve bumps
 //                         `version` conditionally, so reserves of one person are serialised (see reserve)
-// Every item carries `expiresAt` (epoch seconds), the table's TTL attribute.
+//   USER#<platform>#<userId> / STANDING   what admins set about the person (banned, quotaResetAt) and their refusals
+//   SETTINGS / BLOCK#<term>  one blocked term (normalised);  SETTINGS / COUNTERS  the refusal counter
+// Every job item carries `expiresAt` (epoch seconds), the table's TTL attribute; settings never expire.
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
@@ -26,7 +28,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition, isFinal } from '../core/job.js';
-import type { Clock, CreateOutcome, JobStore, Reservation, SlotHold, SlotLimits } from '../core/ports.js';
+import type { Clock, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, UserStanding } from '../core/ports.js';
 
 export interface DynamoJobStoreOptions {
   readonly client: DynamoDBDocumentClient;
@@ -50,8 +52,12 @@ const requestKeyKey = (key: string) => ({ pk: `REQ#${key}`, sk: 'REQ' });
 const userPartition = (platform: Platform, userId: string) => `USER#${platform}#${userId}`;
 const holdKey = (hold: SlotHold) => ({ pk: userPartition(hold.owner.platform, hold.owner.userId), sk: `HOLD#${hold.id}` });
 const slotsKey = (owner: string) => ({ pk: owner, sk: 'SLOTS' });
+const standingKey = (owner: SlotOwner) => ({ pk: userPartition(owner.platform, owner.userId), sk: 'STANDING' });
+const SETTINGS_PK = 'SETTINGS';
+const blockKey = (term: string) => ({ pk: SETTINGS_PK, sk: `BLOCK#${term}` });
+const countersKey = { pk: SETTINGS_PK, sk: 'COUNTERS' };
 
-export class DynamoJobStore implements JobStore {
+export class DynamoJobStore implements JobStore, SettingsStore {
   private readonly index: string;
 
   constructor(private readonly options: DynamoJobStoreOptions) {
@@ -320,6 +326,88 @@ export class DynamoJobStore implements JobStore {
       ExpressionAttributeNames: { '#state': 'state' },
       ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered', ':since': sinceMs },
     });
+  }
+
+  /** The user index, newest first, filtered to delivered jobs; pages on until `limit` are found (a page's Limit counts before the filter). */
+  async listDeliveredByUser(platform: Platform, userId: string, limit: number): Promise<Job[]> {
+    const jobs: Job[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: this.index,
+          KeyConditionExpression: 'gsi1pk = :user',
+          FilterExpression: '#state = :delivered',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered' },
+          ScanIndexForward: false,
+          Limit: Math.max(limit, 25),
+          ExclusiveStartKey: start,
+        }),
+      );
+      jobs.push(...(page.Items ?? []).map(fromItem));
+      start = page.LastEvaluatedKey;
+    } while (start && jobs.length < limit);
+    return jobs.slice(0, limit);
+  }
+
+  async blockedTerms(): Promise<string[]> {
+    const items = await this.queryAll({
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :settings AND begins_with(sk, :block)',
+      ExpressionAttributeValues: { ':settings': SETTINGS_PK, ':block': 'BLOCK#' },
+      ConsistentRead: true,
+    });
+    return items.map((i) => String(i.term)).sort();
+  }
+
+  async addBlockedTerm(term: string): Promise<boolean> {
+    try {
+      await this.options.client.send(new PutCommand({ TableName: this.table, Item: { ...blockKey(term), term }, ConditionExpression: 'attribute_not_exists(pk)' }));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async removeBlockedTerm(term: string): Promise<boolean> {
+    const out = await this.options.client.send(new DeleteCommand({ TableName: this.table, Key: blockKey(term), ReturnValues: 'ALL_OLD' }));
+    // No item: DynamoDB leaves Attributes out (moto sends an empty map).
+    return Object.keys(out.Attributes ?? {}).length > 0;
+  }
+
+  async standing(owner: SlotOwner): Promise<UserStanding> {
+    const out = await this.options.client.send(new GetCommand({ TableName: this.table, Key: standingKey(owner), ConsistentRead: true }));
+    const item = out.Item ?? {};
+    return {
+      banned: item.banned === true,
+      refusals: typeof item.refusals === 'number' ? item.refusals : 0,
+      ...(typeof item.quotaResetAt === 'number' ? { quotaResetAt: item.quotaResetAt } : {}),
+    };
+  }
+
+  async setBanned(owner: SlotOwner, banned: boolean): Promise<void> {
+    await this.options.client.send(
+      new UpdateCommand({ TableName: this.table, Key: standingKey(owner), UpdateExpression: 'SET banned = :banned', ExpressionAttributeValues: { ':banned': banned } }),
+    );
+  }
+
+  async resetQuota(owner: SlotOwner, at: number): Promise<void> {
+    await this.options.client.send(
+      new UpdateCommand({ TableName: this.table, Key: standingKey(owner), UpdateExpression: 'SET quotaResetAt = :at', ExpressionAttributeValues: { ':at': at } }),
+    );
+  }
+
+  async recordRefusal(owner?: SlotOwner): Promise<void> {
+    const add = (Key: Record<string, string>) => ({ Update: { TableName: this.table, Key, UpdateExpression: 'ADD refusals :one', ExpressionAttributeValues: { ':one': 1 } } });
+    await this.options.client.send(new TransactWriteCommand({ TransactItems: [add(countersKey), ...(owner ? [add(standingKey(owner))] : [])] }));
+  }
+
+  async refusalCount(): Promise<number> {
+    const out = await this.options.client.send(new GetCommand({ TableName: this.table, Key: countersKey, ConsistentRead: true }));
+    return typeof out.Item?.refusals === 'number' ? out.Item.refusals : 0;
   }
 
   /** Only for final states (not kept in the LIVE partition): a consistent, filtered scan. */

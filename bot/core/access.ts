@@ -2,7 +2,7 @@
 // concurrency limit and the daily quota.
 import { UserFacingError } from './errors.js';
 import type { Conversation, Platform, Requester } from './job.js';
-import type { Clock, JobStore, SlotHold } from './ports.js';
+import type { Clock, JobStore, SettingsStore, SlotHold } from './ports.js';
 
 export interface AccessPolicy {
   /** Empty means everyone. Entries are user ids, optionally prefixed with the platform ("slack:U123"). */
@@ -32,7 +32,8 @@ function listed(list: readonly string[], platform: Platform, id: string): boolea
   return list.includes(id) || list.includes(`${platform}:${id}`);
 }
 
-export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: Clock) {
+/** `settings`: where an admin's quota reset (/admin reset) is kept; without it the quota counts the last 24 hours. */
+export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: Clock, settings?: Pick<SettingsStore, 'standing'>) {
   function isAdmin(actor: Actor): boolean {
     return listed(policy.admins, actor.platform, actor.userId);
   }
@@ -58,7 +59,8 @@ export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: 
     if (isAdmin(requester)) return undefined;
     const now = clock.now();
     const hold: SlotHold = { id: holdId, owner: { platform: requester.platform, userId: requester.userId }, expiresAt: now + HOLD_TTL_MS };
-    const outcome = await store.reserve(hold, { maxLive: policy.maxJobsPerUser, dailyQuota: policy.dailyQuota, deliveredSince: now - DAY_MS });
+    const since = await quotaSince(requester, now);
+    const outcome = await store.reserve(hold, { maxLive: policy.maxJobsPerUser, dailyQuota: policy.dailyQuota, deliveredSince: since });
     if (outcome.held) return hold;
     if (outcome.reason === 'live') {
       const live = outcome.inProgress;
@@ -75,7 +77,6 @@ export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: 
       );
     }
     const recent = await store.listByUser(requester.platform, requester.userId, 100);
-    const since = now - DAY_MS;
     const oldest = recent
       .filter((j) => j.state === 'delivered' && (j.finishedAt ?? 0) >= since)
       .reduce((min, j) => Math.min(min, j.finishedAt ?? now), now);
@@ -86,5 +87,13 @@ export function createAccessGuard(policy: AccessPolicy, store: JobStore, clock: 
     );
   }
 
-  return { isAdmin, checkAccess, reserveSlot };
+  /** Delivered videos since then count against the daily quota: 24 hours ago, or an admin's later reset. */
+  async function quotaSince(who: Actor, now: number): Promise<number> {
+    const dayAgo = now - DAY_MS;
+    if (!settings || policy.dailyQuota <= 0) return dayAgo;
+    const { quotaResetAt } = await settings.standing({ platform: who.platform, userId: who.userId });
+    return Math.max(dayAgo, quotaResetAt ?? 0);
+  }
+
+  return { isAdmin, checkAccess, reserveSlot, quotaSince, policy };
 }

@@ -7,6 +7,7 @@ import { buildJobParams } from './command.js';
 import { UserFacingError } from './errors.js';
 import { inspectImage, type ImageLimits } from './image.js';
 import type { Conversation, Job, Requester } from './job.js';
+import type { Screen } from './moderation.js';
 import type { ChatSurface, Clock, IdGenerator, JobStore, Logger, ObjectStore, SlotHold } from './ports.js';
 
 interface RequestBase {
@@ -53,6 +54,8 @@ export interface IntakeDeps {
   readonly guard: Pick<ReturnType<typeof createAccessGuard>, 'checkAccess' | 'reserveSlot'>;
   /** Refuses a model this machine cannot run (a GPU model where there is no GPU) with a UserFacingError. */
   readonly checkModel?: (model: string) => void;
+  /** Bans and prompt moderation (moderation.ts): refuses with a UserFacingError before any slot, post or GPU work. */
+  readonly screen?: Pick<Screen, 'admit' | 'prompt'>;
   /** Called once per created job (show its status, start the queue). */
   readonly created: (job: Job) => void;
 }
@@ -82,6 +85,10 @@ export function createIntake(deps: IntakeDeps) {
         log.info({ jobId: existing.id, requestKey: req.requestKey }, 'duplicate request; returning the existing job');
         return { job: existing, created: false };
       }
+    }
+    if (deps.screen) {
+      await deps.screen.admit(req.requester);
+      await deps.screen.prompt(params.prompt, { stage: 'prompt', requester: req.requester });
     }
     const click = 'redo' in req && req.redo.prompt === undefined ? claimClick(req.requester, req.redo.jobId, req.redo.newSeed ? 'regenerate' : 'retry') : undefined;
     const now = clock.now();

@@ -1,10 +1,11 @@
-// JobStore on a SQLite file (the embedded default). Every transition is a conditional UPDATE.
+// JobStore on a SQLite file (the embedded default). Every transition is a conditional UPDATE. It also keeps the
+// SettingsStore (blocked terms, bans, quota resets, refusal counts) in the same file.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition } from '../core/job.js';
-import type { Clock, CreateOutcome, JobStore, Reservation, SlotHold, SlotLimits } from '../core/ports.js';
+import type { Clock, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, UserStanding } from '../core/ports.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -32,13 +33,28 @@ CREATE TABLE IF NOT EXISTS slot_holds (
   expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS slot_holds_by_user ON slot_holds (platform, user_id);
+CREATE TABLE IF NOT EXISTS blocked_terms (
+  term TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS user_standing (
+  platform TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  banned INTEGER NOT NULL DEFAULT 0,
+  quota_reset_at INTEGER,
+  refusals INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (platform, user_id)
+);
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
 `;
 
 interface Row {
   data: string;
 }
 
-export class SqliteJobStore implements JobStore {
+export class SqliteJobStore implements JobStore, SettingsStore {
   private readonly db: Database.Database;
 
   constructor(path: string, private readonly clock: Clock) {
@@ -144,6 +160,62 @@ export class SqliteJobStore implements JobStore {
 
   async countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number> {
     return this.deliveredSince(platform, userId, sinceMs);
+  }
+
+  async listDeliveredByUser(platform: Platform, userId: string, limit: number): Promise<Job[]> {
+    const rows = this.db
+      .prepare("SELECT data FROM jobs WHERE platform = ? AND user_id = ? AND state = 'delivered' ORDER BY created_at DESC, id DESC LIMIT ?")
+      .all(platform, userId, limit) as Row[];
+    return rows.map((r) => JSON.parse(r.data) as Job);
+  }
+
+  async blockedTerms(): Promise<string[]> {
+    return (this.db.prepare('SELECT term FROM blocked_terms ORDER BY term').all() as { term: string }[]).map((r) => r.term);
+  }
+
+  async addBlockedTerm(term: string): Promise<boolean> {
+    return this.db.prepare('INSERT OR IGNORE INTO blocked_terms (term) VALUES (?)').run(term).changes === 1;
+  }
+
+  async removeBlockedTerm(term: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM blocked_terms WHERE term = ?').run(term).changes === 1;
+  }
+
+  async standing(owner: SlotOwner): Promise<UserStanding> {
+    const row = this.db
+      .prepare('SELECT banned, quota_reset_at, refusals FROM user_standing WHERE platform = ? AND user_id = ?')
+      .get(owner.platform, owner.userId) as { banned: number; quota_reset_at: number | null; refusals: number } | undefined;
+    if (!row) return { banned: false, refusals: 0 };
+    return { banned: row.banned === 1, refusals: row.refusals, ...(row.quota_reset_at !== null ? { quotaResetAt: row.quota_reset_at } : {}) };
+  }
+
+  async setBanned(owner: SlotOwner, banned: boolean): Promise<void> {
+    this.db
+      .prepare('INSERT INTO user_standing (platform, user_id, banned) VALUES (?, ?, ?) ON CONFLICT(platform, user_id) DO UPDATE SET banned = excluded.banned')
+      .run(owner.platform, owner.userId, banned ? 1 : 0);
+  }
+
+  async resetQuota(owner: SlotOwner, at: number): Promise<void> {
+    this.db
+      .prepare('INSERT INTO user_standing (platform, user_id, quota_reset_at) VALUES (?, ?, ?) ON CONFLICT(platform, user_id) DO UPDATE SET quota_reset_at = excluded.quota_reset_at')
+      .run(owner.platform, owner.userId, at);
+  }
+
+  async recordRefusal(owner?: SlotOwner): Promise<void> {
+    const run = this.db.transaction(() => {
+      if (owner) {
+        this.db
+          .prepare('INSERT INTO user_standing (platform, user_id, refusals) VALUES (?, ?, 1) ON CONFLICT(platform, user_id) DO UPDATE SET refusals = refusals + 1')
+          .run(owner.platform, owner.userId);
+      }
+      this.db.prepare("INSERT INTO counters (name, value) VALUES ('refusals', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1").run();
+    });
+    run.immediate();
+  }
+
+  async refusalCount(): Promise<number> {
+    const row = this.db.prepare("SELECT value FROM counters WHERE name = 'refusals'").get() as { value: number } | undefined;
+    return row?.value ?? 0;
   }
 
   private deliveredSince(platform: Platform, userId: string, sinceMs: number): number {

@@ -8,6 +8,7 @@ import type { Job } from '../../bot/core/job.js';
 import { sampleJob } from '../support/fixtures.js';
 import { ManualClock } from '../support/harness.js';
 import { describeJobStoreContract } from '../support/job-store-contract.js';
+import { describeSettingsStoreContract } from '../support/settings-store-contract.js';
 import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
 
 let n = 0;
@@ -63,6 +64,11 @@ describe('DynamoJobStore', () => {
   describeJobStoreContract('DynamoJobStore', async () => {
     const clock = new ManualClock();
     return { store: open(clock, serialClient), clock, close: async () => {} };
+  });
+
+  describeSettingsStoreContract('DynamoJobStore', async () => {
+    const clock = new ManualClock();
+    return { store: open(clock), clock, close: async () => {} };
   });
 
   const item = async (pk: string, sk: string) =>

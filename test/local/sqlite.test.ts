@@ -6,6 +6,7 @@ import { SqliteJobStore } from '../../bot/local/sqlite.js';
 import { sampleJob } from '../support/fixtures.js';
 import { ManualClock } from '../support/harness.js';
 import { describeJobStoreContract } from '../support/job-store-contract.js';
+import { describeSettingsStoreContract } from '../support/settings-store-contract.js';
 
 function tempDbPath(): { path: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'vb-sqlite-'));
@@ -13,6 +14,20 @@ function tempDbPath(): { path: string; dir: string } {
 }
 
 describeJobStoreContract('SqliteJobStore', async () => {
+  const { dir, path } = tempDbPath();
+  const clock = new ManualClock();
+  const store = new SqliteJobStore(path, clock);
+  return {
+    store,
+    clock,
+    async close() {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describeSettingsStoreContract('SqliteJobStore', async () => {
   const { dir, path } = tempDbPath();
   const clock = new ManualClock();
   const store = new SqliteJobStore(path, clock);
