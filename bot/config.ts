@@ -131,25 +131,37 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   requireWhen(config, config.VIDEOBOT_CHAT.includes('slack') && config.SLACK_MODE === 'socket', 'Slack Socket Mode', ['SLACK_APP_TOKEN']);
   requireWhen(config, config.VIDEOBOT_CHAT.includes('slack') && config.SLACK_MODE === 'http', 'Slack HTTP mode', ['SLACK_SIGNING_SECRET']);
   requireWhen(config, config.VIDEOBOT_CHAT.includes('discord'), 'Discord', ['DISCORD_TOKEN']);
-  requireWhen(config, config.VIDEOBOT_BACKEND === 'aws', 'the AWS backend', [
-    'AWS_REGION',
-    'VIDEOBOT_INPUT_BUCKET',
-    'VIDEOBOT_OUTPUT_BUCKET',
-    'VIDEOBOT_JOB_TABLE',
-    'VIDEOBOT_EVENTS_QUEUE_URL',
-    'SAGEMAKER_ROLE_ARN',
-    'SAGEMAKER_IMAGE_URI',
-    'VIDEOBOT_MODEL_CACHE_URI',
-  ]);
+  requireWhen(config, config.VIDEOBOT_BACKEND === 'aws', 'the AWS backend', AWS_REQUIRED);
   return config;
 }
 
-function requireWhen(config: Config, when: boolean, what: string, names: (keyof Config)[]): void {
-  if (!when) return;
+/** What the AWS backend cannot start without; loadConfig refuses VIDEOBOT_BACKEND=aws while one is unset. */
+export const AWS_REQUIRED = [
+  'AWS_REGION',
+  'VIDEOBOT_INPUT_BUCKET',
+  'VIDEOBOT_OUTPUT_BUCKET',
+  'VIDEOBOT_JOB_TABLE',
+  'VIDEOBOT_EVENTS_QUEUE_URL',
+  'SAGEMAKER_ROLE_ARN',
+  'SAGEMAKER_IMAGE_URI',
+  'VIDEOBOT_MODEL_CACHE_URI',
+] as const satisfies readonly OptionalSetting[];
+
+/** Settings that are optional in general but required by one part of the bot. */
+type OptionalSetting = { [K in keyof Config]-?: Config[K] extends string | undefined ? K : never }[keyof Config];
+
+/**
+ * The values of settings a part of the bot requires, typed as set; throws the same ConfigError as loadConfig
+ * when one is missing. loadConfig calls it for every part that is switched on, so after loadConfig it only narrows.
+ */
+export function requiredSettings<K extends OptionalSetting>(config: Config, what: string, names: readonly K[]): { readonly [P in K]: string } {
   const missing = names.filter((n) => config[n] === undefined);
-  if (missing.length > 0) {
-    throw new ConfigError(`Invalid configuration: ${what} needs ${missing.join(', ')} to be set.`);
-  }
+  if (missing.length > 0) throw new ConfigError(`Invalid configuration: ${what} needs ${missing.join(', ')} to be set.`);
+  return Object.fromEntries(names.map((n) => [n, config[n]])) as unknown as { readonly [P in K]: string };
+}
+
+function requireWhen(config: Config, when: boolean, what: string, names: readonly OptionalSetting[]): void {
+  if (when) requiredSettings(config, what, names);
 }
 
 function redact(name: string, value: string): string {

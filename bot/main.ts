@@ -6,15 +6,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { execFileSync } from 'node:child_process';
-import { createAwsBackend } from './aws/backend.js';
+import { createAwsBackend, type AwsSettings } from './aws/backend.js';
+import { parseInstanceTypes } from './aws/sagemaker.js';
 import type { ChatAdapter } from './chat/adapter.js';
 import { createDiscordAdapter, createFfmpegShrinker } from './chat/discord.js';
 import { registerCommands } from './chat/discord/register.js';
 import { createShellAdapter } from './chat/shell.js';
 import { createSlackAdapter } from './chat/slack.js';
 import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, runGenerate, type CommandBackend } from './cli.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import type { ChatSurface, Enhancer, JobStore, Logger, ObjectStore, Runner } from './core/ports.js';
+import { AWS_REQUIRED, ConfigError, loadConfig, requiredSettings, type Config } from './config.js';
+import type { ChatSurface, Enhancer, JobStore, Logger, Moderator, ObjectStore, Runner, SettingsStore } from './core/ports.js';
 import type { JobScope, QueueLease } from './core/scope.js';
 import { TEST_PRESET_ID, getPreset } from './core/presets.js';
 import { createJobService, type JobService } from './core/service.js';
@@ -42,6 +43,9 @@ export interface Backend extends CommandBackend {
   readonly lease?: QueueLease;
   /** The person at this machine's terminal: an admin of a bot on their own machine (no quota, no per-user limit). */
   readonly localAdmins: readonly string[];
+  /** Blocked terms, bans and quota resets (beside the jobs); moderators after the blocked-terms list (a Bedrock guardrail). */
+  readonly settingsStore: SettingsStore;
+  readonly moderators?: readonly Moderator[];
   close(): Promise<void>;
 }
 
@@ -174,6 +178,7 @@ async function buildLocalBackend(config: Config, logger: Logger, env: Record<str
     ...(noGpu ? { checkModel: refuseGpuModels(noGpu) } : {}),
     lease: createLocalQueueLease(store),
     localAdmins: [`shell:${localUser()}`, `cli:${localUser()}`],
+    settingsStore: store,
     close: async () => store.close(),
   };
 }
@@ -194,10 +199,48 @@ function enhancerFor(config: Config): { enhancer?: Enhancer } {
   return {};
 }
 
+/** The AWS backend's settings from the parsed config (loadConfig has refused a config that lacks one). */
+export function awsSettings(config: Config): AwsSettings {
+  const required = requiredSettings(config, 'the AWS backend', AWS_REQUIRED);
+  const bedrock = config.VIDEOBOT_ENHANCER === 'bedrock' || config.VIDEOBOT_ENHANCER === 'auto';
+  return {
+    region: required.AWS_REGION,
+    ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
+    jobTable: required.VIDEOBOT_JOB_TABLE,
+    jobTtlDays: config.VIDEOBOT_JOB_TTL_DAYS,
+    inputBucket: required.VIDEOBOT_INPUT_BUCKET,
+    outputBucket: required.VIDEOBOT_OUTPUT_BUCKET,
+    ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
+    eventsQueueUrl: required.VIDEOBOT_EVENTS_QUEUE_URL,
+    processing: {
+      jobPrefix: config.SAGEMAKER_JOB_PREFIX,
+      roleArn: required.SAGEMAKER_ROLE_ARN,
+      imageUri: required.SAGEMAKER_IMAGE_URI,
+      modelCacheUri: required.VIDEOBOT_MODEL_CACHE_URI,
+      instanceType: config.SAGEMAKER_INSTANCE_TYPE,
+      instanceTypes: parseInstanceTypes(config.SAGEMAKER_INSTANCE_TYPES),
+      volumeGb: config.SAGEMAKER_VOLUME_GB,
+      maxRuntimeSeconds: config.SAGEMAKER_MAX_RUNTIME_SECONDS,
+      subnets: config.SAGEMAKER_SUBNETS,
+      securityGroups: config.SAGEMAKER_SECURITY_GROUPS,
+      ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
+    },
+    ...(config.BEDROCK_GUARDRAIL_ID ? { guardrail: { id: config.BEDROCK_GUARDRAIL_ID, version: config.BEDROCK_GUARDRAIL_VERSION ?? 'DRAFT' } } : {}),
+    ...(bedrock
+      ? {
+          bedrock: {
+            modelId: config.BEDROCK_MODEL_ID,
+            ...(config.BEDROCK_GUARDRAIL_ID ? { guardrail: { id: config.BEDROCK_GUARDRAIL_ID, version: config.BEDROCK_GUARDRAIL_VERSION ?? 'DRAFT' } } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
 /** `role`: the bot consumes the AWS job-event queue; a one-shot command leaves it to the bot and looks its job up. */
 async function buildBackend(config: Config, logger: Logger, env: Record<string, string | undefined>, role: 'bot' | 'command'): Promise<Backend> {
   if (config.VIDEOBOT_BACKEND === 'local') return buildLocalBackend(config, logger, env);
-  const aws = createAwsBackend(config, logger, { consumeEvents: role === 'bot' });
+  const aws = createAwsBackend(awsSettings(config), logger, { consumeEvents: role === 'bot' });
   const enhancer = enhancerFor(config).enhancer ?? aws.enhancer;
   return {
     store: aws.store,
@@ -207,6 +250,8 @@ async function buildBackend(config: Config, logger: Logger, env: Record<string, 
     defaultModel: config.VIDEOBOT_DEFAULT_MODEL,
     notices: [],
     localAdmins: [],
+    settingsStore: aws.store,
+    moderators: aws.moderators,
     close: () => aws.close(),
   };
 }
@@ -283,6 +328,8 @@ function buildService(config: Config, backend: Backend, surfaces: ChatSurface[],
     },
     presignTtlSeconds: config.VIDEOBOT_PRESIGN_TTL_SECONDS,
     ...(backend.checkModel ? { checkModel: backend.checkModel } : {}),
+    settings: backend.settingsStore,
+    ...(backend.moderators ? { moderators: backend.moderators } : {}),
     ...(scope ? { scope } : {}),
   });
 }
@@ -348,7 +395,7 @@ async function stageModels(config: Config, presets: readonly string[]): Promise<
     return 2;
   }
   const logger = createLogger(config, undefined);
-  const aws = createAwsBackend(config, logger);
+  const aws = createAwsBackend(awsSettings(config), logger);
   try {
     for (const preset of presets) {
       const result = await aws.stageModel(preset);

@@ -1,5 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../bot/config.js';
+import { ConfigError, loadConfig, requiredSettings } from '../bot/config.js';
+import { awsSettings } from '../bot/main.js';
 
 describe('loadConfig', () => {
   it('gives the embedded defaults for an empty environment', () => {
@@ -44,5 +48,50 @@ describe('loadConfig', () => {
     } catch (err) {
       expect((err as Error).message).not.toContain('xoxb-secret');
     }
+  });
+});
+
+describe('AWS backend settings', () => {
+  const aws = {
+    VIDEOBOT_BACKEND: 'aws',
+    AWS_REGION: 'eu-west-1',
+    VIDEOBOT_INPUT_BUCKET: 'in',
+    VIDEOBOT_OUTPUT_BUCKET: 'out',
+    VIDEOBOT_JOB_TABLE: 'jobs',
+    VIDEOBOT_EVENTS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/events',
+    SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/p',
+    SAGEMAKER_IMAGE_URI: 'img:1',
+    VIDEOBOT_MODEL_CACHE_URI: 's3://models/models/',
+  };
+
+  it('are built once from the parsed config, typed, with Bedrock only when the enhancer may use it', () => {
+    const settings = awsSettings(loadConfig({ ...aws, VIDEOBOT_KMS_KEY_ID: 'k1', BEDROCK_GUARDRAIL_ID: 'g1', SAGEMAKER_INSTANCE_TYPES: 'cogvideox-2b=ml.g6.2xlarge' }));
+    expect(settings).toMatchObject({
+      region: 'eu-west-1',
+      jobTable: 'jobs',
+      jobTtlDays: 30,
+      inputBucket: 'in',
+      outputBucket: 'out',
+      kmsKeyId: 'k1',
+      eventsQueueUrl: aws.VIDEOBOT_EVENTS_QUEUE_URL,
+      processing: { jobPrefix: 'videobot', roleArn: aws.SAGEMAKER_ROLE_ARN, imageUri: 'img:1', modelCacheUri: 's3://models/models/', instanceTypes: { 'cogvideox-2b': 'ml.g6.2xlarge' }, kmsKeyId: 'k1' },
+      bedrock: { modelId: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0', guardrail: { id: 'g1', version: 'DRAFT' } },
+    });
+    expect(settings.endpoint).toBeUndefined();
+    expect(awsSettings(loadConfig({ ...aws, VIDEOBOT_ENHANCER: 'off' })).bedrock).toBeUndefined();
+    expect(awsSettings(loadConfig({ ...aws, VIDEOBOT_ENHANCER: 'openai', OPENAI_BASE_URL: 'http://127.0.0.1:1/v1', OPENAI_MODEL: 'm' })).bedrock).toBeUndefined();
+  });
+
+  it('say which required setting is missing, in the same words as at start-up', () => {
+    const config = loadConfig({});
+    expect(() => awsSettings(config)).toThrow(ConfigError);
+    expect(() => awsSettings(config)).toThrow(/the AWS backend needs AWS_REGION, VIDEOBOT_INPUT_BUCKET, .*VIDEOBOT_MODEL_CACHE_URI to be set/);
+    expect(requiredSettings(loadConfig({ DISCORD_TOKEN: 't' }), 'Discord', ['DISCORD_TOKEN'])).toEqual({ DISCORD_TOKEN: 't' });
+  });
+
+  it('reach bot/aws only as typed settings: no AWS module reads the environment-shaped Config', () => {
+    const dir = fileURLToPath(new URL('../bot/aws/', import.meta.url));
+    const readers = readdirSync(dir).filter((f) => f.endsWith('.ts') && /from '\.\.\/config\.js'/.test(readFileSync(join(dir, f), 'utf8')));
+    expect(readers).toEqual([]);
   });
 });

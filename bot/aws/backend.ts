@@ -1,16 +1,36 @@
-// Wires the AWS backend (DynamoDB, S3, SageMaker + SQS events, Bedrock) from config; bot/main.ts calls this once.
-import type { Config } from '../config.js';
-import type { Clock, Enhancer, Logger } from '../core/ports.js';
+// Wires the AWS backend (DynamoDB, S3, SageMaker + SQS events, Bedrock) from typed settings; bot/main.ts builds them from config.
+import type { Clock, Enhancer, Logger, Moderator } from '../core/ports.js';
 import { BedrockEnhancer } from './bedrock.js';
+import { GuardrailModerator } from './guardrail.js';
 import { createAwsClients, type AwsClients, type AwsService } from './clients.js';
 import { DynamoJobStore } from './dynamodb.js';
 import { SqsEventConsumer } from './events.js';
 import { stageModel, type StageModelOptions, type StageModelResult } from './model-cache.js';
 import { S3ObjectStore } from './s3.js';
-import { SageMakerRunner, processingSettingsFromConfig, type ProcessingSettings, type StateChangeSource } from './sagemaker.js';
+import { SageMakerRunner, type ProcessingSettings, type StateChangeSource } from './sagemaker.js';
 
 /** For processes that do not consume the event queue: they never receive a state change. */
 const NO_EVENTS: StateChangeSource = { start: () => {}, stop: async () => {} };
+
+/** What the AWS backend is built from: every name and address it needs, already checked (bot/main.ts awsSettings). */
+export interface AwsSettings {
+  readonly region: string;
+  /** One endpoint for every service (AWS_ENDPOINT_URL: LocalStack, moto, a VPC endpoint proxy). */
+  readonly endpoint?: string;
+  readonly jobTable: string;
+  /** Finished jobs expire from the table after this many days. */
+  readonly jobTtlDays: number;
+  readonly inputBucket: string;
+  readonly outputBucket: string;
+  /** Encrypts the objects the bot writes, when set. */
+  readonly kmsKeyId?: string;
+  readonly eventsQueueUrl: string;
+  readonly processing: ProcessingSettings;
+  /** A Bedrock guardrail that checks every prompt and enhanced prompt (ApplyGuardrail), whichever enhancer is used. */
+  readonly guardrail?: { readonly id: string; readonly version: string };
+  /** The Bedrock prompt enhancer; none when unset. */
+  readonly bedrock?: { readonly modelId: string; readonly guardrail?: { readonly id: string; readonly version: string } };
+}
 
 export interface AwsBackendOptions {
   readonly clock?: Clock;
@@ -33,38 +53,34 @@ export interface AwsBackend {
   readonly store: DynamoJobStore;
   readonly objects: S3ObjectStore;
   readonly runner: SageMakerRunner;
-  /** Bedrock, unless VIDEOBOT_ENHANCER is `off` or `openai`. */
+  /** Bedrock, when the settings name a model. */
   readonly enhancer: Enhancer | undefined;
+  /** ApplyGuardrail on prompts, when a guardrail is configured. */
+  readonly moderators: readonly Moderator[];
   readonly settings: ProcessingSettings;
   readonly clients: AwsClients;
   stageModel(preset: string, options?: StageModelOptions): Promise<StageModelResult>;
   close(): Promise<void>;
 }
 
-export function createAwsBackend(config: Config, logger: Logger, options: AwsBackendOptions = {}): AwsBackend {
-  const need = (name: keyof Config): string => {
-    const v = config[name];
-    if (typeof v !== 'string' || !v) throw new Error(`the AWS backend needs ${name}`);
-    return v;
-  };
+export function createAwsBackend(settings: AwsSettings, logger: Logger, options: AwsBackendOptions = {}): AwsBackend {
   const clients = createAwsClients({
-    region: need('AWS_REGION'),
-    ...(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(options.endpoints ? { endpoints: options.endpoints } : {}),
     ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
   });
   const clock = options.clock ?? { now: () => Date.now() };
-  const settings = processingSettingsFromConfig(config);
-  const store = new DynamoJobStore({ client: clients.dynamo, tableName: need('VIDEOBOT_JOB_TABLE'), clock, ttlDays: config.VIDEOBOT_JOB_TTL_DAYS });
+  const store = new DynamoJobStore({ client: clients.dynamo, tableName: settings.jobTable, clock, ttlDays: settings.jobTtlDays });
   const objects = new S3ObjectStore({
     s3: clients.s3,
-    inputBucket: need('VIDEOBOT_INPUT_BUCKET'),
-    outputBucket: need('VIDEOBOT_OUTPUT_BUCKET'),
-    ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
+    inputBucket: settings.inputBucket,
+    outputBucket: settings.outputBucket,
+    ...(settings.kmsKeyId ? { kmsKeyId: settings.kmsKeyId } : {}),
   });
   const events: StateChangeSource = options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer({
     sqs: clients.sqs,
-    queueUrl: need('VIDEOBOT_EVENTS_QUEUE_URL'),
+    queueUrl: settings.eventsQueueUrl,
     logger,
     ...(options.eventWaitSeconds !== undefined ? { waitSeconds: options.eventWaitSeconds } : {}),
   });
@@ -72,18 +88,15 @@ export function createAwsBackend(config: Config, logger: Logger, options: AwsBac
     sagemaker: clients.sagemaker,
     objects,
     events,
-    settings,
+    settings: settings.processing,
     logger,
     ...(options.progressPollMs ? { progressPollMs: options.progressPollMs } : {}),
   });
-  const useBedrock = config.VIDEOBOT_ENHANCER === 'bedrock' || config.VIDEOBOT_ENHANCER === 'auto';
-  const enhancer = useBedrock
+  const enhancer = settings.bedrock
     ? new BedrockEnhancer({
         client: clients.bedrock,
-        modelId: config.BEDROCK_MODEL_ID,
-        ...(config.BEDROCK_GUARDRAIL_ID
-          ? { guardrail: { id: config.BEDROCK_GUARDRAIL_ID, version: config.BEDROCK_GUARDRAIL_VERSION ?? 'DRAFT' } }
-          : {}),
+        modelId: settings.bedrock.modelId,
+        ...(settings.bedrock.guardrail ? { guardrail: settings.bedrock.guardrail } : {}),
       })
     : undefined;
   return {
@@ -91,9 +104,10 @@ export function createAwsBackend(config: Config, logger: Logger, options: AwsBac
     objects,
     runner,
     enhancer,
-    settings,
+    moderators: settings.guardrail ? [new GuardrailModerator({ client: clients.bedrock, guardrail: settings.guardrail, logger })] : [],
+    settings: settings.processing,
     clients,
-    stageModel: (preset, stageOptions) => stageModel({ sagemaker: clients.sagemaker, settings }, preset, stageOptions),
+    stageModel: (preset, stageOptions) => stageModel({ sagemaker: clients.sagemaker, settings: settings.processing }, preset, stageOptions),
     async close() {
       await runner.stop();
       clients.destroy();

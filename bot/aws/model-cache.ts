@@ -1,5 +1,5 @@
 // Stages a preset's weights into the S3 model cache with a one-off processing job that may use the internet.
-import { CreateProcessingJobCommand, DescribeProcessingJobCommand, type SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { CreateProcessingJobCommand, type SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { getPreset, PRESET_IDS } from '../core/presets.js';
 import { asPrefixUri } from './clients.js';
 import { CONTAINER, type ProcessingSettings } from './sagemaker.js';
@@ -65,23 +65,4 @@ export async function stageModel(deps: StageModelDeps, preset: string, options: 
     }),
   );
   return { staged: true, jobName, destination };
-}
-
-/** Polls a staging job until it ends; returns its final status and failure reason. */
-export async function waitForProcessingJob(
-  sagemaker: SageMakerClient,
-  jobName: string,
-  options: { pollMs?: number; onStatus?: (status: string) => void } = {},
-): Promise<{ status: string; failureReason?: string }> {
-  let last = '';
-  for (;;) {
-    const job = await sagemaker.send(new DescribeProcessingJobCommand({ ProcessingJobName: jobName }));
-    const status = job.ProcessingJobStatus ?? 'Unknown';
-    if (status !== last) options.onStatus?.(status);
-    last = status;
-    if (status === 'Completed' || status === 'Failed' || status === 'Stopped') {
-      return { status, ...(job.FailureReason ? { failureReason: job.FailureReason } : {}) };
-    }
-    await new Promise((r) => setTimeout(r, options.pollMs ?? 15_000));
-  }
 }

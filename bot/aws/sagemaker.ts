@@ -8,7 +8,6 @@ import {
   type DescribeProcessingJobCommandOutput,
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
-import type { Config } from '../config.js';
 import { OUTPUT_FILES, parseFailure, parseProgress } from '../core/contract.js';
 import { FAILURE_TEXT, RunnerSubmitError, type JobFailure } from '../core/errors.js';
 import type { Job } from '../core/job.js';
@@ -28,7 +27,7 @@ export const CONTAINER = {
   models: '/opt/ml/processing/models',
 } as const;
 
-/** Everything a processing job request needs besides the job; built once from config. */
+/** Everything a processing job request needs besides the job; bot/main.ts builds it once from config. */
 export interface ProcessingSettings {
   readonly jobPrefix: string;
   readonly roleArn: string;
@@ -44,27 +43,6 @@ export interface ProcessingSettings {
   readonly securityGroups: readonly string[];
   /** Encrypts the ML volume and the uploaded outputs, when set. */
   readonly kmsKeyId?: string;
-}
-
-export function processingSettingsFromConfig(config: Config): ProcessingSettings {
-  const need = (name: keyof Config): string => {
-    const v = config[name];
-    if (typeof v !== 'string' || !v) throw new Error(`the AWS backend needs ${name}`);
-    return v;
-  };
-  return {
-    jobPrefix: config.SAGEMAKER_JOB_PREFIX,
-    roleArn: need('SAGEMAKER_ROLE_ARN'),
-    imageUri: need('SAGEMAKER_IMAGE_URI'),
-    modelCacheUri: asPrefixUri(need('VIDEOBOT_MODEL_CACHE_URI')),
-    instanceType: config.SAGEMAKER_INSTANCE_TYPE,
-    instanceTypes: parseInstanceTypes(config.SAGEMAKER_INSTANCE_TYPES),
-    volumeGb: config.SAGEMAKER_VOLUME_GB,
-    maxRuntimeSeconds: config.SAGEMAKER_MAX_RUNTIME_SECONDS,
-    subnets: config.SAGEMAKER_SUBNETS,
-    securityGroups: config.SAGEMAKER_SECURITY_GROUPS,
-    ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
-  };
 }
 
 /** `["cogvideox-2b=ml.g6.2xlarge", ...]` → { 'cogvideox-2b': 'ml.g6.2xlarge' }. */

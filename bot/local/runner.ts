@@ -99,11 +99,6 @@ export class LocalRunner implements Runner {
     return { ref };
   }
 
-  /** Number of jobs waiting for a free slot (the bot's queue sits in front of this one). */
-  get backlog(): number {
-    return this.waiting.length;
-  }
-
   private next(): void {
     while (!this.stopping && this.running.size < this.options.concurrency && this.waiting.length > 0) {
       const job = this.waiting.shift()!;

@@ -3,6 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsBackend, type AwsBackend } from '../../bot/aws/backend.js';
 import { loadConfig } from '../../bot/config.js';
+import { awsSettings } from '../../bot/main.js';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { createJobService, type JobService } from '../../bot/core/service.js';
@@ -82,7 +83,7 @@ describe('AWS backend with JobService', () => {
 
   /** One bot process: its own SDK clients and JobService, on the shared table, buckets and queue. */
   async function startBot(chat: RecordingChat, idPrefix: string) {
-    const backend = createAwsBackend(config(), testLogger(), {
+    const backend = createAwsBackend(awsSettings(config()), testLogger(), {
       endpoints: { s3: proxy.url, dynamodb: moto.url, sqs: moto.url, sagemaker: sagemaker.url, bedrock: bedrock.url },
       eventWaitSeconds: 1,
       progressPollMs: 50,

@@ -6,6 +6,7 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsBackend } from '../../bot/aws/backend.js';
 import { loadConfig } from '../../bot/config.js';
+import { awsSettings } from '../../bot/main.js';
 import { sampleJob } from '../support/fixtures.js';
 import { testLogger } from '../support/harness.js';
 import { useDummyCredentials } from './moto.js';
@@ -93,7 +94,7 @@ describe('AWS clients', () => {
       ...awsEnv('eu-west-2'),
       VIDEOBOT_ENHANCER: 'bedrock',
     });
-    const backend = createAwsBackend(config, testLogger(), { maxAttempts: 1 });
+    const backend = createAwsBackend(awsSettings(config), testLogger(), { maxAttempts: 1 });
     try {
       expect(await backend.objects.getOutput('j1', 'progress.json')).toBeUndefined();
       await expect(backend.store.get('j1')).rejects.toThrow();
@@ -118,7 +119,7 @@ describe('AWS clients', () => {
     const config = loadConfig({
       ...awsEnv('ap-southeast-2'),
     });
-    const backend = createAwsBackend(config, testLogger(), { maxAttempts: 1 });
+    const backend = createAwsBackend(awsSettings(config), testLogger(), { maxAttempts: 1 });
     try {
       const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
       const { GetObjectCommand } = await import('@aws-sdk/client-s3');

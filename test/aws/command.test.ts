@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsBackend } from '../../bot/aws/backend.js';
 import { commandSurface, runGenerate, type CommandBackend } from '../../bot/cli.js';
 import { loadConfig } from '../../bot/config.js';
+import { awsSettings } from '../../bot/main.js';
 import { createJobService } from '../../bot/core/service.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
@@ -54,7 +55,7 @@ describe('videobot generate on the AWS backend', () => {
   }
 
   it("makes its own video and leaves other people's jobs and the bot's event queue alone", async () => {
-    const aws = createAwsBackend(config(), testLogger(), { endpoints: { s3: moto.url, dynamodb: moto.url, sqs: moto.url, sagemaker: sagemaker.url }, consumeEvents: false, progressPollMs: 50 });
+    const aws = createAwsBackend(awsSettings(config()), testLogger(), { endpoints: { s3: moto.url, dynamodb: moto.url, sqs: moto.url, sagemaker: sagemaker.url }, consumeEvents: false, progressPollMs: 50 });
     // What the deployed bot has going: a job on SageMaker (its event waiting on the queue) and a queued one.
     const slack = { requester: { platform: 'slack' as const, userId: 'U-alice' }, conversation: { platform: 'slack' as const, channelId: 'C1' } };
     await aws.store.create(sampleJob('jtheirsrun', { ...slack, state: 'running', runnerRef: 'videobot-jtheirsrun', attempts: 1, createdAt: Date.now(), updatedAt: Date.now() - 3_600_000 }));
@@ -108,7 +109,7 @@ describe('videobot generate on the AWS backend', () => {
     // Nothing of anyone else's was started, settled or consumed.
     expect([...sagemaker.jobs.keys()]).toEqual(['videobot-jmine']);
     expect(sagemaker.callsOf('DescribeProcessingJob').map((c) => c.ProcessingJobName).filter((n) => n !== 'videobot-jmine')).toEqual([]);
-    const fresh = createAwsBackend(config(), testLogger(), { endpoints: { s3: moto.url, dynamodb: moto.url, sqs: moto.url, sagemaker: sagemaker.url }, consumeEvents: false });
+    const fresh = createAwsBackend(awsSettings(config()), testLogger(), { endpoints: { s3: moto.url, dynamodb: moto.url, sqs: moto.url, sagemaker: sagemaker.url }, consumeEvents: false });
     expect(await fresh.store.get('jtheirsrun')).toEqual(before.running);
     expect(await fresh.store.get('jtheirsq')).toEqual(before.queued);
     expect((await fresh.store.get('jmine'))?.state).toBe('delivered');

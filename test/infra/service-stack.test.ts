@@ -4,7 +4,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CreateProcessingJobCommandInput, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { stageModel } from '../../bot/aws/model-cache.js';
-import { buildProcessingJobRequest, processingJobName, processingSettingsFromConfig } from '../../bot/aws/sagemaker.js';
+import { buildProcessingJobRequest, processingJobName } from '../../bot/aws/sagemaker.js';
+import { awsSettings } from '../../bot/main.js';
 import { configSchema, loadConfig } from '../../bot/config.js';
 import { retentionDays } from '../../infra/stacks/service-stack.js';
 import type { VideobotStacks } from '../../infra/videobot.js';
@@ -350,7 +351,7 @@ describe('IAM', () => {
 /** The bot's processing settings, from the environment the stack gives its container (secrets as stand-ins). */
 function botSettings(s: Synth) {
   const secrets = Object.fromEntries(container(s).Secrets.map((e) => [e.Name, 'from-secrets-manager']));
-  return processingSettingsFromConfig(loadConfig({ ...env(s), ...secrets }));
+  return awsSettings(loadConfig({ ...env(s), ...secrets })).processing;
 }
 
 /** What SageMakerRunner sends to start attempt 1 of a job of `preset`. */
@@ -467,7 +468,7 @@ describe('bot service', () => {
       const config = loadConfig({ ...env(s), ...secrets });
       expect(config.VIDEOBOT_BACKEND).toBe('aws');
       expect(config.VIDEOBOT_HEALTH_PORT).toBe(8080);
-      const settings = processingSettingsFromConfig(config);
+      const settings = awsSettings(config).processing;
       const name = processingJobName(settings.jobPrefix, 'j0m1abcd1234', 2);
       const rule = Object.values(s.template.findResources('AWS::Events::Rule')).find(
         (r) => !('ProcessingJobStatus' in r.Properties.EventPattern.detail),
@@ -478,7 +479,7 @@ describe('bot service', () => {
       const arn = `arn:aws:sagemaker:eu-west-1:{AWS::AccountId}:processing-job/${name.toLowerCase()}`;
       expect(new RegExp(`^${arnPattern.replace(/[.{}:]/g, '\\$&').replace(/\*/g, '.*')}$`).test(arn), `${arn} vs ${arnPattern}`).toBe(true);
     }
-    expect(processingSettingsFromConfig(loadConfig({ ...env(http), SLACK_BOT_TOKEN: 'x', SLACK_SIGNING_SECRET: 'x', DISCORD_TOKEN: 'x' })).instanceTypes).toEqual({
+    expect(awsSettings(loadConfig({ ...env(http), SLACK_BOT_TOKEN: 'x', SLACK_SIGNING_SECRET: 'x', DISCORD_TOKEN: 'x' })).processing.instanceTypes).toEqual({
       'cogvideox1.5-5b': 'ml.p5.4xlarge',
     });
   });
