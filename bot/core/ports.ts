@@ -1,5 +1,5 @@
 // The ports the core depends on, shaped to the domain. Adapters in bot/local, bot/aws and bot/chat implement them.
-import type { Conversation, Job, JobPatch, JobProgress, JobState, Platform } from './job.js';
+import type { Conversation, Job, JobPatch, JobProgress, JobState, Platform, Requester } from './job.js';
 import type { JobFailure } from './errors.js';
 import type { Actor } from './access.js';
 import type { SubmitRequest, Submitted } from './intake.js';
@@ -90,6 +90,59 @@ export interface JobStore {
   listByUser(platform: Platform, userId: string, limit: number): Promise<Job[]>;
   listByState(states: readonly JobState[]): Promise<Job[]>;
   countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number>;
+  /** The person's delivered jobs, newest (by creation) first, up to `limit`: their video history. */
+  listDeliveredByUser(platform: Platform, userId: string, limit: number): Promise<Job[]>;
+}
+
+/** Where a moderation check is made: the prompt as typed (before anything runs), or the enhancer's rewrite of it. */
+export interface ModerationContext {
+  readonly stage: 'prompt' | 'enhanced';
+  readonly requester?: Requester;
+}
+
+export type ModerationVerdict =
+  | { readonly allowed: true }
+  | {
+      readonly allowed: false;
+      /** For the log and the operator (which rule matched), never shown to the person. */
+      readonly reason: string;
+      /** What the person reads, when the moderator has its own (a guardrail's configured message). */
+      readonly message?: string;
+    };
+
+/** Checks text before any GPU work or enhancement (the blocked-terms list; Bedrock Guardrails on AWS). */
+export interface Moderator {
+  readonly name: string;
+  check(text: string, context: ModerationContext): Promise<ModerationVerdict>;
+}
+
+/** What admins set about one person at run time. */
+export interface UserStanding {
+  readonly banned: boolean;
+  /** Epoch ms of the last quota reset: delivered videos before it no longer count against the daily quota. */
+  readonly quotaResetAt?: number;
+  /** Prompts of theirs that moderation refused. */
+  readonly refusals: number;
+}
+
+/**
+ * Moderation and administration settings that admins change at run time, kept beside the jobs (SQLite or
+ * DynamoDB), so every replica of the bot sees a change at once.
+ */
+export interface SettingsStore {
+  /** The blocked terms, normalised (see moderation.ts), sorted. */
+  blockedTerms(): Promise<string[]>;
+  /** Adds a normalised term; false when it was already there. */
+  addBlockedTerm(term: string): Promise<boolean>;
+  /** Removes a normalised term; false when it was not there. */
+  removeBlockedTerm(term: string): Promise<boolean>;
+  standing(owner: SlotOwner): Promise<UserStanding>;
+  setBanned(owner: SlotOwner, banned: boolean): Promise<void>;
+  resetQuota(owner: SlotOwner, at: number): Promise<void>;
+  /** Counts one refused prompt: in the person's standing (when known) and in the total. */
+  recordRefusal(owner?: SlotOwner): Promise<void>;
+  /** Refused prompts, all people together. */
+  refusalCount(): Promise<number>;
 }
 
 /** Job inputs and outputs. Names are plain file names inside a job's input or output folder. */
