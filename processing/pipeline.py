@@ -1,7 +1,7 @@
 """Builds the one CogVideoX pipeline a job uses (weights, dtype, scheduler, memory plan) and runs it.
 
 GPU-speed work (torch.compile, fused attention, quantisation) lives in optimize.py and is applied
-in `build_pipeline`; the run in job.py (step 2 and 3) only calls `build_pipeline` and `generate`.
+in `build_pipeline`; the job flow in job.py only calls `build_pipeline` and `generate`.
 """
 from __future__ import annotations
 

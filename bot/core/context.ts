@@ -6,7 +6,7 @@ import { UserFacingError } from './errors.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image.js';
 import type { Job, JobPatch, JobState } from './job.js';
 import { LIVE_STATES, canTransition, isFinal } from './job.js';
-import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, ObjectStore, Runner } from './ports.js';
+import type { ChatSurface, Clock, Enhancer, IdGenerator, JobStore, Logger, Moderator, ObjectStore, Runner, SettingsStore } from './ports.js';
 import { DEFAULT_RECONCILE_LIMITS, type ReconcileLimits } from './reconcile.js';
 import type { JobScope } from './scope.js';
 import { describeJob } from './status.js';
@@ -41,6 +41,10 @@ export interface JobServiceDeps {
   readonly checkModel?: (model: string) => void;
   /** Which jobs this process starts and settles, and the lease on a queue shared with other processes (scope.ts). */
   readonly scope?: JobScope;
+  /** Blocked terms, bans and quota resets that admins change at run time; turns on moderation and /admin (moderation.ts). */
+  readonly settings?: SettingsStore;
+  /** Moderators after the blocked-terms list (Bedrock Guardrails on AWS). */
+  readonly moderators?: readonly Moderator[];
 }
 
 export const DEFAULT_LIMITS: JobServiceLimits = {
@@ -150,7 +154,7 @@ export function createServiceContext(deps: JobServiceDeps, pump: () => void): Se
     clock,
     log,
     limits,
-    guard: createAccessGuard({ ...OPEN_POLICY, ...deps.access }, store, clock),
+    guard: createAccessGuard({ ...OPEN_POLICY, ...deps.access }, store, clock, deps.settings),
     owns,
     move,
     fail,

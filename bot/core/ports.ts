@@ -3,6 +3,8 @@ import type { Conversation, Job, JobPatch, JobProgress, JobState, Platform, Requ
 import type { JobFailure } from './errors.js';
 import type { Actor } from './access.js';
 import type { SubmitRequest, Submitted } from './intake.js';
+import type { AdminCommand } from './admin.js';
+import type { HistoryPage } from './history.js';
 
 export interface Clock {
   now(): number;
@@ -296,6 +298,10 @@ export interface JobService {
   enhance(prompt: string): Promise<EnhancedPrompt>;
   hasEnhancer(): boolean;
   isAdmin(actor: Actor): boolean;
+  /** Runs an admin command (admin.ts) and returns the private reply; non-admins are refused. */
+  admin(by: Actor, command: AdminCommand): Promise<string>;
+  /** A page of a person's videos (history.ts): the caller's own, or anyone's for an admin. */
+  videos(by: Actor, options?: { readonly owner?: SlotOwner; readonly page?: number }): Promise<HistoryPage>;
 }
 
 export type { Conversation };

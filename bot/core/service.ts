@@ -1,14 +1,18 @@
 // JobService: the one use case every chat adapter calls. It composes the job's lifecycle, one stage per module —
 // intake (intake.ts), dispatch (dispatch.ts), runner reports (events.ts), delivery (delivery.ts), recovery and
 // reconciliation (recovery.ts, reconcile.ts), queries (queries.ts) — around one shared context (context.ts).
+import { createAdmin } from './admin.js';
 import { createServiceContext, type JobServiceDeps } from './context.js';
 import { createDelivery } from './delivery.js';
 import { createDispatch, type Dispatch } from './dispatch.js';
 import { createRunnerReports } from './events.js';
+import { createHistory } from './history.js';
 import { createIntake } from './intake.js';
+import { moderatedEnhancer, screenFor } from './moderation.js';
 import type { JobService } from './ports.js';
 import { createQueries } from './queries.js';
 import { createRecovery } from './recovery.js';
+import { UserFacingError } from './errors.js';
 
 export type { AccessPolicy, Actor } from './access.js';
 export type { JobServiceDeps, JobServiceLimits } from './context.js';
@@ -23,7 +27,10 @@ export interface RunningJobService extends JobService {
   reconcile(): Promise<void>;
 }
 
-export function createJobService(deps: JobServiceDeps): RunningJobService {
+export function createJobService(given: JobServiceDeps): RunningJobService {
+  // Moderation screens every request at intake, and the enhancer's input and output (moderation.ts).
+  const screen = screenFor(given);
+  const deps = screen && given.enhancer ? { ...given, enhancer: moderatedEnhancer(given.enhancer, screen) } : given;
   // Dispatch is built last; the stages before it only wake the queue once the service runs.
   let dispatch: Dispatch | undefined;
   const ctx = createServiceContext(deps, () => dispatch?.pump());
@@ -40,6 +47,7 @@ export function createJobService(deps: JobServiceDeps): RunningJobService {
     imageLimits: limits.imageLimits,
     guard,
     ...(deps.checkModel ? { checkModel: deps.checkModel } : {}),
+    ...(screen ? { screen } : {}),
     created: (job) => {
       void ctx.showStatus(job, true);
       ctx.pump();
@@ -71,6 +79,12 @@ export function createJobService(deps: JobServiceDeps): RunningJobService {
   return {
     submit: intake.submit,
     ...createQueries(ctx),
+    admin: (() => {
+      const settings = deps.settings;
+      if (!settings) return async () => Promise.reject(new UserFacingError('NOT_ALLOWED', 'Admin commands need a settings store, and this bot has none.'));
+      return createAdmin({ settings, store, clock, logger: deps.logger, policy: guard.policy, isAdmin: guard.isAdmin, quotaSince: guard.quotaSince }).run;
+    })(),
+    videos: createHistory({ store, objects, isAdmin: guard.isAdmin, linkTtlSeconds: deps.presignTtlSeconds ?? 3600 }).page,
     async start() {
       await runner.start(reports.handleEvent);
       await running.start();

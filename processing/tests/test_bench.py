@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from processing.benchmarks import bench
+from processing import bench
 
 
 @pytest.mark.parametrize("preset, tokens, tflop", [("cogvideox-5b", 17776, 664.4), ("cogvideox1.5-5b", 45106, 2958.4)])

@@ -8,10 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from processing import cli, optimize, pipeline, stage, tiny
-from processing.benchmarks import bench
-from processing.job import warm_shape_for
-from processing.validation import validate_job
+from processing import bench, job, optimize, pipeline, tiny
 from processing.presets import load_presets
 from processing.tests.support import run_job
 
@@ -38,11 +35,11 @@ def optimised(stock, options: optimize.Options):
 
 
 def test_speeds_are_the_cli_choices():
-    assert optimize.SPEEDS == cli.SPEEDS
-    assert cli.parse_args(["run"]).speed == "lossless"
-    assert cli.parse_args(["run", "--speed", "fast"]).speed == "fast"
+    assert optimize.SPEEDS == job.SPEEDS
+    assert job.parse_args(["run"]).speed == "lossless"
+    assert job.parse_args(["run", "--speed", "fast"]).speed == "fast"
     with pytest.raises(SystemExit):
-        cli.parse_args(["run", "--speed", "ludicrous"])
+        job.parse_args(["run", "--speed", "ludicrous"])
 
 
 def test_options_on_cpu_only_fuse_and_cache():
@@ -373,24 +370,24 @@ def test_staging_compiles_the_shape_of_the_default_job(model, job_dir):
     """The staged file is only loaded if its name (GPU, torch, call shape) is the one the job looks for."""
     presets = load_presets()
     preset = presets.get(model)
-    staged, _ = validate_job({"model": model, "prompt": "compile cache", "image": "image.png"}, job_dir({}),
+    staged, _ = job.validate_job({"model": model, "prompt": "compile cache", "image": "image.png"}, job_dir({}),
                                  presets)
-    default, _ = validate_job({"model": model, "prompt": "a user's prompt", "image": "photo.jpg", "seed": 3},
+    default, _ = job.validate_job({"model": model, "prompt": "a user's prompt", "image": "photo.jpg", "seed": 3},
                                   job_dir({}), presets)
-    assert warm_shape_for(staged, preset) == warm_shape_for(default, preset)
+    assert job.warm_shape_for(staged, preset) == job.warm_shape_for(default, preset)
 
 
 def test_nothing_compiles_on_cpu_so_staging_there_writes_no_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert stage.compile_cache_plans("cpu") == []
-    assert stage.stage_compile_cache(load_presets().get("tiny-random"), tmp_path / "tiny-random") == []
+    assert job.compile_cache_plans("cpu") == []
+    assert job.stage_compile_cache(load_presets().get("tiny-random"), tmp_path / "tiny-random") == []
     assert not (tmp_path / "tiny-random" / "compile-cache").exists()
 
 
 def test_compile_cache_plans_on_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (9, 0))
-    assert [speed for speed, options in stage.compile_cache_plans("cuda")] == ["lossless", "fast"]
+    assert [speed for speed, options in job.compile_cache_plans("cuda")] == ["lossless", "fast"]
 
 
 def test_staged_compile_cache_is_the_file_a_job_loads(tmp_path, monkeypatch):
@@ -402,12 +399,12 @@ def test_staged_compile_cache_is_the_file_a_job_loads(tmp_path, monkeypatch):
     counter, options, preset, real, _ = prewarm_setup()
     weights = tmp_path / "models" / preset.name
     real.save_pretrained(weights)
-    results = stage.stage_compile_cache(preset, weights, device="cpu", plans=[("lossless", options)])
+    results = job.stage_compile_cache(preset, weights, device="cpu", plans=[("lossless", options)])
     files = list((weights / "compile-cache").iterdir())
     assert [r["cache_saved"] for r in results] == [True] and len(files) == 1 and counter.frame_count == 1
 
-    default, _ = validate_job({"model": preset.name, "prompt": "later job"}, tmp_path, load_presets())
-    shape = warm_shape_for(default, preset)
+    default, _ = job.validate_job({"model": preset.name, "prompt": "later job"}, tmp_path, load_presets())
+    shape = job.warm_shape_for(default, preset)
     prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu",
                                compile_cache_dir=optimize.compile_cache_dir(tmp_path / "models", preset.name),
                                label=preset.name).start()

@@ -105,6 +105,7 @@ export async function createHarness(
     logger: testLogger(),
     defaultModel: 'tiny-random',
     limits: { statusIntervalMs: 0, retryBackoffMs: 0 },
+    settings: store,
     ...rest,
   });
   await service.start();

@@ -1,6 +1,6 @@
 """GPU benchmark: real-size CogVideoX models with random weights, stock diffusers vs the job's speed modes.
 
-    python -m processing.benchmarks.bench --preset cogvideox-5b --out bench.json
+    python -m processing.bench --preset cogvideox-5b --out bench.json
 
 Compute time does not depend on weight values, so every model is built from its published
 config.json (hard-coded below; nothing is downloaded) with seeded random bf16 weights, made
@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("processing.benchmarks.bench")
+log = logging.getLogger("processing.bench")
 
 GIB = 1024**3
 TEXT_TOKENS = 226
@@ -110,7 +110,7 @@ SPECS = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m processing.benchmarks.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m processing.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cogvideox-5b", choices=sorted(SPECS))
     parser.add_argument("--sections", default=",".join(SECTIONS),
@@ -942,7 +942,7 @@ class Bench:
         """What `videobot models stage` runs on a GPU instance after the download: the compile cache
         for the preset's default job, in a process of its own (as the staging job is)."""
         env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(work / "inductor-stage"))
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                           env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "processing", "stage", "--model", self.spec.preset, "--dest", str(models),
                    "--compile-cache-only"]
@@ -962,7 +962,7 @@ class Bench:
         # A fresh Inductor cache per process: only the job's own compile-cache file carries over,
         # as on a fresh SageMaker container.
         env["TORCHINDUCTOR_CACHE_DIR"] = str(work / f"inductor-{name}")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                           env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "processing", "run", "--input-dir", str(job_dir), "--output-dir", str(out),
                    "--models-dir", str(models), "--device", self.device, "--memory-plan", "none", "--speed", speed]
