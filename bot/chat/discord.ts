@@ -2,7 +2,7 @@
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../core/image.js';
 import type { Conversation, Job } from '../core/job.js';
-import type { ChatSurface, Logger, StatusView, VideoFile } from '../core/ports.js';
+import type { ChatSurface, EditBudget, Logger, StatusView, VideoFile } from '../core/ports.js';
 import type { JobService } from '../core/service.js';
 import type { ChatAdapter } from './adapter.js';
 import { deliverVideo, findDelivered } from './discord/delivery.js';
@@ -26,6 +26,8 @@ export interface DiscordAdapterOptions {
   readonly linkTtlSeconds?: number;
   /** REST request timeout; uploads of ~10 MiB need more than discord.js's 15 s default on slow links. */
   readonly restTimeoutMs?: number;
+  /** Status edits per channel (default DISCORD_CHANNEL_EDITS); tests shorten the window instead of waiting it out. */
+  readonly channelEdits?: EditBudget;
 }
 
 /**
@@ -49,7 +51,7 @@ export function createDiscordAdapter(options: DiscordAdapterOptions): ChatAdapte
 
   const surface: ChatSurface = {
     platform: 'discord',
-    editBudgets: { perChannel: DISCORD_CHANNEL_EDITS },
+    editBudgets: { perChannel: options.channelEdits ?? DISCORD_CHANNEL_EDITS },
     async announce(job: Job): Promise<Conversation> {
       const status = await messages.post(job.conversation.channelId, preparingMessage(job.requester.userId, job.params.prompt));
       return { ...job.conversation, statusMessageId: status.id };

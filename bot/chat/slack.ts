@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver, webApi, type Receiver } from '@slack/bolt';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from '../core/image.js';
-import type { Logger } from '../core/ports.js';
+import type { EditBudget, Logger } from '../core/ports.js';
 import type { JobService } from '../core/service.js';
 import type { ChatAdapter } from './adapter.js';
 import * as actions from './slack/actions.js';
@@ -29,6 +29,8 @@ export interface SlackAdapterOptions {
   readonly apiUrl?: string | undefined;
   readonly logger: Logger;
   readonly imageLimits?: ImageLimits;
+  /** chat.update's budget for the workspace (default SLACK_WORKSPACE_EDITS); tests shorten the window instead of waiting it out. */
+  readonly workspaceEdits?: EditBudget;
 }
 
 export interface SlackAdapter extends ChatAdapter {
@@ -59,7 +61,7 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
 
   const app = new App({ token: botToken, receiver, logger, clientOptions, deferInitialization: true });
   const editClient = new webApi.WebClient(botToken, { ...clientOptions, rejectRateLimitedCalls: true, retryConfig: { retries: 1 } });
-  const surface = new SlackSurface(app.client, editClient, log);
+  const surface = new SlackSurface(app.client, editClient, log, options.workspaceEdits);
   let server: Server | undefined;
   let started = false;
 

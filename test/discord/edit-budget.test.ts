@@ -1,22 +1,30 @@
 // A 50-person burst against the loopback Discord (issue 13 item 5): every job's status edits in a channel share one
 // budget, so no channel sees more than Discord's 5 edits in 5 seconds, and every job still ends showing its final
 // state. (Before: each job throttled only itself, and 50 jobs made up to 174 edits in 5 s in one channel.)
+// The burst runs with the window shortened to 1 s (the adapter's channelEdits option), so the test waits seconds;
+// the 5-second default is checked apart.
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually } from '../support/harness.js';
+import { createDiscordAdapter } from '../../bot/chat/discord.js';
+import { eventually, testLogger } from '../support/harness.js';
 import { TOKEN, type FakeUser } from './fake-discord.js';
 import { prompt, startWorld, type DiscordWorld } from './setup.js';
 
 const PEOPLE = 50;
 const CHANNELS = ['900000000000000110', '900000000000000111', '900000000000000112', '900000000000000113', '900000000000000114'];
-const WINDOW_MS = 5000;
+const WINDOW_MS = 1000;
 const LIMIT = 5;
 
 describe('Discord: status edits of 50 jobs at once', () => {
   let w: DiscordWorld;
   afterEach(async () => w?.close());
 
-  it('stays within 5 edits per 5 s in every channel and shows every job’s final state', { timeout: 90_000 }, async () => {
-    w = await startWorld({}, { limits: { maxConcurrentJobs: PEOPLE, statusIntervalMs: 0, retryBackoffMs: 0 } });
+  it('keeps to 5 edits per 5 s in a channel by default (a quarter second of margin)', () => {
+    const adapter = createDiscordAdapter({ token: TOKEN, logger: testLogger() });
+    expect(adapter.surface.editBudgets).toEqual({ perChannel: { edits: 5, windowMs: 5250 } });
+  });
+
+  it('stays within 5 edits per window (shortened to 1 s) in every channel and shows every job’s final state', { timeout: 60_000 }, async () => {
+    w = await startWorld({ channelEdits: { edits: LIMIT, windowMs: WINDOW_MS } }, { limits: { maxConcurrentJobs: PEOPLE, statusIntervalMs: 0, retryBackoffMs: 0 } });
     const { fake, h } = w;
     fake.ackWindowMs = 30_000; // not what this test is about
     const users: FakeUser[] = Array.from({ length: PEOPLE }, (_, i) => ({ id: `3000000000000000${String(i).padStart(2, '0')}`, username: `p${i}`, global_name: `P ${i}` }));
@@ -49,6 +57,6 @@ describe('Discord: status edits of 50 jobs at once', () => {
     expect(busiest).toBeLessThanOrEqual(LIMIT);
     expect(edits.length).toBeGreaterThanOrEqual(PEOPLE); // at least every final state
     expect(fake.calls.filter((c) => c.status === 429)).toHaveLength(0);
-    console.log(`edit budget: ${edits.length} edits for ${PEOPLE} jobs, at most ${busiest} in 5 s in one channel`);
+    console.log(`edit budget: ${edits.length} edits for ${PEOPLE} jobs, at most ${busiest} in ${WINDOW_MS} ms in one channel`);
   });
 });

@@ -1,5 +1,5 @@
 // Wires the real Slack adapter (real Bolt) to a real JobService (test harness) and the fake Slack.
-import { createSlackAdapter, type SlackAdapter } from '../../bot/chat/slack.js';
+import { createSlackAdapter, type SlackAdapter, type SlackAdapterOptions } from '../../bot/chat/slack.js';
 import type { Job } from '../../bot/core/job.js';
 import type { JobServiceDeps } from '../../bot/core/service.js';
 import type { Runner } from '../../bot/core/ports.js';
@@ -24,7 +24,7 @@ export interface SlackWorld {
 }
 
 export async function startWorld(
-  options: { mode?: 'http' | 'socket'; service?: Partial<JobServiceDeps>; makeRunner?: (objects: FsObjectStore) => Runner } = {},
+  options: { mode?: 'http' | 'socket'; service?: Partial<JobServiceDeps>; makeRunner?: (objects: FsObjectStore) => Runner; adapter?: Partial<SlackAdapterOptions> } = {},
 ): Promise<SlackWorld> {
   const mode = options.mode ?? 'http';
   const fake = await FakeSlack.start({ botToken: BOT_TOKEN, appToken: APP_TOKEN });
@@ -36,6 +36,7 @@ export async function startWorld(
     port: 0,
     apiUrl: fake.apiUrl,
     logger: testLogger(),
+    ...options.adapter,
   });
   const h = await createHarness([adapter.surface], { ...options.service, ...(options.makeRunner ? { makeRunner: options.makeRunner } : {}) });
   await adapter.start(h.service);

@@ -13,7 +13,7 @@
 import type { webApi } from '@slack/bolt';
 import type { Conversation, Job } from '../../core/job.js';
 import { videoFileName } from '../../core/delivery.js';
-import type { ChatSurface, Logger, StatusView, VideoFile } from '../../core/ports.js';
+import type { ChatSurface, EditBudget, Logger, StatusView, VideoFile } from '../../core/ports.js';
 import { failureMessage, statusMessage, videoComment } from './blocks.js';
 
 type WebClient = webApi.WebClient;
@@ -33,7 +33,7 @@ export const SLACK_WORKSPACE_EDITS = { edits: 50, windowMs: 60_000 } as const;
 
 export class SlackSurface implements ChatSurface {
   readonly platform = 'slack' as const;
-  readonly editBudgets = { perWorkspace: SLACK_WORKSPACE_EDITS };
+  readonly editBudgets: { readonly perWorkspace: EditBudget };
   private blockedUntil = 0;
   private readonly pending = new Map<string, PendingEdit>();
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -47,7 +47,10 @@ export class SlackSurface implements ChatSurface {
     /** Status edits only: created with rejectRateLimitedCalls so a 429 comes back to us at once. */
     private readonly editClient: WebClient,
     private readonly log: Logger,
-  ) {}
+    workspaceEdits: EditBudget = SLACK_WORKSPACE_EDITS,
+  ) {
+    this.editBudgets = { perWorkspace: workspaceEdits };
+  }
 
   /** Posts the "Queued…" status message; without a thread it becomes the root of the job's thread. */
   async announce(job: Job): Promise<Conversation> {
