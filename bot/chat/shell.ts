@@ -3,8 +3,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseAdminCommand } from '../core/admin.js';
 import { USAGE, parseVideoCommand, requestNotes } from '../core/command.js';
 import { UserFacingError } from '../core/errors.js';
+import { historyText, parseVideosArgs } from '../core/history.js';
 import type { Job } from '../core/job.js';
 import { isFinal } from '../core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../core/ports.js';
@@ -30,9 +32,11 @@ const HELP = `Commands:
   /enhance <prompt>     Improve a prompt with the configured LLM; then /generate uses it.
   /generate             Make a video from the last enhanced prompt.
   /jobs                 Your recent jobs.
+  /videos [page]        Your videos, 10 a page (admins: /videos @user [page]).
   /details <id>         Parameters, seed and timings of a job.
   /cancel <id>          Cancel a job.
   /models               The models and their rules.
+  /admin …              Admins: block add|remove|list, usage|reset|ban|unban <user> (/admin help).
   /help                 This help.
   /quit                 Leave (running jobs are stopped and retried at the next start).`;
 
@@ -122,6 +126,12 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
         const job = await svc.cancel(rest[0], user);
         return print(`[${job.id}] Cancelled.`);
       }
+      case '/videos': {
+        const page = await svc.videos(user, parseVideosArgs(args, 'shell'));
+        return print(historyText(page, (link) => fileURLToPath(link)));
+      }
+      case '/admin':
+        return print(await svc.admin(user, parseAdminCommand(args, 'shell')));
       case '/models':
         return print(
           [...PRESETS.values()]

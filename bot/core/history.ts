@@ -1,10 +1,12 @@
 // History: a person's delivered videos, newest first, a page at a time — seen only by that person or an admin.
 import type { Actor } from './access.js';
+import { parseUserRef } from './admin.js';
 import { OUTPUT_FILES } from './contract.js';
 import { UserFacingError } from './errors.js';
-import type { Conversation } from './job.js';
+import type { Conversation, Platform } from './job.js';
 import type { JobStore, ObjectStore, SlotOwner } from './ports.js';
 import { getPreset } from './presets.js';
+import { printable } from './status.js';
 
 export const HISTORY_PAGE_SIZE = 10;
 /** Pages go back this far (200 videos); older ones are still in the store, just not paged to. */
@@ -91,4 +93,32 @@ export function createHistory(deps: HistoryDeps) {
 /** "2026-11-21 12:00 UTC" */
 export function formatDate(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/**
+ * The text after `/videos`: an optional person (admins: `@name`, a mention or `platform:id`) and an optional page
+ * number, in either order. Throws INVALID_COMMAND in one sentence.
+ */
+export function parseVideosArgs(text: string, platform: Platform): { owner?: SlotOwner; page?: number } {
+  const out: { owner?: SlotOwner; page?: number } = {};
+  for (const word of text.trim().match(/<@[^>]*>|\S+/g) ?? []) {
+    if (/^\d+$/.test(word) && out.page === undefined) out.page = Number(word);
+    else if (out.owner === undefined && !/^\d+$/.test(word)) out.owner = parseUserRef(word, platform);
+    else throw new UserFacingError('INVALID_COMMAND', 'Use `/videos [page]`, or `/videos @person [page]` as an admin.');
+  }
+  return out;
+}
+
+/** The page as plain text (the terminal chat); `saved` says where a video without a link is. */
+export function historyText(page: HistoryPage, fileLink: (link: string) => string = (l) => l): string {
+  const whose = `${page.owner.platform}:${page.owner.userId}`;
+  if (page.entries.length === 0) {
+    return page.page === 1 ? `No videos yet for ${whose}. Try /video a bee on a flower` : `No videos on page ${page.page}.`;
+  }
+  const lines = page.entries.map((e, i) => {
+    const where = e.link ?? (e.localLink ? fileLink(e.localLink) : "saved on the bot's machine");
+    return `${(page.page - 1) * HISTORY_PAGE_SIZE + i + 1}. ${e.jobId}  ${formatDate(e.createdAt)}  ${e.modelLabel} · seed ${e.seed}\n   ${printable(e.prompt)}\n   ${where}`;
+  });
+  const nav = [page.hasPrevious ? `/videos ${page.page - 1} for newer` : '', page.hasNext ? `/videos ${page.page + 1} for older` : ''].filter(Boolean).join(' · ');
+  return [`Videos of ${whose}, page ${page.page}:`, ...lines, ...(nav ? [nav] : [])].join('\n');
 }

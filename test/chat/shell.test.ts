@@ -144,4 +144,49 @@ describe('terminal chat', () => {
     await shown(`✗ ${h.dir} is a folder; --image needs a picture file (PNG, JPEG or WebP).`);
     expect(screen).not.toContain('EISDIR');
   });
+
+  it('runs admin commands for an admin, and refuses a blocked prompt privately with one sentence', async () => {
+    await setup(undefined, ['shell:me']);
+    type('/admin block add Gore');
+    await shown('Blocked "gore": prompts containing it are refused from now on.');
+    type('/video so much GORE');
+    await shown("✗ Sorry, I can't make a video from this prompt: it matches this workspace's content rules. Try describing it differently.");
+    type('/admin block list');
+    await shown('Blocked terms (1): "gore"\nPrompts refused by moderation so far: 1.');
+    type('/admin ban shell:other');
+    await shown('shell:other can no longer make videos.');
+    type('/admin usage me');
+    await shown(/shell:me: 0 videos \(no daily quota\) in the last 24 hours; 0 in progress/);
+    expect(h.runner.submitted).toEqual([]);
+  });
+
+  it('refuses admin commands to someone who is not an admin', async () => {
+    await setup();
+    type('/admin block add gore');
+    await shown('✗ Only admins can use the admin commands.');
+    expect(await h.store.blockedTerms()).toEqual([]);
+  });
+
+  it('lists my videos with /videos, 10 a page, with the path on this machine', async () => {
+    await setup();
+    for (let i = 1; i <= 11; i++) {
+      type(`/video clip number ${i}`);
+      const id = `j${String(i).padStart(4, '0')}`;
+      await eventually(() => h.runner.submitted.some((j) => j.id === id), 5000, `job ${id} to start`);
+      await eventually(async () => (await h.store.get(id))?.state === 'starting');
+      h.clock.advance(1000);
+      await h.runner.complete(id);
+      await eventually(async () => (await h.store.get(id))?.state === 'delivered', 5000, `job ${id} delivered`);
+    }
+    screen = '';
+    type('/videos');
+    await shown('Videos of shell:me, page 1:');
+    await shown(/1\. j0011 .* tiny-random \(test model: random weights, outputs noise\) · seed \d+\n {3}clip number 11\n {3}\/.*j0011\/output\/video\.mp4/);
+    await shown('/videos 2 for older');
+    expect(screen).not.toContain('j0001 ');
+    type('/videos 2');
+    await shown(/11\. j0001 /);
+    type('/videos @someone');
+    await shown('✗ Only admins can see other people’s videos; `/videos` shows yours.');
+  });
 });
