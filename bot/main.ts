@@ -13,7 +13,7 @@ import { createDiscordAdapter, createFfmpegShrinker } from './chat/discord.js';
 import { registerCommands } from './chat/discord/register.js';
 import { createShellAdapter } from './chat/shell.js';
 import { createSlackAdapter } from './chat/slack.js';
-import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, runGenerate, type CommandBackend } from './cli.js';
+import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, processIo, runGenerate, type CommandBackend, type CommandIo } from './cli.js';
 import { AWS_REQUIRED, ConfigError, loadConfig, requiredSettings, type Config } from './config.js';
 import type { ChatSurface, Enhancer, JobStore, Logger, Moderator, ObjectStore, Runner, SettingsStore } from './core/ports.js';
 import type { JobScope, QueueLease } from './core/scope.js';
@@ -369,9 +369,9 @@ async function runBot(config: Config, env: Record<string, string | undefined>): 
 }
 
 /** `npm run discord:register`: /video, /enhance and "Animate with videobot"; guild if DISCORD_GUILD_ID is set, else global. */
-async function registerDiscord(config: Config): Promise<number> {
+async function registerDiscord(config: Config, io: Pick<CommandIo, 'stdout' | 'stderr'>): Promise<number> {
   if (!config.DISCORD_TOKEN) {
-    process.stderr.write('Set DISCORD_TOKEN (the bot token from the Developer Portal, Bot page) to register commands.\n');
+    io.stderr.write('Set DISCORD_TOKEN (the bot token from the Developer Portal, Bot page) to register commands.\n');
     return 2;
   }
   const result = await registerCommands({
@@ -380,18 +380,18 @@ async function registerDiscord(config: Config): Promise<number> {
     ...(config.DISCORD_GUILD_ID ? { guildId: config.DISCORD_GUILD_ID } : {}),
     ...(config.DISCORD_API_URL ? { apiUrl: config.DISCORD_API_URL } : {}),
   });
-  process.stdout.write(`Registered ${result.names.map((n) => `"${n}"`).join(', ')} (${result.scope}).\n`);
-  if (!config.DISCORD_GUILD_ID) process.stdout.write('Global commands can take up to an hour to appear; set DISCORD_GUILD_ID for instant updates while testing.\n');
+  io.stdout.write(`Registered ${result.names.map((n) => `"${n}"`).join(', ')} (${result.scope}).\n`);
+  if (!config.DISCORD_GUILD_ID) io.stdout.write('Global commands can take up to an hour to appear; set DISCORD_GUILD_ID for instant updates while testing.\n');
   return 0;
 }
 
-async function stageModels(config: Config, presets: readonly string[]): Promise<number> {
+async function stageModels(config: Config, presets: readonly string[], io: Pick<CommandIo, 'stdout' | 'stderr'>): Promise<number> {
   if (config.VIDEOBOT_BACKEND !== 'aws') {
-    process.stderr.write('`videobot models stage` fills the S3 model cache, so it needs VIDEOBOT_BACKEND=aws. Locally, put the weights in VIDEOBOT_MODELS_DIR/<preset>/ or set VIDEOBOT_ALLOW_DOWNLOAD=true.\n');
+    io.stderr.write('`videobot models stage` fills the S3 model cache, so it needs VIDEOBOT_BACKEND=aws. Locally, put the weights in VIDEOBOT_MODELS_DIR/<preset>/ or set VIDEOBOT_ALLOW_DOWNLOAD=true.\n');
     return 2;
   }
   if (presets.length === 0) {
-    process.stderr.write('Which model? e.g. `videobot models stage cogvideox-5b`\n');
+    io.stderr.write('Which model? e.g. `videobot models stage cogvideox-5b`\n');
     return 2;
   }
   const logger = createLogger(config, undefined);
@@ -399,7 +399,7 @@ async function stageModels(config: Config, presets: readonly string[]): Promise<
   try {
     for (const preset of presets) {
       const result = await aws.stageModel(preset);
-      process.stdout.write(result.staged ? `${preset}: staging job ${result.jobName} started; weights go to ${result.destination}\n` : `${preset}: nothing to stage (${result.reason})\n`);
+      io.stdout.write(result.staged ? `${preset}: staging job ${result.jobName} started; weights go to ${result.destination}\n` : `${preset}: nothing to stage (${result.reason})\n`);
     }
     return 0;
   } finally {
@@ -407,18 +407,18 @@ async function stageModels(config: Config, presets: readonly string[]): Promise<
   }
 }
 
-export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv): Promise<number> {
+export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv, io: CommandIo = processIo()): Promise<number> {
   const env = environment(rawEnv);
   const [command = 'start', ...rest] = argv;
   if (command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${USAGE}\n`);
+    io.stdout.write(`${USAGE}\n`);
     return 0;
   }
   let config: Config;
   try {
     config = loadConfig(env);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
+    io.stderr.write(`${(err as Error).message}\n`);
     return EXIT.BAD_INPUT;
   }
   try {
@@ -429,29 +429,29 @@ export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv): 
     if (command === 'generate') {
       const logger = createLogger(config, join(prepareDataDir(config), 'videobot.log'));
       return await runGenerate(rest, {
-        stdout: process.stdout,
-        stderr: process.stderr,
-        signals: process,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        signals: io.signals,
         requester: { platform: 'cli', userId: localUser() },
         buildBackend: () => buildBackend(config, logger, env, 'command'),
         buildService: (backend, surface, scope) => buildService(config, backend, [surface], logger, scope),
       });
     }
-    if (command === 'models' && rest[0] === 'stage') return await stageModels(config, rest.slice(1));
-    if (command === 'discord' && rest[0] === 'register') return await registerDiscord(config);
-    process.stderr.write(`Unknown command "${command}".\n${USAGE}\n`);
+    if (command === 'models' && rest[0] === 'stage') return await stageModels(config, rest.slice(1), io);
+    if (command === 'discord' && rest[0] === 'register') return await registerDiscord(config, io);
+    io.stderr.write(`Unknown command "${command}".\n${USAGE}\n`);
     return EXIT.BAD_INPUT;
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      io.stderr.write(`${err.message}\n`);
       return EXIT.BAD_INPUT;
     }
     if (err instanceof SetupError || err instanceof ProcessingUnavailableError) {
-      process.stderr.write(`${err.message}\n`);
+      io.stderr.write(`${err.message}\n`);
       return EXIT.NOT_READY;
     }
     // A bug: say so in one line, with the stack for the report.
-    process.stderr.write(`videobot stopped on an unexpected error: ${(err as Error).message}\n${(err as Error).stack ?? ''}\n`);
+    io.stderr.write(`videobot stopped on an unexpected error: ${(err as Error).message}\n${(err as Error).stack ?? ''}\n`);
     return EXIT.INTERNAL;
   }
 }

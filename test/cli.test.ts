@@ -1,24 +1,17 @@
-// `npx videobot generate`: the one-shot command for scripts, run as a real process: once with the real tiny-random job,
-// then (Ctrl-C, two runs at once, beside the bot) with the stub job (test/support/stub-python as VIDEOBOT_PYTHON).
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// `npx videobot generate`: the one-shot command for scripts. Each case runs the command in this process through
+// bot/main.ts's main with its own stdout, stderr and signals (test/support/videobot.ts), on the stub job
+// (test/support/stub-python as VIDEOBOT_PYTHON); the real entry point (bin/videobot.mjs) runs once as a process of
+// its own with the real tiny-random job, and the bot runs as a process of its own beside a command.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteJobStore } from '../bot/local/sqlite.js';
 import { sampleJob } from './support/fixtures.js';
 import { eventually } from './support/harness.js';
 import { STUB_PYTHON } from './support/stub-job.js';
-import { REPO_ROOT, hasPython, probeVideo } from './support/video.js';
-
-/**
- * bot/main.ts on this Node, as bin/videobot.mjs runs it (bin/ only adds a switch to a newer Node where this one is
- * too old for package.json's engines; node_modules' native addons are built for the Node the tests run on).
- */
-const VIDEOBOT = ['--import', 'tsx', 'bot/main.ts'];
-
-// Each run starts Node with tsx (and often Python): seconds on a quiet machine, much longer on a busy one.
-vi.setConfig({ testTimeout: 120_000 });
+import { hasPython, probeVideo } from './support/video.js';
+import { runCommand, spawnVideobot, startCommand } from './support/videobot.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -29,34 +22,24 @@ function freshDataDir(): string {
 }
 const sharedDataDir = freshDataDir();
 
+/** The stub job: the processing contract without torch (test/support/stub-job.mjs), also for `processing probe`. */
+const STUB = { VIDEOBOT_PYTHON: STUB_PYTHON };
+
 function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // The models folder inside the data folder: every job process then names the data folder on its command line.
   return { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_MODELS_DIR: join(dataDir, 'models'), VIDEOBOT_DEVICE: 'cpu', ...extra };
 }
 
 function videobot(...args: string[]) {
-  return videobotIn(sharedDataDir, {}, ...args);
+  return videobotIn(sharedDataDir, STUB, ...args);
 }
 
 function videobotIn(dataDir: string, extra: Record<string, string>, ...args: string[]) {
-  return spawnSync(process.execPath, [...VIDEOBOT, ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 400_000, env: env(dataDir, extra) });
+  return runCommand(args, env(dataDir, extra));
 }
 
-interface Running {
-  readonly proc: ChildProcessWithoutNullStreams;
-  readonly out: () => string;
-  readonly err: () => string;
-  readonly exit: Promise<number | null>;
-}
-
-function start(dataDir: string, args: string[], extra: Record<string, string> = {}): Running {
-  const proc = spawn(process.execPath, [...VIDEOBOT, ...args], { cwd: REPO_ROOT, env: env(dataDir, extra) });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, out: () => out, err: () => err, exit };
+function start(dataDir: string, args: string[], extra: Record<string, string> = {}) {
+  return startCommand(args, env(dataDir, extra));
 }
 
 /** Pids of live processes whose command line names `text` (the job's python, wherever it was started from). */
@@ -79,62 +62,62 @@ const jobIdOf = (stderr: string) => /Job (j[a-z0-9]+):/.exec(stderr)?.[1];
 const lastLine = (stdout: string) => stdout.trim().split('\n').at(-1) ?? '';
 
 describe('videobot help', () => {
-  it('lists every exit code', () => {
-    const r = spawnSync(process.execPath, [...VIDEOBOT, 'help'], { cwd: REPO_ROOT, encoding: 'utf8', env: { PATH: process.env.PATH } });
+  it('lists every exit code', async () => {
+    const r = await runCommand(['help'], { PATH: process.env.PATH });
     expect(r.status).toBe(0);
     for (const code of ['0 ', '1 ', '2 ', '3 ', '70 ', '130 ']) expect(r.stdout).toContain(`\n  ${code}`);
   });
 });
 
 describe('start-up errors: one sentence and exit code 3, no stack trace', () => {
-  it('a data folder that is a file', () => {
+  it('a data folder that is a file', async () => {
     const file = join(freshDataDir(), 'not-a-folder');
     writeFileSync(file, 'x');
-    const r = videobotIn(file, {}, 'generate', 'a bee', '--model', 'tiny-random');
+    const r = await videobotIn(file, {}, 'generate', 'a bee', '--model', 'tiny-random');
     expect(r.status).toBe(3);
     expect(r.stderr.trim()).toBe(`VIDEOBOT_DATA_DIR is ${file}, which is a file, not a folder: point VIDEOBOT_DATA_DIR at a folder (it is created if missing).`);
   });
 
-  it('a data folder under a file', () => {
+  it('a data folder under a file', async () => {
     const file = join(freshDataDir(), 'file');
     writeFileSync(file, 'x');
-    const r = videobotIn(join(file, 'var'), {}, 'generate', 'a bee');
+    const r = await videobotIn(join(file, 'var'), {}, 'generate', 'a bee');
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/^The data folder .*\/file\/var \(VIDEOBOT_DATA_DIR\) cannot be created or written \(part of that path is a file\)/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('a VIDEOBOT_PYTHON that does not exist', () => {
-    const r = videobotIn(freshDataDir(), { VIDEOBOT_PYTHON: '/nonexistent/python' }, 'generate', 'a bee', '--model', 'tiny-random');
+  it('a VIDEOBOT_PYTHON that does not exist', async () => {
+    const r = await videobotIn(freshDataDir(), { VIDEOBOT_PYTHON: '/nonexistent/python' }, 'generate', 'a bee', '--model', 'tiny-random');
     expect(r.status).toBe(3);
     expect(r.stderr.trim()).toBe('VIDEOBOT_PYTHON is /nonexistent/python, which does not exist: run `npm run setup` to install the processing job, or point VIDEOBOT_PYTHON at a Python that has processing/requirements.txt installed.');
   });
 
-  it('a VIDEOBOT_PYTHON that is a folder', () => {
+  it('a VIDEOBOT_PYTHON that is a folder', async () => {
     const dir = freshDataDir();
-    const r = videobotIn(dir, { VIDEOBOT_PYTHON: dir }, 'start');
+    const r = await videobotIn(dir, { VIDEOBOT_PYTHON: dir }, 'start');
     expect(r.status).toBe(3);
     expect(r.stderr.trim()).toContain(`VIDEOBOT_PYTHON is ${dir}, which is not an executable file`);
   });
 });
 
 describe('bad input: one sentence and exit code 2, nothing started', () => {
-  it('a bad flag', () => {
-    const r = videobot('generate', 'a bee', '--model', 'tiny-random', '--steps', '0');
+  it('a bad flag', async () => {
+    const r = await videobot('generate', 'a bee', '--model', 'tiny-random', '--steps', '0');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('error: --steps must be a whole number from 1 to 100');
     expect(r.stdout).toBe('');
   });
 
-  it('--image naming a folder', () => {
+  it('--image naming a folder', async () => {
     const dir = freshDataDir();
-    const r = videobot('generate', 'the waves roll in', '--image', dir);
+    const r = await videobot('generate', 'the waves roll in', '--image', dir);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(`error: ${dir} is a folder; --image needs a picture file (PNG, JPEG or WebP).`);
   });
 
   it('a GPU model on a machine without a GPU is refused at submit, naming the model that runs here', async () => {
-    const r = videobot('generate', 'a bee', '--model', 'cogvideox-5b', '--steps', '1');
+    const r = await videobot('generate', 'a bee', '--model', 'cogvideox-5b', '--steps', '1');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('error: CogVideoX-5B needs an NVIDIA GPU with at least 16 GiB of memory, and VIDEOBOT_DEVICE=cpu keeps this bot off the GPU; the model that runs here is tiny-random');
     const store = new SqliteJobStore(join(sharedDataDir, 'videobot.db'), { now: () => Date.now() });
@@ -143,18 +126,19 @@ describe('bad input: one sentence and exit code 2, nothing started', () => {
   });
 });
 
-describe.skipIf(!hasPython)('videobot generate with the real job', () => {
-  it('prints progress on stderr and the MP4 path as the last stdout line', () => {
-    const r = videobot('generate', 'a bee on a flower', '--model', 'tiny-random', '--frames', '17', '--steps', '2', '--seed', '11');
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/step \d\/2/);
-    const path = lastLine(r.stdout);
+describe.skipIf(!hasPython)('bin/videobot.mjs generate with the real job, as a process of its own', () => {
+  it('prints progress on stderr and the MP4 path as the last stdout line, and exits', async () => {
+    // The real Python (probe and job), and the real entry point: it must end once the command is done.
+    const run = spawnVideobot(['generate', 'a bee on a flower', '--model', 'tiny-random', '--frames', '17', '--steps', '2', '--seed', '11'], env(freshDataDir()));
+    const status = await run.exit;
+    expect(status, run.err()).toBe(0);
+    expect(run.err()).toMatch(/step \d\/2/);
+    const path = lastLine(run.out());
     expect(path).toMatch(/video\.mp4$/);
     expect(probeVideo(path)).toMatchObject({ codec: 'h264', frames: 17, fps: 8, width: 96, height: 64 });
-  }, 450_000);
+  }, 300_000);
 });
 
-const STUB = { VIDEOBOT_PYTHON: STUB_PYTHON };
 const framesOf = (video: string) => (JSON.parse(readFileSync(join(video, '..', 'metadata.json'), 'utf8')) as { job: { frames: number } }).job.frames;
 
 describe('videobot generate with the stub job', () => {
@@ -162,9 +146,9 @@ describe('videobot generate with the stub job', () => {
     const dataDir = freshDataDir();
     const first = start(dataDir, ['generate', 'a slow bee stub:hold', '--model', 'tiny-random', '--frames', '49', '--steps', '100', '--seed', '1'], STUB);
     // Its job process is at work (held at its first step).
-    await eventually(() => /Loading the model|step \d+\/100/.test(first.err()), 300_000, 'the first job to run');
+    await eventually(() => /Loading the model|step \d+\/100/.test(first.err()), 60_000, 'the first job to run');
     expect(processesNaming(dataDir).length).toBeGreaterThan(0);
-    first.proc.kill('SIGINT');
+    first.signal('SIGINT');
     expect(await first.exit).toBe(130);
     expect(first.err()).toContain('Interrupted: cancelling the job');
     expect(first.out()).toBe('');
@@ -174,12 +158,12 @@ describe('videobot generate with the stub job', () => {
     expect((await store.get(firstId))?.state).toBe('cancelled');
     store.close();
 
-    const second = videobotIn(dataDir, STUB, 'generate', 'a quick cat', '--model', 'tiny-random', '--frames', '9', '--steps', '1', '--seed', '2');
+    const second = await videobotIn(dataDir, STUB, 'generate', 'a quick cat', '--model', 'tiny-random', '--frames', '9', '--steps', '1', '--seed', '2');
     expect(second.status, second.stderr).toBe(0);
     const secondId = jobIdOf(second.stderr)!;
     expect(secondId).not.toBe(firstId);
     expect(lastLine(second.stdout)).toContain(`/jobs/${secondId}/output/video.mp4`);
-  }, 600_000);
+  });
 
   it('two runs at once on one data folder each make and report their own video, past a used-up daily quota', async () => {
     const dataDir = freshDataDir();
@@ -202,15 +186,15 @@ describe('videobot generate with the stub job', () => {
     expect((await store.get(idA))?.state).toBe('delivered');
     expect((await store.get(idB))?.state).toBe('delivered');
     store.close();
-  }, 600_000);
+  });
 
-  it('runs while the bot runs: the bot runs the job, the command reports it', async () => {
+  it('runs while the bot runs: the bot (a process of its own) runs the job, the command reports it', async () => {
     const dataDir = freshDataDir();
     mkdirSync(dataDir, { recursive: true });
-    const bot = start(dataDir, [], { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', ...STUB });
+    const bot = spawnVideobot([], env(dataDir, { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', ...STUB }));
     try {
-      await eventually(() => bot.out().includes('type /help'), 120_000, 'the bot to start');
-      const r = videobotIn(dataDir, STUB, 'generate', 'a fox', '--model', 'tiny-random', '--frames', '9', '--steps', '1');
+      await eventually(() => bot.out().includes('type /help'), 60_000, 'the bot to start');
+      const r = await videobotIn(dataDir, STUB, 'generate', 'a fox', '--model', 'tiny-random', '--frames', '9', '--steps', '1');
       expect(r.status, r.stderr).toBe(0);
       const id = jobIdOf(r.stderr)!;
       expect(lastLine(r.stdout)).toContain(`/jobs/${id}/output/video.mp4`);
@@ -223,5 +207,5 @@ describe('videobot generate with the stub job', () => {
       await Promise.race([bot.exit, new Promise((r) => setTimeout(r, 30_000))]);
       bot.proc.kill('SIGKILL');
     }
-  }, 600_000);
+  }, 90_000);
 });
