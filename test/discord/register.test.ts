@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerCommands } from '../../bot/chat/discord/register.js';
 import { PRESET_IDS } from '../../bot/core/presets.js';
+import { runCommand } from '../support/videobot.js';
 import { FakeDiscord, TOKEN } from './fake-discord.js';
 
 describe('Discord command registration', () => {
@@ -24,11 +23,11 @@ describe('Discord command registration', () => {
     expect(animate).toMatchObject({ type: 3, name: 'Animate with videobot' });
   });
 
-  it('`npm run discord:register` registers globally when DISCORD_GUILD_ID is unset', async () => {
+  it('`videobot discord register` (npm run discord:register) registers globally when DISCORD_GUILD_ID is unset', async () => {
     fake = await FakeDiscord.start();
-    const { stdout } = await promisify(execFile)('node_modules/.bin/tsx', ['bot/main.ts', 'discord', 'register'], {
-      env: { PATH: process.env.PATH, DISCORD_TOKEN: TOKEN, DISCORD_APPLICATION_ID: fake.applicationId, DISCORD_API_URL: fake.apiUrl, VIDEOBOT_DATA_DIR: '/nonexistent' },
-    });
+    // `videobot discord register` in this process, through main as bin/videobot.mjs calls it.
+    const { status, stdout } = await runCommand(['discord', 'register'], { PATH: process.env.PATH, DISCORD_TOKEN: TOKEN, DISCORD_APPLICATION_ID: fake.applicationId, DISCORD_API_URL: fake.apiUrl, VIDEOBOT_DATA_DIR: '/nonexistent' });
+    expect(status).toBe(0);
     expect(stdout).toContain('Registered "video", "enhance", "Animate with videobot" (global).');
     expect(fake.calls.map((c) => `${c.method} ${c.path}`)).toEqual([`PUT /applications/${fake.applicationId}/commands`]);
     expect(fake.commands.get('global')).toHaveLength(3);
