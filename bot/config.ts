@@ -1,6 +1,7 @@
 // The bot's whole configuration: one zod schema, read once from the environment at start.
 import { z } from 'zod';
 import { presetInstanceTypeProblems, processingInstanceTypeProblem } from './aws/instance-types.js';
+import { CHAT_PLATFORMS, CHAT_PLATFORM_IDS } from './chat/registry.js';
 import { PRESET_IDS } from './core/presets.js';
 
 const bool = z
@@ -27,7 +28,7 @@ export const configSchema = z.object({
   VIDEOBOT_DATA_DIR: z.string().default('./var'),
   VIDEOBOT_CHAT: list
     .default(['shell'])
-    .pipe(z.array(z.enum(['shell', 'slack', 'discord'])).min(1)),
+    .pipe(z.array(z.enum(CHAT_PLATFORM_IDS)).min(1)),
   VIDEOBOT_BACKEND: z.enum(['local', 'aws']).default('local'),
   VIDEOBOT_DEFAULT_MODEL: z.enum(PRESET_IDS as [string, ...string[]]).default('cogvideox-5b'),
   VIDEOBOT_MAX_CONCURRENT_JOBS: int(1, 1000).default(1),
@@ -127,10 +128,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const config = result.data;
-  requireWhen(config, config.VIDEOBOT_CHAT.includes('slack'), 'Slack', ['SLACK_BOT_TOKEN']);
-  requireWhen(config, config.VIDEOBOT_CHAT.includes('slack') && config.SLACK_MODE === 'socket', 'Slack Socket Mode', ['SLACK_APP_TOKEN']);
-  requireWhen(config, config.VIDEOBOT_CHAT.includes('slack') && config.SLACK_MODE === 'http', 'Slack HTTP mode', ['SLACK_SIGNING_SECRET']);
-  requireWhen(config, config.VIDEOBOT_CHAT.includes('discord'), 'Discord', ['DISCORD_TOKEN']);
+  for (const id of config.VIDEOBOT_CHAT) {
+    for (const { what, names } of CHAT_PLATFORMS[id].requires(config)) requiredSettings(config, what, names);
+  }
   requireWhen(config, config.VIDEOBOT_BACKEND === 'aws', 'the AWS backend', AWS_REQUIRED);
   return config;
 }
@@ -148,7 +148,7 @@ export const AWS_REQUIRED = [
 ] as const satisfies readonly OptionalSetting[];
 
 /** Settings that are optional in general but required by one part of the bot. */
-type OptionalSetting = { [K in keyof Config]-?: Config[K] extends string | undefined ? K : never }[keyof Config];
+export type OptionalSetting = { [K in keyof Config]-?: Config[K] extends string | undefined ? K : never }[keyof Config];
 
 /**
  * The values of settings a part of the bot requires, typed as set; throws the same ConfigError as loadConfig

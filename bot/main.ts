@@ -8,11 +8,8 @@ import pino from 'pino';
 import { execFileSync } from 'node:child_process';
 import { createAwsBackend, type AwsSettings } from './aws/backend.js';
 import { parseInstanceTypes } from './aws/sagemaker.js';
-import type { ChatAdapter } from './chat/adapter.js';
-import { createDiscordAdapter, createFfmpegShrinker } from './chat/discord.js';
 import { registerCommands } from './chat/discord/register.js';
-import { createShellAdapter } from './chat/shell.js';
-import { createSlackAdapter } from './chat/slack.js';
+import { createChats } from './chat/registry.js';
 import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, processIo, runGenerate, type CommandBackend, type CommandIo } from './cli.js';
 import { AWS_REQUIRED, ConfigError, loadConfig, requiredSettings, type Config } from './config.js';
 import type { ChatSurface, Enhancer, JobStore, Logger, Moderator, ObjectStore, Runner, SettingsStore } from './core/ports.js';
@@ -267,37 +264,6 @@ function findFfmpeg(config: Config): string | undefined {
   }
 }
 
-function buildChats(config: Config, logger: Logger, onExit: () => void, notices: string[]): ChatAdapter[] {
-  return config.VIDEOBOT_CHAT.map((platform): ChatAdapter => {
-    switch (platform) {
-      case 'shell':
-        return createShellAdapter({ input: process.stdin, output: process.stdout, userId: userInfo().username || 'you', logger, notices, onExit });
-      case 'slack':
-        return createSlackAdapter({
-          botToken: config.SLACK_BOT_TOKEN,
-          appToken: config.SLACK_APP_TOKEN,
-          signingSecret: config.SLACK_SIGNING_SECRET,
-          mode: config.SLACK_MODE,
-          port: config.SLACK_PORT,
-          apiUrl: config.SLACK_API_URL,
-          logger,
-        });
-      case 'discord': {
-        const ffmpeg = findFfmpeg(config);
-        if (!ffmpeg) logger.warn('no ffmpeg found: Discord videos over the upload limit will be posted as download links');
-        return createDiscordAdapter({
-          token: config.DISCORD_TOKEN!,
-          ...(config.DISCORD_APPLICATION_ID ? { applicationId: config.DISCORD_APPLICATION_ID } : {}),
-          ...(config.DISCORD_API_URL ? { apiUrl: config.DISCORD_API_URL } : {}),
-          ...(ffmpeg ? { shrinker: createFfmpegShrinker({ ffmpegPath: ffmpeg }) } : {}),
-          linkTtlSeconds: config.VIDEOBOT_PRESIGN_TTL_SECONDS,
-          logger,
-        });
-      }
-    }
-  });
-}
-
 /** A command reconciles its own job this often: on AWS that is how it learns the job ended (the events are the bot's). */
 const COMMAND_RECONCILE_MS = 3000;
 
@@ -340,7 +306,7 @@ async function runBot(config: Config, env: Record<string, string | undefined>): 
   const backend = await buildBackend(config, logger, env, 'bot');
   let resolveExit: (code: number) => void = () => {};
   const exited = new Promise<number>((r) => (resolveExit = r));
-  const chats = buildChats(config, logger, () => resolveExit(0), backend.notices);
+  const chats = await createChats(config, { logger, notices: backend.notices, onExit: () => resolveExit(0), localUser: localUser(), ffmpeg: () => findFfmpeg(config) });
   if (!shell) for (const notice of backend.notices) logger.info(notice);
   // Jobs of `videobot generate` runs on this store are finished here too when this bot runs the queue: see commandSurface.
   const service = buildService(config, backend, [...chats.map((c) => c.surface), commandSurface], logger, backend.lease ? { lease: backend.lease } : undefined);

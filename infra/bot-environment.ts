@@ -1,8 +1,8 @@
 // The bot container's environment: the exact variable names bot/config.ts reads, in one place.
-import type { ChatPlatform, SlackMode } from './config.js';
+import { chatPlatform, type ChatPlatform } from './chat-platforms.js';
+import type { SlackMode } from './config.js';
 
-/** The port Bolt's HTTP receiver listens on in Slack HTTP mode (bot/config.ts SLACK_PORT default). */
-export const SLACK_HTTP_PORT = 3000;
+export { SLACK_HTTP_PORT } from './chat-platforms.js';
 /** The bot's /healthz listener (bot/health.ts), used by the container and load-balancer health checks. */
 export const HEALTH_PORT = 8080;
 /** SAGEMAKER_MAX_RUNTIME_SECONDS of the deployed bot, also the most its IAM policy lets a job ask for. */
@@ -62,26 +62,15 @@ export function botEnvironment(p: BotEnvironmentProps): Record<string, string> {
     env.BEDROCK_GUARDRAIL_ID = p.bedrockGuardrail.id;
     env.BEDROCK_GUARDRAIL_VERSION = p.bedrockGuardrail.version;
   }
-  if (p.chat.includes('slack')) {
-    env.SLACK_MODE = p.slackMode ?? 'socket';
-    if (p.slackMode === 'http') env.SLACK_PORT = String(SLACK_HTTP_PORT);
-  }
+  for (const platform of p.chat) Object.assign(env, chatPlatform(platform).environment(choices(p.slackMode)));
   return env;
 }
 
-/** Environment variable → JSON key of the platform's secret. Only what the chosen mode needs, so a
- *  key the operator left out of an unused mode cannot stop the task from starting. */
-export function botSecretKeys(chat: readonly ChatPlatform[], slackMode: SlackMode | undefined) {
-  const slack: Record<string, string> = {};
-  const discord: Record<string, string> = {};
-  if (chat.includes('slack')) {
-    slack.SLACK_BOT_TOKEN = 'botToken';
-    if (slackMode === 'http') slack.SLACK_SIGNING_SECRET = 'signingSecret';
-    else slack.SLACK_APP_TOKEN = 'appToken';
-  }
-  if (chat.includes('discord')) {
-    discord.DISCORD_TOKEN = 'token';
-    discord.DISCORD_APPLICATION_ID = 'applicationId';
-  }
-  return { slack, discord };
+/** Per chosen platform: environment variable → JSON key of its secret (only what the chosen mode needs). */
+export function botSecretKeys(chat: readonly ChatPlatform[], slackMode: SlackMode | undefined): [ChatPlatform, Record<string, string>][] {
+  return chat.map((platform) => [platform, chatPlatform(platform).secretVariables(choices(slackMode))]);
+}
+
+function choices(slackMode: SlackMode | undefined) {
+  return slackMode ? { slackMode } : {};
 }

@@ -1,5 +1,6 @@
 // The CDK app's settings: one zod schema over the raw context values that infra/app.ts collects.
 import { z } from 'zod';
+import { DEPLOYED_CHAT_IDS, type ChatPlatform } from './chat-platforms.js';
 import { presetInstanceTypeProblems, processingInstanceTypeProblem } from '../bot/aws/instance-types.js';
 
 /** A comma-separated string (as `-c key=a,b` gives) or a JSON array (as cdk.json may hold). */
@@ -39,7 +40,7 @@ export const contextSchema = z
     /** Availability zones for the VPC when `account` is set (else the AZs come from Fn::GetAZs). */
     azs: list.default([]),
 
-    chat: list.pipe(z.array(z.enum(['slack', 'discord'])).min(1)).default(['slack']),
+    chat: list.pipe(z.array(z.enum(DEPLOYED_CHAT_IDS)).min(1)).default(['slack']),
     slackMode: z.enum(['socket', 'http']).default('socket'),
     certificateArn: optionalString,
     allowedUsers: list.default([]),
@@ -82,7 +83,7 @@ export const contextSchema = z
     }
   });
 
-export type ChatPlatform = 'slack' | 'discord';
+export type { ChatPlatform } from './chat-platforms.js';
 export type SlackMode = 'socket' | 'http';
 
 /** Everything the stacks need, typed; built once by parseAppConfig and handed down as props. */

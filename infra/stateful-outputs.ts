@@ -5,7 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { ChatPlatform } from './config.js';
+import { chatPlatform, type ChatPlatform } from './chat-platforms.js';
 import { USER_INDEX } from './constructs/job-table.js';
 
 /** Output names (and logical ids) of the stateful stack. Renaming one breaks deployed service stacks. */
@@ -16,9 +16,12 @@ export const OUTPUT = {
   modelBucket: 'ModelBucketName',
   accessLogBucket: 'AccessLogBucketName',
   jobTable: 'JobTableName',
-  slackSecretArn: 'SlackSecretArn',
-  discordSecretArn: 'DiscordSecretArn',
 } as const;
+
+/** The output holding a chat platform's secret ARN: `SlackSecretArn`, `DiscordSecretArn`. */
+export function chatSecretOutput(platform: ChatPlatform): string {
+  return `${chatPlatform(platform).secret.name}SecretArn`;
+}
 
 export function addOutput(stack: Stack, name: string, value: string, description?: string): CfnOutput {
   const output = new CfnOutput(stack, name, { value, ...(description ? { description } : {}) });
@@ -45,8 +48,8 @@ export class StatefulImports extends Construct {
   readonly modelBucket: s3.IBucket;
   readonly accessLogBucket: s3.IBucket;
   readonly jobTable: dynamodb.ITable;
-  readonly slackSecret?: secretsmanager.ISecret;
-  readonly discordSecret?: secretsmanager.ISecret;
+  /** The chosen chat platforms' secrets. */
+  readonly chatSecrets: Partial<Record<ChatPlatform, secretsmanager.ISecret>> = {};
 
   constructor(scope: Construct, id: string, props: StatefulImportsProps) {
     super(scope, id);
@@ -63,11 +66,9 @@ export class StatefulImports extends Construct {
       encryptionKey: this.key,
       globalIndexes: [USER_INDEX],
     });
-    if (props.chat.includes('slack')) {
-      this.slackSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'SlackSecret', get(OUTPUT.slackSecretArn));
-    }
-    if (props.chat.includes('discord')) {
-      this.discordSecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'DiscordSecret', get(OUTPUT.discordSecretArn));
+    for (const platform of props.chat) {
+      const id = `${chatPlatform(platform).secret.name}Secret`;
+      this.chatSecrets[platform] = secretsmanager.Secret.fromSecretCompleteArn(this, id, get(chatSecretOutput(platform)));
     }
   }
 }

@@ -2,11 +2,7 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { ChatPlatform } from '../config.js';
-
-/** The JSON keys of each secret. The bot's task receives them as SLACK_* / DISCORD_* variables. */
-export const SLACK_SECRET_KEYS = ['botToken', 'appToken', 'signingSecret'] as const;
-export const DISCORD_SECRET_KEYS = ['token', 'applicationId'] as const;
+import { chatPlatform, type ChatPlatform } from '../chat-platforms.js';
 
 export interface ChatSecretsProps {
   readonly platforms: readonly ChatPlatform[];
@@ -22,13 +18,15 @@ export interface ChatSecretsProps {
  * execution role in the service stack), which would make the stateful stack depend on the service stack.
  */
 export class ChatSecrets extends Construct {
-  readonly slack?: secretsmanager.Secret;
-  readonly discord?: secretsmanager.Secret;
+  /** The chosen platforms' secrets, in the order chosen. */
+  readonly secrets: readonly { readonly platform: ChatPlatform; readonly secret: secretsmanager.Secret }[];
 
   constructor(scope: Construct, id: string, props: ChatSecretsProps) {
     super(scope, id);
-    if (props.platforms.includes('slack')) this.slack = this.secret('Slack', 'Slack app credentials for videobot', SLACK_SECRET_KEYS, props);
-    if (props.platforms.includes('discord')) this.discord = this.secret('Discord', 'Discord bot credentials for videobot', DISCORD_SECRET_KEYS, props);
+    this.secrets = props.platforms.map((platform) => {
+      const { name, description, keys } = chatPlatform(platform).secret;
+      return { platform, secret: this.secret(name, description, keys, props) };
+    });
   }
 
   private secret(id: string, description: string, keys: readonly string[], props: ChatSecretsProps): secretsmanager.Secret {

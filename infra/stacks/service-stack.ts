@@ -109,8 +109,9 @@ export class ServiceStack extends Stack {
 
     const keys = botSecretKeys(config.chat, config.slackMode);
     const secrets: Record<string, ecs.Secret> = {};
-    for (const [name, field] of Object.entries(keys.slack)) secrets[name] = ecs.Secret.fromSecretsManager(data.slackSecret!, field);
-    for (const [name, field] of Object.entries(keys.discord)) secrets[name] = ecs.Secret.fromSecretsManager(data.discordSecret!, field);
+    for (const [platform, variables] of keys) {
+      for (const [name, field] of Object.entries(variables)) secrets[name] = ecs.Secret.fromSecretsManager(data.chatSecrets[platform]!, field);
+    }
 
     const httpMode = config.chat.includes('slack') && config.slackMode === 'http';
     this.bot = new BotService(this, 'Bot', {

@@ -2,12 +2,13 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
+import { chatPlatform } from '../chat-platforms.js';
 import type { AppConfig } from '../config.js';
 import { ChatSecrets } from '../constructs/chat-secrets.js';
 import { JobBuckets } from '../constructs/job-buckets.js';
 import { JobTable } from '../constructs/job-table.js';
 import { pinLogicalId } from '../logical-ids.js';
-import { OUTPUT, addOutput } from '../stateful-outputs.js';
+import { OUTPUT, addOutput, chatSecretOutput } from '../stateful-outputs.js';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: Pick<AppConfig, 'chat' | 'slackMode' | 'retainData' | 'retention'>;
@@ -51,8 +52,7 @@ export class StatefulStack extends Stack {
     pinLogicalId(this.buckets.output, 'OutputBucket');
     pinLogicalId(this.buckets.models, 'ModelBucket');
     pinLogicalId(this.jobTable.table, 'JobTable');
-    if (this.secrets.slack) pinLogicalId(this.secrets.slack, 'SlackSecret');
-    if (this.secrets.discord) pinLogicalId(this.secrets.discord, 'DiscordSecret');
+    for (const { platform, secret } of this.secrets.secrets) pinLogicalId(secret, `${chatPlatform(platform).secret.name}Secret`);
 
     // The service stack reads these by name (stateful-outputs.ts), as do the commands in docs/deploy.md.
     addOutput(this, OUTPUT.dataKeyArn, this.key.keyArn);
@@ -61,8 +61,9 @@ export class StatefulStack extends Stack {
     addOutput(this, OUTPUT.modelBucket, this.buckets.models.bucketName, 'Model weights go under models/<preset>/: npx videobot models stage <preset>');
     addOutput(this, OUTPUT.accessLogBucket, this.buckets.accessLogs.bucketName);
     addOutput(this, OUTPUT.jobTable, this.jobTable.table.tableName);
-    if (this.secrets.slack) addOutput(this, OUTPUT.slackSecretArn, this.secrets.slack.secretArn, 'Set with: aws secretsmanager put-secret-value (docs/deploy.md)');
-    if (this.secrets.discord) addOutput(this, OUTPUT.discordSecretArn, this.secrets.discord.secretArn, 'Set with: aws secretsmanager put-secret-value (docs/deploy.md)');
+    for (const { platform, secret } of this.secrets.secrets) {
+      addOutput(this, chatSecretOutput(platform), secret.secretArn, 'Set with: aws secretsmanager put-secret-value (docs/deploy.md)');
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // The stateful stack: encrypted, private, TLS-only buckets with access logs and lifecycles; the job table; secrets; stable ids.
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OUTPUT } from '../../infra/stateful-outputs.js';
+import { OUTPUT, chatSecretOutput } from '../../infra/stateful-outputs.js';
 import { synthesize } from './stacks.js';
 
 let template: Template;
@@ -39,7 +39,9 @@ describe('stable logical ids', () => {
   });
 
   it('publishes the named outputs the service stack reads', () => {
-    expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(Object.values(OUTPUT).sort());
+    // Renaming one breaks deployed service stacks and the commands in docs/deploy.md.
+    expect(Object.keys(template.toJSON().Outputs).sort()).toEqual([...Object.values(OUTPUT), 'SlackSecretArn', 'DiscordSecretArn'].sort());
+    expect(['slack', 'discord'].map((p) => chatSecretOutput(p as 'slack' | 'discord'))).toEqual(['SlackSecretArn', 'DiscordSecretArn']);
   });
 });
 
