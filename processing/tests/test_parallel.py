@@ -1,0 +1,194 @@
+"""Several workers in one job (processing/parallel.py), on CPU over gloo: the plan and the --gpus flag,
+the CFG split's frames against one process, the launcher's outputs, and a worker that dies."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from processing import cli, parallel
+from processing.parallel import Worker, choose_error, choose_plan, worker_devices
+from processing.tests.support import run_job
+
+STEPS = 3
+TINY = {"id": "j_par", "model": "tiny-random", "prompt": "a red fox in the snow", "seed": 11, "steps": STEPS}
+
+
+# --- the plan ---------------------------------------------------------------------------------------
+
+def test_one_process_on_cpu_and_on_one_gpu_unless_asked():
+    assert choose_plan("auto", 0, 6.0, "cpu").world_size == 1
+    assert choose_plan("auto", 1, 6.0, "cuda").world_size == 1
+
+
+def test_two_gpus_split_the_guidance_batch():
+    plan = choose_plan("auto", 2, 6.0, "cuda")
+    assert (plan.world_size, plan.plan, plan.visible) == (2, "cfg", 2)
+
+
+def test_more_gpus_than_the_cfg_split_uses_two_and_says_why():
+    plan = choose_plan("auto", 8, 6.0, "cuda")
+    assert (plan.world_size, plan.plan) == (2, "cfg")
+    assert "6 more unused" in plan.reason and "sequence parallel" in plan.reason
+
+
+def test_no_guidance_means_one_batch_row_and_one_process():
+    plan = choose_plan("auto", 2, 1.0, "cuda")
+    assert (plan.world_size, plan.plan) == (1, None)
+    assert "guidance" in plan.reason
+
+
+def test_asking_for_more_gpus_than_visible_uses_those_there_are():
+    assert choose_plan("4", 2, 6.0, "cuda").world_size == 2
+    assert choose_plan("2", 1, 6.0, "cuda").world_size == 1
+    assert choose_plan("2", 0, 6.0, "cpu").world_size == 2  # CPU workers: the tests
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_gpus_flag_takes_auto_or_a_whole_number(value, capsys):
+    assert cli.parse_args(["run", "--gpus", "2"]).gpus == "2"
+    assert cli.parse_args(["run"]).gpus == "auto"
+    with pytest.raises(SystemExit):
+        cli.parse_args(["run", "--gpus", value])
+    assert "--gpus" in capsys.readouterr().err
+
+
+def test_each_worker_gets_one_of_the_launchers_gpus():
+    assert worker_devices(2, "4,5,6") == ["4", "5"]
+    assert worker_devices(2, None) == ["0", "1"]
+    assert worker_devices(2, "") == ["0", "1"]
+
+
+def test_the_error_the_user_reads_is_the_most_specific_one(tmp_path):
+    out, private = tmp_path / "out", tmp_path / "w1"
+    out.mkdir()
+    private.mkdir()
+    (out / "error.json").write_text(json.dumps({"code": "INTERNAL_ERROR", "message": "lost my peer"}))
+    (private / "error.json").write_text(json.dumps({"code": "GPU_OUT_OF_MEMORY", "message": "The GPU ran out"}))
+    w0, w1 = Worker(0, None, tmp_path / "w0", 1, 2.0), Worker(1, None, private, 1, 1.0)
+    assert choose_error(w0, [w0, w1], out)["code"] == "GPU_OUT_OF_MEMORY"  # worker 0 only failed for lack of 1
+    (private / "error.json").unlink()
+    assert choose_error(w0, [w0, w1], out)["message"] == "lost my peer"
+    assert choose_error(w1, [w0, w1], out) is None  # killed first: the launcher says a worker stopped
+
+
+# --- the split's arithmetic: two gloo processes against one -------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _generate(decode_all: bool = True):
+    from processing import pipeline
+    from processing.presets import load_presets
+
+    preset = load_presets().get("tiny-random")
+    pipe = pipeline.build_pipeline(preset, "t2v", None, "cpu", "float32", "none", speed="lossless")
+    split = parallel.attach(pipe)
+    frames = pipeline.generate(pipe, preset=preset, mode="t2v", prompt=TINY["prompt"], negative_prompt="",
+                               seed=TINY["seed"], frames=9, steps=STEPS, guidance=6.0, height=64, width=96,
+                               device="cpu")
+    return frames, split
+
+
+def _split_worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    parallel.join("cpu")
+    try:
+        frames, split = _generate()
+        np.save(Path(out) / f"frames-{rank}.npy", frames)
+        (Path(out) / f"split-{rank}.json").write_text(json.dumps({"calls": split.calls, "rows": split.rows}))
+    finally:
+        parallel.leave()
+
+
+def test_two_workers_make_the_frames_one_process_makes(tmp_path):
+    import torch.multiprocessing as mp
+
+    single, split = _generate()
+    assert split is None  # no group: attach leaves the pipeline alone
+    mp.spawn(_split_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"split-{rank}.json").read_text()) == {"calls": STEPS, "rows": 1}
+        frames = np.load(tmp_path / f"frames-{rank}.npy")
+        assert frames.shape == single.shape
+        # float32 on CPU: a batch of one row instead of two changes only the summation order.
+        assert np.abs(frames - single).max() < 1e-4
+
+
+# --- the launcher: outputs, and a worker that dies ------------------------------------------------------
+
+def test_the_launcher_writes_one_set_of_outputs_from_worker_zero(job_dir, tmp_path):
+    outcome = run_job(job_dir(TINY), tmp_path / "out", "--gpus", "2")
+    assert outcome.exit_code == 0
+    assert sorted(p.name for p in outcome.output_dir.iterdir()) == \
+        ["metadata.json", "poster.jpg", "progress.json", "video.mp4"]
+    assert outcome.json("progress.json")["phase"] == "done"
+    metadata = outcome.json("metadata.json")
+    assert metadata["parallel"] == {
+        "world_size": 2, "plan": "cfg", "backend": "gloo", "gpus_visible": 0,
+        "peak_gpu_memory_bytes_per_worker": [None, None],
+        "transformer_calls_per_worker": [STEPS, STEPS], "batch_rows_per_call": [1, 1]}
+    single = run_job(job_dir(TINY), tmp_path / "single")
+    assert single.exit_code == 0 and single.json("metadata.json")["parallel"] is None
+    assert metadata["output"] == single.json("metadata.json")["output"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(p) for p in text]
+    return found
+
+
+def _rank_of(pid: int) -> str | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return next((e.split(b"=", 1)[1].decode() for e in env if e.startswith(b"RANK=")), None)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc")
+def test_a_worker_that_dies_ends_the_job_with_one_error_and_no_workers_left(job_dir, tmp_path):
+    seen: dict[str, int] = {}
+
+    def kill_worker_one():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "1" not in seen:
+            for pid in _children(os.getpid()):
+                rank = _rank_of(pid)
+                if rank is not None:
+                    seen.setdefault(rank, pid)
+            time.sleep(0.02)
+        if "1" in seen:
+            os.kill(seen["1"], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_worker_one)
+    killer.start()
+    outcome = run_job(job_dir(TINY), tmp_path / "out", "--gpus", "2")
+    killer.join()
+    assert "1" in seen, "worker 1 never started"
+    assert outcome.exit_code != 0
+    error = outcome.json("error.json")
+    assert error["code"] == "INTERNAL_ERROR" and "worker" in error["message"]
+    assert not (outcome.output_dir / "video.mp4").exists()
+    assert [pid for pid in seen.values() if _alive(pid)] == []
