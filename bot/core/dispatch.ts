@@ -5,6 +5,7 @@ import type { ServiceContext } from './context.js';
 import type { JobFailure } from './errors.js';
 import { RunnerSubmitError, UserFacingError } from './errors.js';
 import type { Job } from './job.js';
+import type { CancelTimer } from './ports.js';
 import { RUNNER_STATES, isFinal } from './job.js';
 import { MAX_PROMPT_CHARS, errorRule } from './limits.js';
 import { DEFAULT_QUEUE_POLL_MS } from './scope.js';
@@ -20,7 +21,7 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   const { store, objects, runner, clock, log, limits, owns, move, fail, showStatus } = ctx;
   const enhancer = ctx.deps.enhancer;
   const lease = ctx.deps.scope?.lease;
-  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  const retryTimers = new Set<CancelTimer>();
   const inFlight = new Set<Promise<void>>();
   let pumping: Promise<void> | undefined;
   let pumpAgain = false;
@@ -28,7 +29,7 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   /** Whether this process holds the queue (always, without a lease); it settles the queue's jobs when it gains it. */
   let holdingQueue = false;
   let takingQueue: Promise<boolean> | undefined;
-  let queuePoll: ReturnType<typeof setInterval> | undefined;
+  let stopPolling: CancelTimer | undefined;
 
   /** Starts queued jobs while there is capacity. Safe to call often; runs one pass at a time. */
   function pump(): void {
@@ -93,11 +94,11 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   }
 
   function scheduleRetry(ms: number): void {
-    const timer = setTimeout(() => {
-      retryTimers.delete(timer);
+    const cancel = clock.setTimeout(() => {
+      retryTimers.delete(cancel);
       pump();
     }, ms);
-    retryTimers.add(timer);
+    retryTimers.add(cancel);
   }
 
   async function dispatch(queued: Job): Promise<void> {
@@ -223,19 +224,17 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
     await holdQueue();
     const scope = ctx.deps.scope ?? {};
     const pollMs = scope.queuePollMs ?? (lease ? DEFAULT_QUEUE_POLL_MS : undefined);
-    if (pollMs) {
-      queuePoll = setInterval(() => pump(), pollMs);
-      queuePoll.unref?.();
-    }
+    if (pollMs) stopPolling = clock.setInterval(() => pump(), pollMs);
     pump();
   }
 
   /** Stops starting jobs; waits for the passes under way. Call releaseQueue() once the runner has stopped too. */
   async function stop(): Promise<void> {
     stopped = true;
-    for (const t of retryTimers) clearTimeout(t);
+    for (const cancel of retryTimers) cancel();
     retryTimers.clear();
-    clearInterval(queuePoll);
+    stopPolling?.();
+    stopPolling = undefined;
     await idle();
     await takingQueue;
   }

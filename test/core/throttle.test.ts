@@ -2,6 +2,7 @@
 // final views go first, only the newest view of a job is sent, and a job's slot ends with its final view.
 import { describe, expect, it } from 'vitest';
 import { EditThrottle } from '../../bot/core/throttle.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 interface View {
   readonly job: string;
@@ -10,25 +11,18 @@ interface View {
   readonly final?: boolean;
 }
 
-/** A throttle on a hand-driven clock and timer list, recording what it sends and when. */
+/** A throttle on a fake clock, recording what it sends and when (ms since the start). */
 function rig(budget = { edits: 5, windowMs: 5000 }) {
-  let now = 0;
-  const timers: { at: number; fn: () => void }[] = [];
+  const clock = new FakeClock(0);
   const sent: { at: number; view: View }[] = [];
   const settled: [string, number][] = [];
   const throttle = new EditThrottle<View>(
     async (_key, view) => {
-      sent.push({ at: now, view });
+      sent.push({ at: clock.now(), view });
     },
     {
       minIntervalMs: 1000,
-      now: () => now,
-      setTimer: (fn, ms) => {
-        const t = { at: now + ms, fn };
-        timers.push(t);
-        return t;
-      },
-      clearTimer: (t) => timers.splice(timers.indexOf(t as (typeof timers)[number]), 1),
+      clock,
       onError: (_key, err) => {
         throw err;
       },
@@ -37,22 +31,9 @@ function rig(budget = { edits: 5, windowMs: 5000 }) {
       onSettled: (key, edits) => settled.push([key, edits]),
     },
   );
-  const settle = () => new Promise((r) => setTimeout(r, 0));
   /** Moves the clock to `to`, firing due timers in order. */
-  async function advanceTo(to: number): Promise<void> {
-    await settle();
-    for (;;) {
-      timers.sort((a, b) => a.at - b.at);
-      const t = timers[0];
-      if (!t || t.at > to) break;
-      timers.shift();
-      now = Math.max(now, t.at);
-      t.fn();
-      await settle();
-    }
-    now = to;
-  }
-  return { throttle, sent, settled, advanceTo };
+  const advanceTo = (to: number) => clock.advance(to - clock.now());
+  return { throttle, sent, settled, advanceTo, clock };
 }
 
 describe('EditThrottle with shared budgets', () => {
