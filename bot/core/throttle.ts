@@ -31,6 +31,8 @@ interface Slot<T> {
   /** When the oldest view not yet sent was pushed: who has waited longest goes first. */
   waitingSince: number;
   inFlight?: Promise<void>;
+  /** A final view was pushed: it is pending or on its way, and no later non-final view may replace or follow it. */
+  ending: boolean;
   edits: number;
   /** Resolved when nothing is pending any more (flush). */
   waiters: (() => void)[];
@@ -58,15 +60,21 @@ export class EditThrottle<T> {
     private readonly options: ThrottleOptions<T>,
   ) {}
 
-  /** Queues `value` for `key`, replacing what was waiting. Returns at once; `urgent` values skip the per-job interval. */
+  /**
+   * Queues `value` for `key`, replacing what was waiting (except a final view, which only a final view replaces).
+   * Returns at once; `urgent` values skip the per-job interval.
+   */
   push(key: string, value: T, urgent = false): Promise<void> {
     const final = this.options.isFinal?.(value) ?? false;
     if (this.settled.has(key)) return Promise.resolve();
     let slot = this.slots.get(key);
     if (!slot) {
-      slot = { last: -Infinity, urgent: false, waitingSince: this.now(), edits: 0, waiters: [] };
+      slot = { last: -Infinity, urgent: false, waitingSince: this.now(), ending: false, edits: 0, waiters: [] };
       this.slots.set(key, slot);
     }
+    // A view read before the job ended can arrive after its final one (a queue listing, a late event): it is stale.
+    if (slot.ending && !final) return Promise.resolve();
+    slot.ending ||= final;
     if (slot.pending === undefined) slot.waitingSince = this.now();
     slot.pending = value;
     slot.urgent = slot.urgent || urgent || final;

@@ -80,4 +80,34 @@ describe('EditThrottle with shared budgets', () => {
     expect(r.sent.map((s) => s.view.label)).toEqual(['queued', 'step 1', 'done']);
     expect(r.throttle.size).toBe(0);
   });
+  it('never lets a late non-final view replace a final one that waits for the budget', async () => {
+    const r = rig({ edits: 1, windowMs: 5000 });
+    void r.throttle.push('other', { job: 'other', channel: 'C', label: 'step 1' }, true);
+    await r.advanceTo(0); // the channel's one edit is spent
+    void r.throttle.push('j', { job: 'j', channel: 'C', label: 'cancelled', final: true });
+    void r.throttle.push('j', { job: 'j', channel: 'C', label: 'queued' }, true); // read before the cancel, pushed after it
+    await r.advanceTo(60_000);
+    expect(r.sent.filter((s) => s.view.job === 'j').map((s) => s.view.label)).toEqual(['cancelled']);
+    expect(r.settled.map(([key]) => key)).toEqual(['j']);
+    expect(r.throttle.size).toBe(1); // only the job still running keeps its slot
+  });
+
+  it('never sends a non-final view after a final one that is on its way', async () => {
+    const clock = new FakeClock(0);
+    const sent: string[] = [];
+    let answer!: () => void;
+    const throttle = new EditThrottle<View>(
+      async (_key, view) => {
+        sent.push(view.label);
+        if (view.final) await new Promise<void>((resolve) => (answer = resolve));
+      },
+      { minIntervalMs: 0, clock, onError: (_key, err) => { throw err; }, isFinal: (view) => view.final === true },
+    );
+    void throttle.push('j', { job: 'j', channel: 'C', label: 'done', final: true });
+    void throttle.push('j', { job: 'j', channel: 'C', label: 'uploading' }, true); // while the final edit is on its way
+    answer();
+    await clock.advance(1000);
+    expect(sent).toEqual(['done']);
+    expect(throttle.size).toBe(0);
+  });
 });
