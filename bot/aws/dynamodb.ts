@@ -28,12 +28,12 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition, isFinal } from '../core/job.js';
-import type { CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, TimeSource, UserStanding } from '../core/ports.js';
+import type { Clock, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, UserStanding } from '../core/ports.js';
 
 export interface DynamoJobStoreOptions {
   readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
-  readonly clock: TimeSource;
+  readonly clock: Clock;
   /** VIDEOBOT_JOB_TTL_DAYS: DynamoDB deletes a job this long after it was created. */
   readonly ttlDays: number;
   readonly userIndexName?: string;

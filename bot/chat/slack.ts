@@ -11,6 +11,7 @@ import * as commands from './slack/commands.js';
 import { RequestClaims, type HandlerDeps } from './slack/context.js';
 import * as events from './slack/events.js';
 import { boltLogger } from './slack/logger.js';
+import * as admin from './slack/admin.js';
 import * as shortcuts from './slack/shortcuts.js';
 import { SlackSurface } from './slack/surface.js';
 import * as views from './slack/views.js';
@@ -79,7 +80,7 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
         imageLimits: options.imageLimits ?? DEFAULT_IMAGE_LIMITS,
         claims: new RequestClaims(),
       };
-      for (const group of [commands, actions, views, events, shortcuts]) group.register(app, deps);
+      for (const group of [commands, actions, views, events, shortcuts, admin]) group.register(app, deps);
       app.error(async (err) => log.error({ err }, 'unhandled error in a Slack handler'));
       await app.init(); // auth.test: fails fast on a wrong token or API URL
       if (options.mode === 'http') {

@@ -5,7 +5,6 @@ import type { ServiceContext } from './context.js';
 import type { JobFailure } from './errors.js';
 import { RunnerSubmitError, UserFacingError } from './errors.js';
 import type { Job } from './job.js';
-import type { CancelTimer } from './ports.js';
 import { RUNNER_STATES, isFinal } from './job.js';
 import { MAX_PROMPT_CHARS, errorRule } from './limits.js';
 import { DEFAULT_QUEUE_POLL_MS } from './scope.js';
@@ -21,7 +20,7 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   const { store, objects, runner, clock, log, limits, owns, move, fail, showStatus } = ctx;
   const enhancer = ctx.deps.enhancer;
   const lease = ctx.deps.scope?.lease;
-  const retryTimers = new Set<CancelTimer>();
+  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
   const inFlight = new Set<Promise<void>>();
   let pumping: Promise<void> | undefined;
   let pumpAgain = false;
@@ -29,7 +28,7 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   /** Whether this process holds the queue (always, without a lease); it settles the queue's jobs when it gains it. */
   let holdingQueue = false;
   let takingQueue: Promise<boolean> | undefined;
-  let stopPolling: CancelTimer | undefined;
+  let queuePoll: ReturnType<typeof setInterval> | undefined;
 
   /** Starts queued jobs while there is capacity. Safe to call often; runs one pass at a time. */
   function pump(): void {
@@ -94,11 +93,11 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   }
 
   function scheduleRetry(ms: number): void {
-    const cancel = clock.setTimeout(() => {
-      retryTimers.delete(cancel);
+    const timer = setTimeout(() => {
+      retryTimers.delete(timer);
       pump();
     }, ms);
-    retryTimers.add(cancel);
+    retryTimers.add(timer);
   }
 
   async function dispatch(queued: Job): Promise<void> {
@@ -224,17 +223,19 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
     await holdQueue();
     const scope = ctx.deps.scope ?? {};
     const pollMs = scope.queuePollMs ?? (lease ? DEFAULT_QUEUE_POLL_MS : undefined);
-    if (pollMs) stopPolling = clock.setInterval(() => pump(), pollMs);
+    if (pollMs) {
+      queuePoll = setInterval(() => pump(), pollMs);
+      queuePoll.unref?.();
+    }
     pump();
   }
 
   /** Stops starting jobs; waits for the passes under way. Call releaseQueue() once the runner has stopped too. */
   async function stop(): Promise<void> {
     stopped = true;
-    for (const cancel of retryTimers) cancel();
+    for (const t of retryTimers) clearTimeout(t);
     retryTimers.clear();
-    stopPolling?.();
-    stopPolling = undefined;
+    clearInterval(queuePoll);
     await idle();
     await takingQueue;
   }
