@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { execFileSync } from 'node:child_process';
 import { createAwsBackend, type AwsSettings } from './aws/backend.js';
+import { idleGpuNotes } from './aws/instance-gpus.js';
 import { parseInstanceTypes } from './aws/sagemaker.js';
 import { registerCommands } from './chat/discord/register.js';
 import { createChats } from './chat/registry.js';
@@ -245,7 +246,7 @@ async function buildBackend(config: Config, logger: Logger, env: Record<string, 
     runner: aws.runner,
     ...(enhancer ? { enhancer } : {}),
     defaultModel: config.VIDEOBOT_DEFAULT_MODEL,
-    notices: [],
+    notices: idleGpuNotes(config.SAGEMAKER_INSTANCE_TYPE, config.SAGEMAKER_INSTANCE_TYPES),
     localAdmins: [],
     settingsStore: aws.store,
     moderators: aws.moderators,
