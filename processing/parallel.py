@@ -36,6 +36,9 @@ log = logging.getLogger("processing.parallel")
 
 PLANS = ("cfg",)
 CFG_WORKERS = 2  # one worker per half of the CFG batch
+# Families whose pipeline calls the transformer once per step on the batch [unconditional, conditional]
+# (the cfg split's precondition). diffusers' Wan pipelines call it twice, one half each: not split (yet).
+CFG_BATCHED_FAMILIES = ("cogvideox",)
 RANK_ENV, WORLD_ENV, PRIVATE_ENV, PLAN_ENV = "RANK", "WORLD_SIZE", "VIDEOBOT_WORKER_DIR", "VIDEOBOT_PARALLEL_PLAN"
 VISIBLE_ENV = "VIDEOBOT_GPUS_VISIBLE"
 STOP_GRACE_S = 10.0
@@ -53,10 +56,11 @@ class Plan:
     reason: str
 
 
-def choose_plan(requested: str, visible: int, guidance: float, device: str) -> Plan:
+def choose_plan(requested: str, visible: int, guidance: float, device: str, family: str = "cogvideox") -> Plan:
     """`requested` is --gpus: "auto" uses every GPU that helps; a number asks for that many workers
     (on CPU too, where they talk over gloo: the tests). Only CFG parallel exists, so a job uses at
-    most 2 workers, and 1 when it has no guidance (guidance 1 means a batch of one)."""
+    most 2 workers, and 1 when it has no guidance (guidance 1 means a batch of one) or its family's
+    pipeline does not batch the guidance halves."""
     if requested == "auto":
         wanted = 1 if device == "cpu" else visible
     else:
@@ -70,6 +74,9 @@ def choose_plan(requested: str, visible: int, guidance: float, device: str) -> P
         return Plan(1, None, visible, "one device" + note)
     if guidance <= 1:
         return Plan(1, None, visible, "no classifier-free guidance (guidance 1): one batch row per step" + note)
+    if family not in CFG_BATCHED_FAMILIES:
+        return Plan(1, None, visible, f"the {family} pipeline calls its transformer once per guidance half; "
+                                      "the cfg split needs one call on both" + note)
     reason = "classifier-free guidance: one half of the batch per worker" + note
     if wanted > CFG_WORKERS:
         reason += f"; {wanted - CFG_WORKERS} more unused (sequence parallel is not available yet)"
@@ -397,11 +404,11 @@ def launch(args, sagemaker_output: Path) -> int | None:
     requested = str(getattr(args, "gpus", "auto"))
     if requested == "auto" and args.device == "cpu":
         return None
-    guidance = job_guidance(args.input_dir)
-    if guidance is None:
+    what = job_guidance_and_family(args.input_dir)
+    if what is None:
         return None  # an unreadable or invalid job: the single-process path reports it
     visible = visible_gpus() if args.device != "cpu" else 0
-    plan = choose_plan(requested, visible, guidance, "cpu" if args.device == "cpu" or visible == 0 else "cuda")
+    plan = choose_plan(requested, visible, what[0], "cpu" if args.device == "cpu" or visible == 0 else "cuda", what[1])
     if plan.world_size <= 1:
         if visible > 1:
             log.info("one process for this job: %s", plan.reason)
@@ -445,18 +452,19 @@ def report_worker_failure(failed: Worker, workers: list[Worker], output_dir: Pat
     return error.exit_code
 
 
-def job_guidance(input_dir: Path) -> float | None:
-    """The job's guidance scale (validated as the job will be), or None when job.json is not valid."""
+def job_guidance_and_family(input_dir: Path) -> tuple[float, str] | None:
+    """The job's guidance scale and its preset's family (validated as the job will be), or None when
+    job.json is not valid."""
     from processing import presets
     from processing.contract import read_job_file
     from processing.errors import JobError
     from processing.validation import validate_job
 
     try:
-        validated, _ = validate_job(read_job_file(input_dir), input_dir, presets.load_presets())
+        validated, preset = validate_job(read_job_file(input_dir), input_dir, presets.load_presets())
     except (OSError, ValueError, JobError):
         return None
-    return validated.guidance
+    return validated.guidance, preset.family
 
 
 def worker_argv(args) -> list[str]:

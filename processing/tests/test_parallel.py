@@ -45,6 +45,13 @@ def test_no_guidance_means_one_batch_row_and_one_process():
     assert "guidance" in plan.reason
 
 
+def test_a_family_that_calls_the_transformer_once_per_guidance_half_runs_in_one_process():
+    plan = choose_plan("auto", 2, 5.0, "cuda", family="wan")
+    assert (plan.world_size, plan.plan) == (1, None)
+    assert "wan" in plan.reason
+    assert choose_plan("auto", 2, 5.0, "cuda", family="cogvideox").world_size == 2
+
+
 def test_asking_for_more_gpus_than_visible_uses_those_there_are():
     assert choose_plan("4", 2, 6.0, "cuda").world_size == 2
     assert choose_plan("2", 1, 6.0, "cuda").world_size == 1
