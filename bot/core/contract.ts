@@ -1,5 +1,5 @@
 // The processing contract on the bot's side: job.json as the job reads it, and the job's output files as it writes them
-// (processing/job.py, processing/progress.py, processing/errors.py; docs/processing.md). Both runners use this module;
+// (processing/contract.py, processing/validation.py, processing/progress.py, processing/errors.py; docs/processing.md). Both runners use this module;
 // test/fixtures/contract/ holds golden files that the vitest and pytest suites both read.
 import type { JobFailure } from './errors.js';
 import { FAILURE_TEXT } from './errors.js';
@@ -18,7 +18,7 @@ export const OUTPUT_FILES = {
   error: 'error.json',
 } as const;
 
-/** job.json for a job (snake_case fields, as processing/job.py validates them). */
+/** job.json for a job (snake_case fields, as processing/validation.py validates them). */
 export function toJobFile(job: Job): Record<string, unknown> {
   const p = job.params;
   return {
