@@ -11,7 +11,7 @@ import type { Job, Requester } from './core/job.js';
 import { isFinal } from './core/job.js';
 import type { ChatSurface, JobStore, ObjectStore, StatusView } from './core/ports.js';
 import type { QueueLease, JobScope } from './core/scope.js';
-import type { JobService } from './core/service.js';
+import type { ExtendRequest, JobService } from './core/service.js';
 import { formatDuration, summary } from './core/status.js';
 import { processAlive } from './local/processes.js';
 
@@ -90,10 +90,9 @@ export const commandSurface: ChatSurface = {
 };
 
 export async function runGenerate<B extends CommandBackend>(argv: readonly string[], deps: GenerateDeps<B>): Promise<number> {
-  let request: VideoRequest;
-  let image: Uint8Array | undefined;
+  let ask: GenerateAsk;
   try {
-    ({ request, image } = parseArgs(argv));
+    ask = parseArgs(argv);
   } catch (err) {
     if (err instanceof UserFacingError) return refuse(deps, err);
     throw err;
@@ -134,12 +133,11 @@ export async function runGenerate<B extends CommandBackend>(argv: readonly strin
         const { job } = await service.submit({
           requester: deps.requester,
           conversation: { platform: 'cli', channelId: 'cli', extra: { host: hostname(), pid: String(process.pid) } },
-          request,
+          ...ask,
           requestKey,
-          ...(image ? { image } : {}),
         });
-        deps.stderr.write(`Job ${job.id}: ${summary(job)}\n`);
-        for (const note of requestNotes(request, job.params, { enhancer: service.hasEnhancer() })) deps.stderr.write(`Note: ${note}\n`);
+        deps.stderr.write(`Job ${job.id}: ${job.source?.kind === 'extend' ? `continues job ${job.source.parentId} · ` : ''}${summary(job)}\n`);
+        if ('request' in ask) for (const note of requestNotes(ask.request, job.params, { enhancer: service.hasEnhancer() })) deps.stderr.write(`Note: ${note}\n`);
 
         const final = await watch(job.id);
         if (final.state === 'delivered') {
@@ -196,7 +194,22 @@ export async function runGenerate<B extends CommandBackend>(argv: readonly strin
   }
 }
 
-function parseArgs(argv: readonly string[]): { request: VideoRequest; image?: Uint8Array } {
+/** A new video from a prompt (and image), or `--extend <job> ["new prompt"]`: the continuation of a finished video. */
+type GenerateAsk = { readonly request: VideoRequest; readonly image?: Uint8Array } | Pick<ExtendRequest, 'extend'>;
+
+function parseArgs(argv: readonly string[]): GenerateAsk {
+  const at = argv.findIndex((a) => a === '--extend' || a.startsWith('--extend='));
+  if (at >= 0) {
+    const inline = argv[at]!.startsWith('--extend=') ? argv[at]!.slice('--extend='.length) : undefined;
+    const jobId = inline ?? argv[at + 1];
+    if (!jobId || jobId.startsWith('--')) throw new UserFacingError('INVALID_COMMAND', '--extend needs the id of a finished video, e.g. --extend j1a2b3c.');
+    const rest = argv.filter((_, i) => i !== at && (inline !== undefined || i !== at + 1));
+    if (rest.some((a) => a.startsWith('--'))) {
+      throw new UserFacingError('INVALID_COMMAND', `--extend keeps the video's own settings; it takes only a new prompt, not ${rest.find((a) => a.startsWith('--'))}.`);
+    }
+    const prompt = rest.join(' ').trim();
+    return { extend: { jobId, ...(prompt ? { prompt } : {}) } };
+  }
   // The shell split the words already; quote the ones with spaces again for the chat command parser.
   const text = argv.map((a) => (/\s/.test(a) && !a.startsWith('--') ? `"${a.replace(/"/g, "'")}"` : a)).join(' ');
   const { text: commandText, imagePath } = takeImageFlag(text);

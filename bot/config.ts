@@ -39,6 +39,8 @@ export const configSchema = z.object({
   VIDEOBOT_ADMINS: list.default([]),
   VIDEOBOT_JOB_TIMEOUT_SECONDS: int(60, 86400).default(3600),
   VIDEOBOT_MAX_ATTEMPTS: int(1, 10).default(3),
+  /** Extensions one video may have in a row (Extend); 0 turns Extend off. */
+  VIDEOBOT_MAX_EXTENSIONS: int(0, 20).default(4),
   /** How often jobs on the GPU with no news for a few minutes are looked up with the runner (0: only at start). */
   VIDEOBOT_RECONCILE_SECONDS: int(0, 3600).default(60),
   VIDEOBOT_HEALTH_PORT: int(0, 65535).optional(),

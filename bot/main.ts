@@ -57,6 +57,8 @@ const USAGE = `Usage:
   videobot generate "<prompt>" [--model M] [--seed N] [--frames N | --seconds S] [--steps N]
                    [--guidance G] [--negative "text"] [--enhance] [--image PATH] [--fit crop|pad]
                                 make one video; progress on stderr, the MP4 path as the last line of stdout
+  videobot generate --extend JOB ["new prompt"]
+                                continue a finished video from its last frame; the joined MP4's path last on stdout
   videobot models stage PRESET [PRESET…]
                                 AWS backend: copy a preset's weights from Hugging Face into the S3 model cache
                                 (a one-off SageMaker job that may use the internet; generation jobs never do)
@@ -290,6 +292,7 @@ function buildService(config: Config, backend: Backend, surfaces: ChatSurface[],
     limits: {
       maxConcurrentJobs: config.VIDEOBOT_MAX_CONCURRENT_JOBS,
       maxAttempts: config.VIDEOBOT_MAX_ATTEMPTS,
+      maxExtensions: config.VIDEOBOT_MAX_EXTENSIONS,
       reconcileIntervalMs: config.VIDEOBOT_RECONCILE_SECONDS * 1000,
       ...(command ? { reconcileIntervalMs: COMMAND_RECONCILE_MS, quietAfterMs: COMMAND_RECONCILE_MS } : {}),
     },

@@ -59,10 +59,13 @@ export function presetInstanceTypeProblems(pairs: readonly string[]): string[] {
   });
 }
 
-/** Every type a configuration may start jobs on: the default and each per-preset override, sorted, once each. */
+/** Where Combine jobs run: they join clips with ffmpeg (stream copy), no GPU; a type with a default Processing quota. */
+export const COMBINE_INSTANCE_TYPE = 'ml.m5.xlarge';
+
+/** Every type a configuration may start jobs on: the default, each per-preset override and Combine's, sorted, once each. */
 export function instanceTypesInUse(defaultType: string, pairs: readonly string[]): string[] {
   const overrides = pairs.map((pair) => pair.slice(pair.indexOf('=') + 1).trim());
-  return [...new Set([defaultType.trim(), ...overrides])].sort();
+  return [...new Set([defaultType.trim(), ...overrides, COMBINE_INSTANCE_TYPE])].sort();
 }
 
 /** GPU (g, p) and other accelerator families (inf, trn). */

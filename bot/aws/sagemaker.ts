@@ -14,6 +14,7 @@ import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
 import { getPreset } from '../core/presets.js';
 import { asPrefixUri, awsErrorName, httpStatusOf } from './clients.js';
+import { COMBINE_INSTANCE_TYPE } from './instance-types.js';
 import type { ProcessingJobStateChange, StateChangeHandler } from './events.js';
 import type { S3ObjectStore } from './s3.js';
 
@@ -88,6 +89,11 @@ export function instanceTypeFor(settings: ProcessingSettings, preset: string): s
   return settings.instanceTypes[preset] ?? settings.instanceType;
 }
 
+/** The instance a job runs on: a Combine runs no model (ffmpeg stream copy), so a small CPU instance, not a GPU. */
+export function instanceTypeForJob(settings: ProcessingSettings, job: Job): string {
+  return job.params.clips ? COMBINE_INSTANCE_TYPE : instanceTypeFor(settings, job.params.model);
+}
+
 /** The CreateProcessingJob request for one attempt of a job. */
 export function buildProcessingJobRequest(
   job: Job,
@@ -97,7 +103,7 @@ export function buildProcessingJobRequest(
 ): CreateProcessingJobCommandInput {
   const preset = job.params.model;
   // Presets built in code (tiny-random) have no weights; an empty S3 input would fail the job.
-  const hasWeights = (getPreset(preset)?.hfId ?? null) !== null;
+  const hasWeights = !job.params.clips && (getPreset(preset)?.hfId ?? null) !== null;
   return {
     ProcessingJobName: processingJobName(settings.jobPrefix, job.id, attempt),
     RoleArn: settings.roleArn,
@@ -108,7 +114,7 @@ export function buildProcessingJobRequest(
     ProcessingResources: {
       ClusterConfig: {
         InstanceCount: 1,
-        InstanceType: instanceTypeFor(settings, preset) as never,
+        InstanceType: instanceTypeForJob(settings, job) as never,
         VolumeSizeInGB: settings.volumeGb,
         // No VolumeKmsKeyId: SageMaker rejects it on instances with local NVMe storage (g5, g6, g6e, p5 — every
         // GPU type we use), whose instance store is encrypted at rest by the hardware. Outputs use the key below.
@@ -314,7 +320,7 @@ export class SageMakerRunner implements Runner {
   async submit(job: Job): Promise<{ ref: string }> {
     const attempt = job.attempts + 1;
     const name = this.nameFor(job, attempt);
-    const instanceType = instanceTypeFor(this.options.settings, job.params.model);
+    const instanceType = instanceTypeForJob(this.options.settings, job);
     this.submittedHere.add(job.id);
     try {
       const existing = await this.describeByName(name);

@@ -1,9 +1,10 @@
-// The terminal chat: /video, /enhance, /jobs, /cancel, /help in a shell, with a live progress line.
+// The terminal chat: /video, /enhance, /extend, /combine, /jobs, /cancel, /help in a shell, with a live progress line.
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseAdminCommand } from '../core/admin.js';
+import { parseCombineIds } from '../core/combine.js';
 import { USAGE, parseVideoCommand, requestNotes } from '../core/command.js';
 import { UserFacingError } from '../core/errors.js';
 import { historyText, parseVideosArgs } from '../core/history.js';
@@ -11,7 +12,7 @@ import type { Job } from '../core/job.js';
 import { isFinal } from '../core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../core/ports.js';
 import { PRESETS } from '../core/presets.js';
-import type { JobService } from '../core/service.js';
+import type { CombineRequest, ExtendRequest, JobService } from '../core/service.js';
 import { details, formatDuration, printable, summary } from '../core/status.js';
 import type { ChatAdapter } from './adapter.js';
 
@@ -31,6 +32,8 @@ const HELP = `Commands:
       Make a video. Add --image PATH to animate a picture.
   /enhance <prompt>     Improve a prompt with the configured LLM; then /generate uses it.
   /generate             Make a video from the last enhanced prompt.
+  /extend <id> [prompt] Continue a finished video from its last frame (its prompt unless you give one).
+  /combine <id> <id> …  Join finished videos, in this order, into one (same size and frame rate).
   /jobs                 Your recent jobs.
   /videos [page]        Your videos, 10 a page (admins: /videos @user [page]).
   /details <id>         Parameters, seed and timings of a job.
@@ -108,6 +111,13 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
         print(`Enhanced prompt (${result.tokens} of ${result.limit} tokens):\n${printable(result.text)}${result.warning ? `\n⚠ ${result.warning}` : ''}\nType /generate to make it, or /video with your own edit.`);
         return;
       }
+      case '/extend': {
+        if (!rest[0]) return print('Which video? /extend <id> [new prompt] (see /jobs)');
+        const prompt = args.slice(rest[0].length).trim();
+        return submitDerived({ extend: { jobId: rest[0], ...(prompt ? { prompt } : {}) } });
+      }
+      case '/combine':
+        return submitDerived({ combine: { jobIds: parseCombineIds(args) } });
       case '/jobs': {
         const jobs = await svc.list(user, 10);
         if (jobs.length === 0) return print('No jobs yet. Try /video a bee on a flower');
@@ -160,6 +170,11 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
       ...(image ? { image } : {}),
     });
     if (created) for (const note of requestNotes(request, job.params, { enhancer: service!.hasEnhancer() })) print(`[${job.id}] Note: ${note}`);
+  }
+
+  /** Extend and Combine: new jobs made from earlier videos, announced like any other. */
+  async function submitDerived(ask: Pick<ExtendRequest, 'extend'> | Pick<CombineRequest, 'combine'>): Promise<void> {
+    await service!.submit({ requester: user, conversation: { platform: 'shell', channelId: 'terminal' }, ...ask });
   }
 
   return {

@@ -3,6 +3,7 @@
 import { OPEN_POLICY, createAccessGuard, type AccessPolicy } from './access.js';
 import type { JobFailure } from './errors.js';
 import { UserFacingError } from './errors.js';
+import { DEFAULT_MAX_EXTENSIONS } from './extend.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image.js';
 import type { Job, JobPatch, JobState } from './job.js';
 import { LIVE_STATES, canTransition, isFinal } from './job.js';
@@ -20,6 +21,8 @@ export interface JobServiceLimits extends ReconcileLimits {
   readonly maxRetryBackoffMs: number;
   readonly imageLimits: ImageLimits;
   readonly statusIntervalMs: number;
+  /** Extensions one video may have in a row (extend.ts; VIDEOBOT_MAX_EXTENSIONS). */
+  readonly maxExtensions: number;
 }
 
 export interface JobServiceDeps {
@@ -55,6 +58,7 @@ export const DEFAULT_LIMITS: JobServiceLimits = {
   ...DEFAULT_RECONCILE_LIMITS,
   imageLimits: DEFAULT_IMAGE_LIMITS,
   statusIntervalMs: 1500,
+  maxExtensions: DEFAULT_MAX_EXTENSIONS,
 };
 
 export interface ServiceContext {

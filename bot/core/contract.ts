@@ -1,5 +1,5 @@
 // The processing contract on the bot's side: job.json as the job reads it, and the job's output files as it writes them
-// (processing/contract.py, processing/validation.py, processing/progress.py, processing/errors.py; docs/processing.md). Both runners use this module;
+// (processing/job.py, processing/progress.py, processing/errors.py; docs/processing.md). Both runners use this module;
 // test/fixtures/contract/ holds golden files that the vitest and pytest suites both read.
 import type { JobFailure } from './errors.js';
 import { FAILURE_TEXT } from './errors.js';
@@ -18,9 +18,19 @@ export const OUTPUT_FILES = {
   error: 'error.json',
 } as const;
 
-/** job.json for a job (snake_case fields, as processing/validation.py validates them). */
+/** The clip an Extend job continues, in its input folder; its last frame is the image-to-video input. */
+export const PARENT_VIDEO_FILE = 'parent.mp4';
+
+/** The input file name of a Combine job's clip number `index` (0-based, in the order they are joined). */
+export const clipFileName = (index: number): string => `clip-${index}.mp4`;
+
+/** job.json's mode for a Combine job: no model runs, the clips are joined with ffmpeg (processing/combine.py). */
+export const COMBINE_MODE = 'combine';
+
+/** job.json for a job (snake_case fields, as processing/job.py validates them). */
 export function toJobFile(job: Job): Record<string, unknown> {
   const p = job.params;
+  if (p.clips) return { id: job.id, mode: COMBINE_MODE, clips: [...p.clips] };
   return {
     id: job.id,
     mode: p.mode,
@@ -36,6 +46,7 @@ export function toJobFile(job: Job): Record<string, unknown> {
     width: p.width,
     image_fit: p.imageFit,
     ...(p.image ? { image: p.image } : {}),
+    ...(p.parentVideo ? { parent_video: p.parentVideo } : {}),
   };
 }
 

@@ -4,9 +4,12 @@
 import type { Actor, createAccessGuard } from './access.js';
 import type { VideoRequest } from './command.js';
 import { buildJobParams } from './command.js';
+import { planCombination } from './combine.js';
+import { DEFAULT_MAX_EXTENSIONS, planExtension, type ExtendAsk } from './extend.js';
 import { UserFacingError } from './errors.js';
 import { inspectImage, type ImageLimits } from './image.js';
-import type { Conversation, Job, Requester } from './job.js';
+import type { Conversation, Job, JobParams, Requester } from './job.js';
+import { copyInputs, type DerivedJob } from './lineage.js';
 import type { Screen } from './moderation.js';
 import type { ChatSurface, Clock, IdGenerator, JobStore, Logger, ObjectStore, SlotHold } from './ports.js';
 
@@ -34,7 +37,17 @@ export interface RedoRequest extends RequestBase {
   readonly redo: { readonly jobId: string; readonly prompt?: string; readonly newSeed?: boolean };
 }
 
-export type SubmitRequest = NewVideoRequest | RedoRequest;
+/** Extend: continue a delivered video from its last frame (extend.ts). */
+export interface ExtendRequest extends RequestBase {
+  readonly extend: ExtendAsk;
+}
+
+/** Combine: join delivered videos, in this order, into one (combine.ts). */
+export interface CombineRequest extends RequestBase {
+  readonly combine: { readonly jobIds: readonly string[] };
+}
+
+export type SubmitRequest = NewVideoRequest | RedoRequest | ExtendRequest | CombineRequest;
 
 export interface Submitted {
   readonly job: Job;
@@ -51,7 +64,9 @@ export interface IntakeDeps {
   readonly log: Logger;
   readonly defaultModel: string;
   readonly imageLimits: ImageLimits;
-  readonly guard: Pick<ReturnType<typeof createAccessGuard>, 'checkAccess' | 'reserveSlot'>;
+  readonly guard: Pick<ReturnType<typeof createAccessGuard>, 'checkAccess' | 'reserveSlot'> & Partial<Pick<ReturnType<typeof createAccessGuard>, 'isAdmin'>>;
+  /** Extensions one video may have in a row (extend.ts); default DEFAULT_MAX_EXTENSIONS. */
+  readonly maxExtensions?: number;
   /** Refuses a model this machine cannot run (a GPU model where there is no GPU) with a UserFacingError. */
   readonly checkModel?: (model: string) => void;
   /** Bans and prompt moderation (moderation.ts): refuses with a UserFacingError before any slot, post or GPU work. */
@@ -74,10 +89,17 @@ export function createIntake(deps: IntakeDeps) {
    */
   async function submit(req: SubmitRequest): Promise<Submitted> {
     guard.checkAccess(req.requester, req.conversation);
-    const { request, image, enhance } = 'redo' in req ? await redoOf(req) : { request: req.request, image: req.image, enhance: req.request.enhance ?? false };
+    // Extend and Combine (and a Retry of one) build on earlier videos: lineage.ts.
+    const derived = await derivedJob(req);
+    const asked = derived ? undefined : 'redo' in req ? await redoOf(req) : 'request' in req ? { request: req.request, image: req.image, enhance: req.request.enhance ?? false } : undefined;
+    const image = asked?.image;
     const imageName = image ? `image.${inspectImage(image, deps.imageLimits, 'The image').extension}` : undefined;
-    const params = buildJobParams(request, { defaultModel: deps.defaultModel, randomSeed: ids.seed(), ...(imageName ? { image: imageName } : {}) });
-    deps.checkModel?.(params.model);
+    const enhance = asked?.enhance ?? false;
+    const params: JobParams = derived
+      ? derived.params
+      : buildJobParams(asked?.request ?? { prompt: '' }, { defaultModel: deps.defaultModel, randomSeed: ids.seed(), ...(imageName ? { image: imageName } : {}) });
+    // Combine runs no model, so any machine can join clips.
+    if (!params.clips) deps.checkModel?.(params.model);
 
     if (req.requestKey) {
       const existing = await store.findByRequestKey(req.requestKey);
@@ -101,6 +123,7 @@ export function createIntake(deps: IntakeDeps) {
       enhance,
       requester: req.requester,
       conversation: req.conversation,
+      ...(derived ? { source: derived.source } : {}),
       ...(req.requestKey ? { requestKey: req.requestKey } : {}),
       attempts: 0,
       createdAt: now,
@@ -112,6 +135,7 @@ export function createIntake(deps: IntakeDeps) {
       hold = await guard.reserveSlot(req.requester, draft.id);
       await req.admitted?.();
       if (image && imageName) await objects.putInput(draft.id, imageName, image);
+      if (derived) await copyInputs(objects, draft.id, derived.inputs);
       const chat = deps.chats.get(req.conversation.platform);
       if (!chat) throw new Error(`no chat surface for ${req.conversation.platform}`);
       announced = await chat.announce(draft);
@@ -132,6 +156,31 @@ export function createIntake(deps: IntakeDeps) {
       if (announced && chat) await retract(chat, announced);
       throw err;
     }
+  }
+
+  /** The plan of an Extend or Combine, or of a Retry / Regenerate / Edit prompt of one; undefined for other requests. */
+  async function derivedJob(req: SubmitRequest): Promise<DerivedJob | undefined> {
+    const lineage = { store, objects, isAdmin: guard.isAdmin ?? (() => false) };
+    if ('extend' in req) {
+      const max = deps.maxExtensions ?? DEFAULT_MAX_EXTENSIONS;
+      return planExtension({ ...lineage, maxExtensions: max, randomSeed: ids.seed() }, req.extend, req.requester, req.conversation);
+    }
+    if ('combine' in req) return planCombination(lineage, req.combine.jobIds, req.requester, req.conversation);
+    if (!('redo' in req)) return undefined;
+    const old = await store.get(req.redo.jobId);
+    if (old?.source?.kind === 'combine') return planCombination(lineage, old.source.clipIds, req.requester, req.conversation);
+    if (old?.source?.kind === 'extend') {
+      // Again from the same clip: the same seed for Retry, a new one for Regenerate, the edited prompt for Edit prompt.
+      const ask: ExtendAsk = {
+        jobId: old.source.parentId,
+        prompt: req.redo.prompt ?? old.params.prompt,
+        ...(req.redo.newSeed ? {} : { seed: old.params.seed }),
+      };
+      // The chain limit counts the clip being continued, which the redone extension already passed.
+      const max = Math.max(deps.maxExtensions ?? DEFAULT_MAX_EXTENSIONS, old.source.extensions);
+      return planExtension({ ...lineage, maxExtensions: max, randomSeed: ids.seed() }, ask, req.requester, req.conversation);
+    }
+    return undefined;
   }
 
   async function redoOf(req: RedoRequest): Promise<{ request: VideoRequest; image?: Uint8Array; enhance: boolean }> {

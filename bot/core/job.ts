@@ -78,7 +78,21 @@ export interface JobParams {
   readonly imageFit: 'crop' | 'pad';
   /** File name of the input image (i2v), inside the job's input folder. */
   readonly image?: string;
+  /** Extend: file name of the clip to continue (its last frame is the i2v image), inside the job's input folder. */
+  readonly parentVideo?: string;
+  /** Combine: file names of the clips to join, in order, inside the job's input folder (no model runs). */
+  readonly clips?: readonly string[];
 }
+
+/** How a job builds on earlier jobs' videos (extend.ts, combine.ts); absent for a video made from a prompt. */
+export type JobSource =
+  | {
+      readonly kind: 'extend';
+      readonly parentId: string;
+      /** This job's place in its chain of extensions: 1 for the first continuation of a clip. */
+      readonly extensions: number;
+    }
+  | { readonly kind: 'combine'; readonly clipIds: readonly string[] };
 
 export interface JobProgress {
   readonly phase: string;
@@ -106,6 +120,8 @@ export interface Job {
   readonly enhance: boolean;
   readonly requester: Requester;
   readonly conversation: Conversation;
+  /** Set when the job continues (extend) or joins (combine) earlier jobs' videos. */
+  readonly source?: JobSource;
   /** Dedupe key from the platform (Slack trigger/retry, Discord interaction id). */
   readonly requestKey?: string;
   readonly attempts: number;

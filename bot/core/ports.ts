@@ -227,6 +227,8 @@ export interface StatusView {
   readonly final: boolean;
   readonly canCancel: boolean;
   readonly canRetry: boolean;
+  /** Set when the job continues (extend) or joins (combine) earlier videos: a joined video offers no Regenerate or Extend. */
+  readonly builtFrom?: 'extend' | 'combine';
 }
 
 /** At most `edits` status edits in any `windowMs`. */

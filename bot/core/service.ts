@@ -16,7 +16,7 @@ import { UserFacingError } from './errors.js';
 
 export type { AccessPolicy, Actor } from './access.js';
 export type { JobServiceDeps, JobServiceLimits } from './context.js';
-export type { NewVideoRequest, RedoRequest, SubmitRequest, Submitted } from './intake.js';
+export type { CombineRequest, ExtendRequest, NewVideoRequest, RedoRequest, SubmitRequest, Submitted } from './intake.js';
 export type { EnhancedPrompt, JobService } from './ports.js';
 
 /** What the composition root holds: the adapters' JobService, plus what tests use to wait for and force work. */
@@ -45,6 +45,7 @@ export function createJobService(given: JobServiceDeps): RunningJobService {
     log,
     defaultModel: deps.defaultModel,
     imageLimits: limits.imageLimits,
+    maxExtensions: limits.maxExtensions,
     guard,
     ...(deps.checkModel ? { checkModel: deps.checkModel } : {}),
     ...(screen ? { screen } : {}),

@@ -20,7 +20,7 @@ export function formatDuration(seconds: number): string {
 }
 
 export function describeJob(job: Job, queuePosition?: number): StatusView {
-  const base = { jobId: job.id, state: job.state, final: isFinal(job.state) };
+  const base = { jobId: job.id, state: job.state, final: isFinal(job.state), ...(job.source ? { builtFrom: job.source.kind } : {}) };
   const live = !isFinal(job.state);
   const canCancel = live && job.state !== 'uploading';
   const p = job.progress;
@@ -70,16 +70,18 @@ export function describeJob(job: Job, queuePosition?: number): StatusView {
 }
 
 /** A button a status message can offer; each adapter maps it to its platform's button. */
-export type StatusAction = 'cancel' | 'retry' | 'regenerate' | 'editPrompt' | 'details';
+export type StatusAction = 'cancel' | 'retry' | 'regenerate' | 'editPrompt' | 'extend' | 'details';
 
 /**
  * The buttons that fit a job's state, in the order shown, the same on every platform: Cancel while it
  * can be cancelled; Regenerate after a delivery; Retry after a failure or cancellation where a retry
- * makes sense; Edit prompt once it has ended; Details always.
+ * makes sense; Edit prompt once it has ended; Extend (continue from the last frame) after a delivery; Details always.
+ * A combined video has no prompt or model of its own: only Retry (join the same clips again) and Details.
  */
 export function statusActions(view: StatusView): StatusAction[] {
   if (!view.final) return view.canCancel ? ['cancel', 'details'] : ['details'];
-  if (view.state === 'delivered') return ['regenerate', 'editPrompt', 'details'];
+  if (view.builtFrom === 'combine') return view.state !== 'delivered' && view.canRetry ? ['retry', 'details'] : ['details'];
+  if (view.state === 'delivered') return ['regenerate', 'editPrompt', 'extend', 'details'];
   return view.canRetry ? ['retry', 'editPrompt', 'details'] : ['editPrompt', 'details'];
 }
 
@@ -98,6 +100,7 @@ export function formatBytes(bytes: number): string {
 /** "CogVideoX-5B · seed 42 · 49 frames @ 8 fps · 720×480 · 50 steps" */
 export function summary(job: Job): string {
   const p = job.params;
+  if (job.source?.kind === 'combine') return `${job.source.clipIds.length} clips joined · ${p.frames} frames @ ${p.fps} fps · ${p.width}×${p.height}`;
   const preset = getPreset(p.model);
   const label = preset?.testOnly ? `${p.model} (test model — random noise)` : (preset?.label ?? p.model);
   return `${label} · seed ${p.seed} · ${p.frames} frames @ ${p.fps} fps · ${p.width}×${p.height} · ${p.steps} steps · guidance ${p.guidance}`;
@@ -112,6 +115,8 @@ export function details(job: Job): string {
     `Prompt: ${printable(p.prompt)}`,
     ...(p.prompt !== job.originalPrompt ? [`Original prompt: ${printable(job.originalPrompt)}`] : []),
     ...(p.negativePrompt ? [`Negative: ${printable(p.negativePrompt)}`] : []),
+    ...(job.source?.kind === 'extend' ? [`Continues job ${job.source.parentId} from its last frame (extension ${job.source.extensions})`] : []),
+    ...(job.source?.kind === 'combine' ? [`Joins jobs ${job.source.clipIds.join(', ')}, in this order`] : []),
     summary(job),
   ];
   const timings = job.result?.metadata?.timings_s as Record<string, number> | undefined;

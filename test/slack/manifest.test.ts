@@ -24,7 +24,7 @@ function listUnder(key: string): string[] {
 
 describe('slack/manifest.yaml', () => {
   it('declares the two slash commands and the message shortcut the handlers register', () => {
-    expect([...manifest.matchAll(/^\s*- command: (\S+)$/gm)].map((m) => m[1])).toEqual(['/video', '/enhance', '/videos', '/videobot-admin']);
+    expect([...manifest.matchAll(/^\s*- command: (\S+)$/gm)].map((m) => m[1])).toEqual(['/video', '/enhance', '/combine', '/videos', '/videobot-admin']);
     expect(manifest).toMatch(new RegExp(`callback_id: ${ANIMATE_SHORTCUT}\\n`));
     expect(manifest).toMatch(/type: message\n/);
   });

@@ -1,4 +1,4 @@
-// The Discord application commands (/video, /enhance, "Animate with videobot") and the custom ids of our buttons and modals.
+// The Discord application commands (/video, /enhance, /combine, "Animate with videobot") and the custom ids of our buttons and modals.
 import {
   ApplicationCommandOptionType,
   ApplicationCommandType,
@@ -11,6 +11,7 @@ import { PRESET_IDS, getPreset } from '../../core/presets.js';
 
 export const VIDEO_COMMAND = 'video';
 export const ENHANCE_COMMAND = 'enhance';
+export const COMBINE_COMMAND = 'combine';
 export const ANIMATE_COMMAND = 'Animate with videobot';
 
 /** Button and modal ids: `vb:<action>[:<arg>]`, at most 100 characters as Discord requires. */
@@ -19,12 +20,15 @@ export const Ids = {
   regenerate: (jobId: string) => `vb:regen:${jobId}`,
   retry: (jobId: string) => `vb:retry:${jobId}`,
   editPrompt: (jobId: string) => `vb:edit:${jobId}`,
+  extend: (jobId: string) => `vb:extend:${jobId}`,
   details: (jobId: string) => `vb:details:${jobId}`,
   enhanceGenerate: 'vb:enh-gen',
   enhanceEdit: 'vb:enh-edit',
   enhanceAgain: 'vb:enh-again',
   /** Modal: a new prompt for an earlier job (Edit prompt). */
   editModal: (jobId: string) => `vb:edit-modal:${jobId}`,
+  /** Modal: the prompt of the continuation of an earlier job (Extend). */
+  extendModal: (jobId: string) => `vb:extend-modal:${jobId}`,
   /** Modal: generate from an edited enhanced prompt. */
   enhanceModal: 'vb:enh-modal',
   /** Modal: the prompt for "Animate with videobot"; the arg is the context-menu interaction id. */
@@ -69,6 +73,16 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
       contexts,
       integration_types: integrationTypes,
       options: [{ type: ApplicationCommandOptionType.String, name: 'prompt', description: 'Your idea', required: true, max_length: MAX_PROMPT_CHARS }],
+    },
+    {
+      type: ApplicationCommandType.ChatInput,
+      name: COMBINE_COMMAND,
+      description: 'Join delivered videos, in the order given, into one (same size and frame rate)',
+      contexts,
+      integration_types: integrationTypes,
+      options: [
+        { type: ApplicationCommandOptionType.String, name: 'jobs', description: 'Job ids in order, separated by spaces (each video card shows its job id)', required: true, max_length: 1000 },
+      ],
     },
     { type: ApplicationCommandType.Message, name: ANIMATE_COMMAND, contexts, integration_types: integrationTypes },
   ];

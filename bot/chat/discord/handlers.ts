@@ -9,14 +9,15 @@ import {
   type ModalSubmitInteraction,
   type RepliableInteraction,
 } from 'discord.js';
+import { parseCombineIds } from '../../core/combine.js';
 import type { VideoRequest } from '../../core/command.js';
 import { FAILURE_TEXT, UserFacingError } from '../../core/errors.js';
 import type { ImageLimits } from '../../core/image.js';
 import type { Conversation, Job, Requester } from '../../core/job.js';
 import type { Logger } from '../../core/ports.js';
-import type { JobService, RedoRequest } from '../../core/service.js';
+import type { CombineRequest, ExtendRequest, JobService, RedoRequest } from '../../core/service.js';
 import { details } from '../../core/status.js';
-import { ANIMATE_COMMAND, ENHANCE_COMMAND, Ids, VIDEO_COMMAND, parseId } from './commands.js';
+import { ANIMATE_COMMAND, COMBINE_COMMAND, ENHANCE_COMMAND, Ids, VIDEO_COMMAND, parseId } from './commands.js';
 import { DEFAULT_ATTACHMENT_LIMIT } from './delivery.js';
 import { downloadImage, firstImage } from './images.js';
 import { channelErrorText, type ChannelMessages } from './messages.js';
@@ -45,6 +46,7 @@ export async function handleInteraction(ctx: HandlerContext, i: Interaction): Pr
     if (i.isChatInputCommand()) {
       if (i.commandName === VIDEO_COMMAND) return await videoCommand(ctx, i);
       if (i.commandName === ENHANCE_COMMAND) return await enhanceCommand(ctx, i);
+      if (i.commandName === COMBINE_COMMAND) return await combineCommand(ctx, i);
     } else if (i.isMessageContextMenuCommand() && i.commandName === ANIMATE_COMMAND) {
       return await animateCommand(ctx, i);
     } else if (i.isButton()) {
@@ -91,8 +93,12 @@ function conversationFor(i: RepliableInteraction): Conversation {
   };
 }
 
-/** A new video, or a Retry / Regenerate / Edit prompt of an earlier job. */
-type Ask = { readonly request: VideoRequest; readonly image?: Uint8Array } | { readonly redo: RedoRequest['redo'] };
+/** A new video, a Retry / Regenerate / Edit prompt of an earlier job, an Extend of one, or a Combine of several. */
+type Ask =
+  | { readonly request: VideoRequest; readonly image?: Uint8Array }
+  | { readonly redo: RedoRequest['redo'] }
+  | { readonly extend: ExtendRequest['extend'] }
+  | { readonly combine: CombineRequest['combine'] };
 
 /**
  * Hands the request to the JobService's one door: it refuses by throwing before anything is posted in the channel
@@ -139,6 +145,12 @@ async function enhanceCommand(ctx: HandlerContext, i: ChatInputCommandInteractio
   await i.editReply(enhancedMessage(idea, enhanced));
 }
 
+/** /combine jobs:"j1 j2 …": one job that joins the clips without the GPU. */
+async function combineCommand(ctx: HandlerContext, i: ChatInputCommandInteraction): Promise<void> {
+  await i.deferReply(EPHEMERAL);
+  await submit(ctx, i, { combine: { jobIds: parseCombineIds(i.options.getString('jobs', true)) } });
+}
+
 async function animateCommand(ctx: HandlerContext, i: MessageContextMenuCommandInteraction): Promise<void> {
   const attachment = firstImage(i.targetMessage.attachments.values());
   if (!attachment) {
@@ -173,6 +185,11 @@ async function button(ctx: HandlerContext, i: ButtonInteraction): Promise<void> 
       await i.showModal(promptModal(Ids.editModal(jobId), 'Edit prompt', job.params.prompt));
       return;
     }
+    case 'extend': {
+      const job = await mustGet(ctx, jobId);
+      await i.showModal(promptModal(Ids.extendModal(jobId), 'Extend video', job.params.prompt, 'What happens next?'));
+      return;
+    }
     case 'details': {
       const job = await mustGet(ctx, jobId);
       await i.reply({ content: `\`\`\`\n${details(job).replace(/```/g, "'''").slice(0, 1900)}\n\`\`\``, ...EPHEMERAL });
@@ -205,6 +222,11 @@ async function modal(ctx: HandlerContext, i: ModalSubmitInteraction): Promise<vo
     case 'edit-modal': {
       await i.deferReply(EPHEMERAL);
       await submit(ctx, i, { redo: { jobId: arg, prompt } });
+      return;
+    }
+    case 'extend-modal': {
+      await i.deferReply(EPHEMERAL);
+      await submit(ctx, i, { extend: { jobId: arg, prompt } });
       return;
     }
     case 'enh-modal': {

@@ -45,6 +45,7 @@ const STATUS_BUTTON: Record<StatusAction, (jobId: string) => APIButtonComponent>
   retry: (id) => button(Ids.retry(id), 'Retry', ButtonStyle.Primary),
   regenerate: (id) => button(Ids.regenerate(id), 'Regenerate', ButtonStyle.Primary),
   editPrompt: (id) => button(Ids.editPrompt(id), 'Edit prompt', ButtonStyle.Secondary),
+  extend: (id) => button(Ids.extend(id), 'Extend', ButtonStyle.Secondary),
   details: (id) => button(Ids.details(id), 'Details', ButtonStyle.Secondary),
 };
 

@@ -1,4 +1,4 @@
-// Buttons: Cancel, Retry, Regenerate, Edit prompt, Details on status cards; Generate, Edit & generate, Enhance again on /enhance cards.
+// Buttons: Cancel, Retry, Regenerate, Edit prompt, Extend, Details on status cards; Generate, Edit & generate, Enhance again on /enhance cards.
 import type { AllMiddlewareArgs, App, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { UserFacingError } from '../../core/errors.js';
 import type { Job } from '../../core/job.js';
@@ -18,6 +18,7 @@ export function register(app: App, deps: HandlerDeps): void {
   on(ACTION.retry, (args, d) => again(args, d, {}));
   on(ACTION.regenerate, (args, d) => again(args, d, { newSeed: true }));
   on(ACTION.editPrompt, editPrompt);
+  on(ACTION.extend, extend);
   on(ACTION.details, showDetails);
   on(ACTION.enhanceGenerate, enhanceGenerate);
   on(ACTION.enhanceEdit, enhanceEdit);
@@ -71,6 +72,12 @@ async function again(args: ButtonArgs, deps: HandlerDeps, changes: { newSeed?: b
 async function editPrompt(args: ButtonArgs, deps: HandlerDeps): Promise<void> {
   const job = await jobOf(args, deps);
   await openModal(args.client, args.body.trigger_id, promptModal({ kind: 'edit', jobId: job.id }, job.params.prompt));
+}
+
+/** Extend: the prompt modal, pre-filled with the clip's prompt; its submission starts the continuation (views.ts). */
+async function extend(args: ButtonArgs, deps: HandlerDeps): Promise<void> {
+  const job = await jobOf(args, deps);
+  await openModal(args.client, args.body.trigger_id, promptModal({ kind: 'extend', jobId: job.id }, job.params.prompt));
 }
 
 async function showDetails(args: ButtonArgs, deps: HandlerDeps): Promise<void> {

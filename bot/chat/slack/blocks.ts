@@ -13,6 +13,7 @@ export const ACTION = {
   retry: 'videobot_retry',
   regenerate: 'videobot_regenerate',
   editPrompt: 'videobot_edit_prompt',
+  extend: 'videobot_extend',
   details: 'videobot_details',
   /** Value: the enhanced prompt. */
   enhanceGenerate: 'videobot_enhance_generate',
@@ -38,6 +39,7 @@ const MAX_SECTION = 2900;
 export type PromptModal =
   | { readonly kind: 'new'; readonly channel: string; readonly thread?: string }
   | { readonly kind: 'edit'; readonly jobId: string }
+  | { readonly kind: 'extend'; readonly jobId: string }
   | { readonly kind: 'animate'; readonly channel: string; readonly thread: string; readonly file: SlackFileRef };
 
 export interface SlackFileRef {
@@ -86,6 +88,7 @@ const STATUS_BUTTON: Record<StatusAction, (jobId: string) => types.Button> = {
   retry: (id) => button('Retry', ACTION.retry, id, 'primary'),
   regenerate: (id) => button('Regenerate', ACTION.regenerate, id, 'primary'),
   editPrompt: (id) => button('Edit prompt', ACTION.editPrompt, id),
+  extend: (id) => button('Extend', ACTION.extend, id),
   details: (id) => button('Details', ACTION.details, id),
 };
 
@@ -142,7 +145,13 @@ export function enhanceMessage(original: string, enhanced: EnhancedPrompt): { te
   };
 }
 
-const TITLES: Record<PromptModal['kind'], string> = { new: 'Make a video', edit: 'Edit prompt', animate: 'Animate image' };
+const TITLES: Record<PromptModal['kind'], string> = { new: 'Make a video', edit: 'Edit prompt', extend: 'Extend video', animate: 'Animate image' };
+const LABELS: Record<PromptModal['kind'], string> = {
+  new: 'Prompt',
+  edit: 'Prompt',
+  extend: 'What happens next? (the clip continues from its last frame)',
+  animate: 'How should the image move?',
+};
 
 /** A modal with one prompt field, pre-filled; its submission is handled in views.ts. */
 export function promptModal(meta: PromptModal, initial: string): types.ModalView {
@@ -157,9 +166,9 @@ export function promptModal(meta: PromptModal, initial: string): types.ModalView
       {
         type: 'input',
         block_id: PROMPT_BLOCK,
-        label: { type: 'plain_text', text: meta.kind === 'animate' ? 'How should the image move?' : 'Prompt' },
-        // Edit prompt keeps the earlier job's settings (resubmit changes only the prompt), so options are offered only for new videos.
-        ...(meta.kind === 'edit' ? {} : { hint: { type: 'plain_text' as const, text: 'Options such as --seed 42 or --frames 49 work here too.' } }),
+        label: { type: 'plain_text', text: LABELS[meta.kind] },
+        // Edit prompt and Extend keep the earlier job's settings (only the prompt changes), so options are offered only for new videos.
+        ...(meta.kind === 'edit' || meta.kind === 'extend' ? {} : { hint: { type: 'plain_text' as const, text: 'Options such as --seed 42 or --frames 49 work here too.' } }),
         element: {
           type: 'plain_text_input',
           action_id: PROMPT_INPUT,

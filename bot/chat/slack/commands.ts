@@ -1,6 +1,7 @@
-// Slash commands: /video <prompt> [flags] and /enhance <prompt>.
+// Slash commands: /video <prompt> [flags], /enhance <prompt> and /combine <job> <job> ….
 import type { AllMiddlewareArgs, App, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { USAGE, parseVideoCommand } from '../../core/command.js';
+import { parseCombineIds } from '../../core/combine.js';
 import { InvalidCommandError } from '../../core/errors.js';
 import { enhanceMessage } from './blocks.js';
 import { answering, conversationAt, slackRequester, submitOnce, type HandlerDeps } from './context.js';
@@ -10,6 +11,38 @@ type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 export function register(app: App, deps: HandlerDeps): void {
   app.command('/video', (args) => video(args, deps));
   app.command('/enhance', (args) => enhance(args, deps));
+  app.command('/combine', (args) => combine(args, deps));
+}
+
+const COMBINE_HELP = `Usage: \`/combine <job> <job> …\` — joins delivered videos, in the order given, into one (same size and frame rate; job ids are on each video's card).`;
+
+/** /combine j1 j2 …: one job that joins the clips without the GPU; a refusal is the acknowledgement itself. */
+async function combine({ command, ack, respond }: CommandArgs, deps: HandlerDeps): Promise<void> {
+  const jobIds = parseCombineIds(command.text);
+  if (jobIds.length === 0 || command.text.trim() === 'help') {
+    await ack({ response_type: 'ephemeral', text: COMBINE_HELP });
+    return;
+  }
+  let acked = false;
+  const acknowledge = async (reply?: string) => {
+    if (acked) return false;
+    acked = true;
+    await ack(reply === undefined ? undefined : { response_type: 'ephemeral', text: reply });
+    return true;
+  };
+  const tell = async (message: string) => {
+    if (!(await acknowledge(message))) await respond({ response_type: 'ephemeral', text: message });
+  };
+  await answering(deps.log, '/combine', tell, async () => {
+    await submitOnce(deps, {
+      requester: slackRequester(command.user_id, command.user_name),
+      conversation: conversationAt({ channel: command.channel_id }),
+      combine: { jobIds },
+      requestKey: `slack:${command.trigger_id}`,
+      admitted: () => acknowledge().then(() => undefined),
+    });
+  });
+  await acknowledge();
 }
 
 const VIDEO_HELP = `Usage: \`${USAGE}\`\nExample: \`/video a bee landing on a sunflower, macro, golden hour --seconds 6\``;

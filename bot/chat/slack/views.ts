@@ -1,4 +1,4 @@
-// Modal submissions: the prompt modal of Edit & generate, Edit prompt and Animate with videobot.
+// Modal submissions: the prompt modal of Edit & generate, Edit prompt, Extend and Animate with videobot.
 import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
 import { parseVideoCommand, type VideoRequest } from '../../core/command.js';
 import { UserFacingError } from '../../core/errors.js';
@@ -20,7 +20,7 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
   try {
     request = parseVideoCommand(text);
     if (!request.prompt) throw new UserFacingError('INVALID_COMMAND', 'Write a prompt first.');
-    if (meta.kind === 'edit') {
+    if (meta.kind === 'edit' || meta.kind === 'extend') {
       earlier = await deps.service.get(meta.jobId);
       if (!earlier) throw new UserFacingError('JOB_NOT_FOUND', 'The video this prompt belongs to is no longer known to the bot. Use /video with the new prompt instead.');
     }
@@ -34,13 +34,14 @@ async function submitPrompt({ ack, body, view, client }: ViewArgs, deps: Handler
   const requester = slackRequester(user, body.user.name);
   const requestKey = `slack:view:${view.id}`;
 
-  if (meta.kind === 'edit') {
+  if (meta.kind === 'edit' || meta.kind === 'extend') {
     const job = earlier;
     if (!job) return; // found above, or the modal was answered with an error
     const { channelId, threadId } = job.conversation;
     const place = { channel: channelId, ...(threadId ? { thread: threadId } : {}) };
-    await answering(deps.log, 'Edit prompt', (message) => tellPrivately(client, deps.log, { ...place, user }, message), async () => {
-      await submitOnce(deps, { requester, conversation: conversationAt(place), redo: { jobId: job.id, prompt: request.prompt }, requestKey });
+    const ask = meta.kind === 'edit' ? { redo: { jobId: job.id, prompt: request.prompt } } : { extend: { jobId: job.id, prompt: request.prompt } };
+    await answering(deps.log, meta.kind === 'edit' ? 'Edit prompt' : 'Extend', (message) => tellPrivately(client, deps.log, { ...place, user }, message), async () => {
+      await submitOnce(deps, { requester, conversation: conversationAt(place), ...ask, requestKey });
     });
     return;
   }
