@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DEPLOYED_CHAT_IDS, type ChatPlatform } from './chat-platforms.js';
 import { presetInstanceTypeProblems, processingInstanceTypeProblem } from '../bot/aws/instance-types.js';
+import { PRESET_IDS } from '../bot/core/presets.js';
 
 /** A comma-separated string (as `-c key=a,b` gives) or a JSON array (as cdk.json may hold). */
 const list = z
@@ -52,6 +53,22 @@ export const contextSchema = z
     instanceType: processingInstanceType.default('ml.g6e.2xlarge'),
     /** Per-preset overrides, "cogvideox1.5-5b=ml.p5.4xlarge,cogvideox-2b=ml.g6.2xlarge". */
     instanceTypes: presetInstanceTypes.default([]),
+    /**
+     * The GPU runner: `processing` (a SageMaker Processing job per video, the default) or `async` (a SageMaker
+     * Asynchronous Inference endpoint per preset in asyncPresets, the model kept loaded; docs/aws.md).
+     */
+    runner: z.enum(['processing', 'async']).default('processing'),
+    /** The presets an asynchronous endpoint serves (runner=async), one endpoint each, on the preset's instance type. */
+    asyncPresets: list
+      .pipe(z.array(z.string()).min(1))
+      .superRefine((presets, ctx) => {
+        for (const preset of presets.filter((p) => !PRESET_IDS.includes(p))) {
+          ctx.addIssue({ code: 'custom', message: `unknown preset "${preset}"; presets: ${PRESET_IDS.join(', ')}` });
+        }
+      })
+      .default(['cogvideox-5b']),
+    /** The most instances one endpoint scales out to (it scales in to zero when idle). */
+    asyncMaxInstances: z.coerce.number().int().min(1).max(20).default(1),
 
     enhancer: z.enum(['bedrock', 'off']).default('bedrock'),
     /** Default: Claude Sonnet 4.5 through the inference profile of the deployment Region's geography. */
@@ -105,6 +122,8 @@ export interface AppConfig {
   readonly jobPrefix: string;
   readonly instanceType: string;
   readonly instanceTypes: readonly string[];
+  /** Set when the bot runs videos on asynchronous endpoints instead of Processing jobs. */
+  readonly asyncEndpoints?: { readonly presets: readonly string[]; readonly maxInstances: number };
   readonly bedrock?: { readonly modelId: string; readonly guardrail?: { readonly id: string; readonly version: string } };
 
   readonly retention: {
@@ -155,6 +174,7 @@ export function parseAppConfig(
     jobPrefix: c.jobPrefix,
     instanceType: c.instanceType,
     instanceTypes: c.instanceTypes,
+    ...(c.runner === 'async' ? { asyncEndpoints: { presets: [...new Set(c.asyncPresets)], maxInstances: c.asyncMaxInstances } } : {}),
     ...(c.enhancer === 'bedrock'
       ? {
           bedrock: {

@@ -1,6 +1,6 @@
 """Entry point: `python -m processing [run|serve|probe|stage] ...`."""
 import sys
 
-from processing.job import main
+from processing.cli import main
 
 sys.exit(main())

@@ -1,16 +1,19 @@
-"""Speed options for the CogVideoX transformer: `stock`, `lossless` (the default) and `fast` (lossy).
+"""Speed options for a video transformer: `stock`, `lossless` (the default) and `fast` (lossy).
+
+What each family's blocks need patched (fused projections, the attention processor, the block
+list) is in processing/families/; this module holds what is the same for every family.
 
 lossless keeps the arithmetic of stock diffusers (bf16 everywhere, same fp32 RoPE maths) and
 only changes how it is scheduled on the GPU: one fused QKV matrix multiply instead of three,
 the fastest SDPA kernel for the shape tried first (cuDNN on Hopper), and regional
-torch.compile of the repeated CogVideoXBlock (compiled once, reused by all 42 blocks), whose
+torch.compile of the repeated block (compiled once, reused by all 42 CogVideoX-5B blocks), whose
 Inductor/Triton artefacts persist in a compile-cache file so later jobs skip most of the
 compile. Outputs stay within bf16 rounding of stock (docs/performance.md has the numbers).
 
 fast adds two lossy steps on top: fp8 (e4m3, per-row/per-channel scaled) matrix multiplies in
-the transformer blocks, and a fixed-schedule step cache that, between a few fully computed
-warm-up and final steps, computes the block stack on one step in `interval` and reuses its
-cached residual on the others.
+the transformer blocks, and, for families whose block list supports it (CogVideoX), a
+fixed-schedule step cache that, between a few fully computed warm-up and final steps, computes
+the block stack on one step in `interval` and reuses its cached residual on the others.
 """
 from __future__ import annotations
 
@@ -131,76 +134,6 @@ def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, backe
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
 
 
-class CogVideoXAttnProcessor:
-    """diffusers' CogVideoXAttnProcessor2_0 with one QKV projection and a chosen SDPA kernel.
-
-    Same maths as stock: LayerNorm on q and k, RoPE in fp32 on the video tokens, SDPA, output
-    projection; with `to_qkv` present the three projections are one matrix multiply.
-    """
-
-    def __init__(self, backend: str = "default"):
-        self.backend = backend
-
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                 attention_mask: torch.Tensor | None = None,
-                 image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        from diffusers.models.embeddings import apply_rotary_emb
-
-        text_seq_length = encoder_hidden_states.size(1)
-        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
-        batch_size, sequence_length, _ = hidden_states.shape
-
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
-            attention_mask = attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])
-
-        if getattr(attn, "to_qkv", None) is not None:
-            query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
-        else:
-            query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-
-        head_dim = key.shape[-1] // attn.heads
-        query, key, value = (t.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-
-        if image_rotary_emb is not None:
-            query = torch.cat([query[:, :, :text_seq_length],
-                               apply_rotary_emb(query[:, :, text_seq_length:], image_rotary_emb)], dim=2)
-            if not attn.is_cross_attention:
-                key = torch.cat([key[:, :, :text_seq_length],
-                                 apply_rotary_emb(key[:, :, text_seq_length:], image_rotary_emb)], dim=2)
-
-        hidden_states = attention(query, key, value, self.backend, attention_mask)
-        hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
-        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
-        encoder_hidden_states, hidden_states = hidden_states.split(
-            [text_seq_length, hidden_states.size(1) - text_seq_length], dim=1)
-        return hidden_states, encoder_hidden_states
-
-
-@torch.no_grad()
-def fuse_qkv(attn) -> bool:
-    """Replaces to_q/to_k/to_v by one Linear (`to_qkv`); the separate weights are freed."""
-    if getattr(attn, "to_qkv", None) is not None or attn.to_k is None or attn.is_cross_attention:
-        return False
-    parts = (attn.to_q, attn.to_k, attn.to_v)
-    weight = torch.cat([p.weight for p in parts])
-    bias = torch.cat([p.bias for p in parts]) if attn.to_q.bias is not None else None
-    fused = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
-                      device=weight.device, dtype=weight.dtype)
-    fused.weight.copy_(weight)
-    if bias is not None:
-        fused.bias.copy_(bias)
-    attn.to_qkv = fused
-    attn.fused_projections = True
-    # Frees the separate weights; diffusers code reads the attributes, so they stay defined.
-    attn.to_q = attn.to_k = attn.to_v = None
-    return True
-
-
 # --- fp8 ------------------------------------------------------------------------------
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -285,71 +218,6 @@ class StepCache:
         if self.residuals is None:
             return True
         return self.schedule.computes(self.step, int(self._total_steps()))
-
-
-def _contiguous(hidden_states, encoder_hidden_states, **_):
-    """The first block gets strided slices of the patch embedding, the others contiguous tensors;
-    one layout means one compiled graph for all blocks instead of two."""
-    return hidden_states.contiguous(), encoder_hidden_states.contiguous()
-
-
-class _CaptureInputs:
-    def __init__(self, cache: StepCache):
-        self.cache = cache
-
-    def __call__(self, hidden_states, encoder_hidden_states, **_):
-        hidden_states, encoder_hidden_states = _contiguous(hidden_states, encoder_hidden_states)
-        self.cache.inputs = (hidden_states, encoder_hidden_states)
-        return hidden_states, encoder_hidden_states
-
-
-class _RecordResiduals:
-    def __init__(self, cache: StepCache):
-        self.cache = cache
-
-    def __call__(self, hidden_states, encoder_hidden_states, **_):
-        before_h, before_e = self.cache.inputs
-        self.cache.residuals = (hidden_states.float() - before_h.float(),
-                                encoder_hidden_states.float() - before_e.float())
-        self.cache.inputs = None
-        self.cache.computed += 1
-        return hidden_states, encoder_hidden_states
-
-
-class _ApplyResiduals:
-    def __init__(self, cache: StepCache):
-        self.cache = cache
-
-    def __call__(self, hidden_states, encoder_hidden_states, **_):
-        residual_h, residual_e = self.cache.residuals
-        self.cache.reused += 1
-        return ((hidden_states.float() + residual_h).to(hidden_states.dtype),
-                (encoder_hidden_states.float() + residual_e).to(encoder_hidden_states.dtype))
-
-
-class BlockList(nn.ModuleList):
-    """The transformer's block list; iterating it yields the blocks (behind a layout fix-up),
-    or, on a step the cache skips, one residual reuse.
-
-    CogVideoXTransformer3DModel.forward loops `for block in self.transformer_blocks`, so
-    swapping the list is enough: parameters and state-dict keys stay those of the blocks.
-    """
-
-    def __init__(self, blocks, cache: StepCache | None = None):
-        super().__init__(blocks)
-        self.cache = cache
-
-    def __iter__(self):
-        cache = self.cache
-        if cache is None:
-            yield _contiguous
-            yield from super().__iter__()
-        elif cache.computes_now():
-            yield _CaptureInputs(cache)
-            yield from super().__iter__()
-            yield _RecordResiduals(cache)
-        else:
-            yield _ApplyResiduals(cache)
 
 
 # --- compile, and its fallback -------------------------------------------------------------
@@ -522,25 +390,6 @@ class CompileCache:
 
 # --- prewarm: compile while the weights load -------------------------------------------------
 
-def latent_frame_count(frames: int, temporal_compression: int, patch_size_t: int | None) -> tuple[int, int]:
-    """(latent frames the transformer sees, frames the pipeline pads so patch_size_t divides them)."""
-    latent = (frames - 1) // temporal_compression + 1
-    p_t = patch_size_t or 1
-    extra = (p_t - latent % p_t) % p_t
-    return latent + extra, extra
-
-
-def rotary_stand_in(config, height: int, width: int, latent_frames: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tables shaped, typed and laid out like the pipelines' RoPE (cos, sin), whose values the
-    compile does not depend on. tests/test_optimize.py checks the layout against
-    CogVideoXPipeline._prepare_rotary_positional_embeddings."""
-    p, p_t = config.patch_size, config.patch_size_t
-    frames = latent_frames if p_t is None else (latent_frames + p_t - 1) // p_t
-    tokens = frames * (height // (8 * p)) * (width // (8 * p))
-    cos = torch.zeros(tokens, config.attention_head_dim, device=device, dtype=torch.float32)
-    return cos, torch.zeros_like(cos)
-
-
 @dataclass(frozen=True)
 class WarmShape:
     """The transformer call a job will make: CFG batch, frames, size, text tokens."""
@@ -575,13 +424,14 @@ class Prewarm:
     """
 
     def __init__(self, config: dict, options: Options, shape: WarmShape, *, dtype, device: str = "cuda",
-                 compile_cache_dir: Path | None = None, label: str = "cogvideox"):
+                 compile_cache_dir: Path | None = None, label: str = "cogvideox", family=None):
+        from processing import families
+
         self.config, self.options, self.shape = dict(config), options, shape
         self.dtype, self.device = dtype, torch.device(device)
         self.compile_cache_dir, self.label = compile_cache_dir, label
-        from diffusers import CogVideoXTransformer3DModel  # here, in the caller's thread (see pipeline.py)
-
-        self.model_cls = CogVideoXTransformer3DModel
+        self.family = family or families.get("cogvideox")
+        self.model_cls = self.family.transformer_class()  # imported here, in the caller's thread (pipeline.py)
         self.result = PrewarmResult()
         self._thread = threading.Thread(target=self._run, name="videobot-prewarm", daemon=True)
 
@@ -613,23 +463,11 @@ class Prewarm:
                     tensor.normal_(0.0, 0.02)
         stand_in = SimpleNamespace(transformer=model, scheduler=None)
         self._report = apply(stand_in, replace(self.options, step_cache=None, prewarm=False),
-                             work_device=str(self.device), compile_where="prewarm")
+                             work_device=str(self.device), compile_where="prewarm", family=self.family)
         return model
 
     def _inputs(self, model) -> dict:
-        config, shape = model.config, self.shape
-        frames, _ = latent_frame_count(shape.frames, config.temporal_compression_ratio, config.patch_size_t)
-        hidden = torch.randn(shape.batch, frames, config.in_channels, shape.height // 8, shape.width // 8,
-                             device=self.device, dtype=self.dtype)
-        text = torch.randn(shape.batch, shape.text_tokens, config.text_embed_dim, device=self.device, dtype=self.dtype)
-        inputs = {"hidden_states": hidden, "encoder_hidden_states": text,
-                  "timestep": torch.full((shape.batch,), 999, device=self.device, dtype=torch.long),
-                  "return_dict": False}
-        if config.use_rotary_positional_embeddings:
-            inputs["image_rotary_emb"] = rotary_stand_in(config, shape.height, shape.width, frames, self.device)
-        if getattr(config, "ofs_embed_dim", None):
-            inputs["ofs"] = hidden.new_full((1,), 2.0)
-        return inputs
+        return self.family.warm_inputs(model, self.shape, self.device, self.dtype)
 
     def _warm(self) -> None:
         model = self._stand_in()
@@ -655,9 +493,11 @@ class Prewarm:
 
 # --- applying -----------------------------------------------------------------------------
 
-def blocks_of(transformer) -> list[nn.Module]:
-    """The transformer blocks themselves (iterating a BlockList yields helpers around them)."""
-    return list(transformer.transformer_blocks._modules.values())
+def blocks_of(transformer, family=None) -> list[nn.Module]:
+    """The transformer blocks themselves (iterating a family's block list yields helpers around them)."""
+    from processing import families
+
+    return (family or families.of_transformer(transformer)).blocks(transformer)
 
 
 class Report:
@@ -698,23 +538,24 @@ class Report:
 
 def apply(pipe, options: Options, *, work_device: str | None = None,
           compile_cache_dir: Path | None = None, label: str = "cogvideox",
-          prewarm: Prewarm | None = None, compile_where: str = "first call") -> Report:
+          prewarm: Prewarm | None = None, compile_where: str = "first call", family=None) -> Report:
     """Applies `options` to `pipe.transformer` in place; call before any offload is enabled.
+    `family` (processing/families/) patches its blocks; by default the one the transformer is of.
 
     With a `prewarm` under way, the first transformer call waits for it instead of compiling.
     A compile that fails leaves the blocks eager (`Report.compile_fallback`), never the job failed."""
+    from processing import families
+
     report = Report(speed=options.speed)
     if options.speed == "stock":
         return report
     transformer = pipe.transformer
-    blocks = blocks_of(transformer)
+    family = family or families.of_transformer(transformer)
+    blocks = family.blocks(transformer)
     device = torch.device(work_device) if work_device else None
 
     for block in blocks:
-        attn = block.attn1
-        if options.fuse_qkv:
-            report.fused_qkv += fuse_qkv(attn)
-        attn.set_processor(CogVideoXAttnProcessor(options.attention))
+        report.fused_qkv += family.patch_attention(block, options.fuse_qkv, options.attention)
     report.attention = options.attention
 
     if options.fp8:
@@ -735,10 +576,10 @@ def apply(pipe, options: Options, *, work_device: str | None = None,
         report.compile_cache = state
 
     cache = None
-    if options.step_cache is not None:
+    if options.step_cache is not None and family.step_cache:
         cache = StepCache(options.step_cache, lambda: pipe.scheduler.num_inference_steps)
         transformer.register_forward_pre_hook(cache.before_forward, with_kwargs=True)
         report.step_cache = cache
     if options.compile_blocks or cache is not None:
-        transformer.transformer_blocks = BlockList(blocks, cache)
+        family.wrap_blocks(transformer, blocks, cache)
     return report

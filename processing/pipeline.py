@@ -1,7 +1,9 @@
-"""Builds the one CogVideoX pipeline a job uses (weights, dtype, scheduler, memory plan) and runs it.
+"""Builds the one pipeline a job uses (weights, dtype, scheduler, memory plan) and runs it.
 
+What differs between model families (pipeline classes, scheduler, call arguments, the tiny model,
+how the speed options patch the transformer) is asked of the preset's family (processing/families/).
 GPU-speed work (torch.compile, fused attention, quantisation) lives in optimize.py and is applied
-in `build_pipeline`; the job flow in job.py only calls `build_pipeline` and `generate`.
+in `build_pipeline`; the run in job.py (step 2 and 3) only calls `build_pipeline` and `generate`.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from processing.errors import JobError
+from processing.families import family_of
 from processing.presets import Preset
 
 log = logging.getLogger(__name__)
@@ -108,10 +111,8 @@ def resolve_weights(preset: Preset, models_dir: Path, allow_download: bool) -> s
                    retryable=False)
 
 
-def pipeline_class(mode: str):
-    from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
-
-    return CogVideoXImageToVideoPipeline if mode == "i2v" else CogVideoXPipeline
+def pipeline_class(preset: Preset, mode: str):
+    return family_of(preset).pipeline_class(preset, mode)
 
 
 @contextlib.contextmanager
@@ -139,17 +140,15 @@ def parallel_shard_loading():
 def load_components(preset: Preset, mode: str, weights: str | None, dtype, *, direct_to: str | None = None):
     """The pipeline with its weights; `direct_to` loads every component straight onto that device
     (shards in parallel) instead of building it in host memory and copying it over afterwards."""
-    cls = pipeline_class(mode)
+    family = family_of(preset)
     if weights is None:
-        from processing import tiny
-
-        return cls(**tiny.build_components(mode, preset.max_text_tokens)).to(dtype=dtype)
+        return pipeline_class(preset, mode)(**family.tiny_components(preset, mode)).to(dtype=dtype)
     local = Path(weights).is_dir()
     try:
         if direct_to is None:
-            return cls.from_pretrained(weights, torch_dtype=dtype, local_files_only=local)
+            return family.from_pretrained(preset, mode, weights, dtype, local_files_only=local)
         with parallel_shard_loading():
-            pipe = cls.from_pretrained(weights, torch_dtype=dtype, local_files_only=local, device_map=direct_to)
+            pipe = family.from_pretrained(preset, mode, weights, dtype, local_files_only=local, device_map=direct_to)
         pipe.hf_device_map = None  # one device for everything: nothing to dispatch, and pipe.to() stays usable
         return pipe
     except (OSError, ValueError, EnvironmentError) as exc:
@@ -165,13 +164,14 @@ def start_prewarm(preset: Preset, weights: str | None, options, warm_shape, dtyp
     options ask for it and the transformer's config can be read before its weights."""
     from processing import optimize
 
-    if not options.prewarm or warm_shape is None or weights is None:
+    family = family_of(preset)
+    if not options.prewarm or not family.prewarm or warm_shape is None or weights is None:
         return None
     config_file = Path(weights) / "transformer" / "config.json"
     if not config_file.is_file():
         return None
     return optimize.Prewarm(json.loads(config_file.read_text()), options, warm_shape, dtype=dtype, device=device,
-                            compile_cache_dir=compile_cache_dir, label=preset.name).start()
+                            compile_cache_dir=compile_cache_dir, label=preset.name, family=family).start()
 
 
 def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, dtype_name: str, plan: str, *,
@@ -187,14 +187,15 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
         loading["at_s"][name] = round(time.perf_counter() - began, 3)
 
     import torch
-    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
 
     from processing import optimize
 
     # Every import happens here, before another thread starts: diffusers' and transformers' lazy
     # modules are not safe to import from two threads at once (seen on the GPU benchmark: one
     # thread got a half-initialised transformers and failed).
-    pipeline_class(mode)
+    family = family_of(preset)
+    pipeline_class(preset, mode)
+    family.transformer_class()
     mark("imported")
     dtype = getattr(torch, dtype_name)
     options = optimize.options_for(speed, device, plan)
@@ -211,15 +212,14 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
         mark("prewarm_done")
     pipe = load_components(preset, mode, weights, dtype, direct_to=device if options.direct_load else None)
     mark("loaded")
-    scheduler_cls = {"dpm": CogVideoXDPMScheduler, "ddim": CogVideoXDDIMScheduler}[preset.scheduler]
-    pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    family.configure(pipe, preset)
     pipe.set_progress_bar_config(disable=True)
 
     # Optimisations rewrite layers, so they go before offload hooks; with everything resident
     # they run after the move, on the GPU, where quantising weights is fast.
     def apply():
         return optimize.apply(pipe, options, work_device=device, compile_cache_dir=compile_cache_dir,
-                              label=preset.name, prewarm=prewarm)
+                              label=preset.name, prewarm=prewarm, family=family)
 
     if plan == "none":
         place_pipeline(pipe, plan, device)
@@ -266,7 +266,8 @@ def seed_generator(seed: int):
 def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: str, seed: int,
              frames: int, steps: int, guidance: float, height: int, width: int, device: str,
              image=None, on_step: Callable[[int], None] = lambda k: None) -> np.ndarray:
-    """One pipeline call; returns float frames in [0, 1] shaped (frames, height, width, 3)."""
+    """The one pipeline call (denoise and decode); returns float frames in [0, 1] shaped
+    (frames, height, width, 3). The family adds its own arguments (CogVideoX: dynamic CFG)."""
     def step_end(_pipe, index, _timestep, tensors):
         on_step(index + 1)
         return tensors
@@ -275,7 +276,7 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
     result = pipe(
         prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
         num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
-        use_dynamic_cfg=preset.dynamic_cfg, generator=seed_generator(seed),
+        generator=seed_generator(seed), **family_of(preset).call_arguments(preset, mode),
         output_type="np", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
         **kwargs,
     )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PRESETS_PATH = Path(__file__).with_name("presets.json")
@@ -36,7 +36,8 @@ class Preset:
     name: str
     label: str
     hf_id: str | None
-    family: str
+    family: str  # the model family: a module in processing/families/
+    generation: str  # the family's model generation ("1.0", "1.5", "2.2"): i2v siblings share it
     modes: tuple[str, ...]
     sizes: tuple[tuple[int, int], ...]  # (height, width)
     frames: FrameRule
@@ -52,6 +53,9 @@ class Preset:
     # Free GPU memory for keeping every component resident at the default frame count, where
     # measured; otherwise pipeline.RESIDENT_FACTOR x min_gpu_gib (docs/performance.md).
     resident_gpu_gib: float | None = None
+    license: str = ""
+    negative_prompt: str = ""  # the family's recommended default, used when a job gives none
+    family_options: dict = field(default_factory=dict, hash=False)  # read only by the family (e.g. Wan's flow_shift)
 
     @classmethod
     def from_json(cls, name: str, raw: dict) -> "Preset":
@@ -60,6 +64,7 @@ class Preset:
             label=raw["label"],
             hf_id=raw.get("hf_id"),
             family=raw["family"],
+            generation=raw["generation"],
             modes=tuple(raw["modes"]),
             sizes=tuple((int(h), int(w)) for h, w in raw["sizes"]),
             frames=FrameRule(**raw["frames"]),
@@ -73,6 +78,9 @@ class Preset:
             min_gpu_gib=float(raw["min_gpu_gib"]),
             test_only=bool(raw["test_only"]),
             resident_gpu_gib=float(raw["resident_gpu_gib"]) if raw.get("resident_gpu_gib") is not None else None,
+            license=raw.get("license", ""),
+            negative_prompt=raw.get("negative_prompt", ""),
+            family_options=dict(raw.get("family_options", {})),
         )
 
     def describe_sizes(self) -> str:
@@ -94,6 +102,12 @@ class Presets:
 def load_presets(path: Path = PRESETS_PATH) -> Presets:
     raw = json.loads(path.read_text(encoding="utf-8"))
     by_name = {name: Preset.from_json(name, body) for name, body in raw["presets"].items()}
+    from processing import families  # no torch: the family modules import it lazily
+
+    for preset in by_name.values():
+        if preset.family not in families.names():
+            raise ValueError(f"{path}: {preset.name}'s family {preset.family!r} is not one of "
+                             f"{', '.join(families.names())} (processing/families/)")
     if raw["default"] not in by_name:
         raise ValueError(f"{path}: default preset {raw['default']!r} is not defined")
     return Presets(default=raw["default"], by_name=by_name)

@@ -221,7 +221,9 @@ function resolvePreset(id: string, mode: Mode, explicit: boolean): Preset {
 export function framesMessage(preset: Preset, frames: number): string {
   const allowed = allowedFrames(preset);
   if (allowed.length === 1) return `${preset.label} makes exactly ${allowed[0]} frames; got --frames ${frames}.`;
-  return `${preset.label} needs ${preset.frames.step}N+1 frames from ${preset.frames.min} to ${preset.frames.max} (${allowed.join(', ')}); got --frames ${frames}.`;
+  // A long list (Wan allows 30 counts) reads worse than the rule and one example.
+  const examples = allowed.length <= 12 ? allowed.join(', ') : `e.g. ${preset.frames.default}`;
+  return `${preset.label} needs ${preset.frames.step}N+1 frames from ${preset.frames.min} to ${preset.frames.max} (${examples}); got --frames ${frames}.`;
 }
 
 function fmt(n: number): string {

@@ -1,5 +1,5 @@
 // The processing contract on the bot's side: job.json as the job reads it, and the job's output files as it writes them
-// (processing/job.py, processing/progress.py, processing/errors.py; docs/processing.md). Both runners use this module;
+// (processing/contract.py, processing/validation.py, processing/progress.py, processing/errors.py; docs/processing.md). Both runners use this module;
 // test/fixtures/contract/ holds golden files that the vitest and pytest suites both read.
 import type { JobFailure } from './errors.js';
 import { FAILURE_TEXT } from './errors.js';
@@ -27,7 +27,7 @@ export const clipFileName = (index: number): string => `clip-${index}.mp4`;
 /** job.json's mode for a Combine job: no model runs, the clips are joined with ffmpeg (processing/combine.py). */
 export const COMBINE_MODE = 'combine';
 
-/** job.json for a job (snake_case fields, as processing/job.py validates them). */
+/** job.json for a job (snake_case fields, as processing/validation.py validates them). */
 export function toJobFile(job: Job): Record<string, unknown> {
   const p = job.params;
   if (p.clips) return { id: job.id, mode: COMBINE_MODE, clips: [...p.clips] };

@@ -5,6 +5,7 @@ import type { ServiceContext } from './context.js';
 import type { JobFailure } from './errors.js';
 import { RunnerSubmitError, UserFacingError } from './errors.js';
 import type { Job } from './job.js';
+import type { CancelTimer } from './ports.js';
 import { RUNNER_STATES, isFinal } from './job.js';
 import { MAX_PROMPT_CHARS, errorRule } from './limits.js';
 import { DEFAULT_QUEUE_POLL_MS } from './scope.js';
@@ -20,7 +21,9 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   const { store, objects, runner, clock, log, limits, owns, move, fail, showStatus } = ctx;
   const enhancer = ctx.deps.enhancer;
   const lease = ctx.deps.scope?.lease;
-  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** One timer, for the earliest back-off to end: it runs the queue then. */
+  let retryAt = Infinity;
+  let cancelRetry: CancelTimer | undefined;
   const inFlight = new Set<Promise<void>>();
   let pumping: Promise<void> | undefined;
   let pumpAgain = false;
@@ -28,7 +31,7 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
   /** Whether this process holds the queue (always, without a lease); it settles the queue's jobs when it gains it. */
   let holdingQueue = false;
   let takingQueue: Promise<boolean> | undefined;
-  let queuePoll: ReturnType<typeof setInterval> | undefined;
+  let stopPolling: CancelTimer | undefined;
 
   /** Starts queued jobs while there is capacity. Safe to call often; runs one pass at a time. */
   function pump(): void {
@@ -81,7 +84,7 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
         job.attempts > 0 && job.failure?.code !== 'INTERRUPTED' ? Math.min(limits.retryBackoffMs * 2 ** (job.attempts - 1), limits.maxRetryBackoffMs) : 0;
       const notBefore = job.updatedAt + backoff;
       if (now < notBefore) {
-        scheduleRetry(notBefore - now);
+        runQueueAt(notBefore);
         continue;
       }
       free--;
@@ -92,12 +95,15 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
     for (const job of queued) if (job.state === 'queued') void showStatus(job);
   }
 
-  function scheduleRetry(ms: number): void {
-    const timer = setTimeout(() => {
-      retryTimers.delete(timer);
+  function runQueueAt(at: number): void {
+    if (at >= retryAt) return;
+    cancelRetry?.();
+    retryAt = at;
+    cancelRetry = clock.setTimeout(() => {
+      cancelRetry = undefined;
+      retryAt = Infinity;
       pump();
-    }, ms);
-    retryTimers.add(timer);
+    }, at - clock.now());
   }
 
   async function dispatch(queued: Job): Promise<void> {
@@ -223,19 +229,18 @@ export function createDispatch(ctx: ServiceContext, hooks: DispatchHooks) {
     await holdQueue();
     const scope = ctx.deps.scope ?? {};
     const pollMs = scope.queuePollMs ?? (lease ? DEFAULT_QUEUE_POLL_MS : undefined);
-    if (pollMs) {
-      queuePoll = setInterval(() => pump(), pollMs);
-      queuePoll.unref?.();
-    }
+    if (pollMs) stopPolling = clock.setInterval(() => pump(), pollMs);
     pump();
   }
 
   /** Stops starting jobs; waits for the passes under way. Call releaseQueue() once the runner has stopped too. */
   async function stop(): Promise<void> {
     stopped = true;
-    for (const t of retryTimers) clearTimeout(t);
-    retryTimers.clear();
-    clearInterval(queuePoll);
+    cancelRetry?.();
+    cancelRetry = undefined;
+    retryAt = Infinity;
+    stopPolling?.();
+    stopPolling = undefined;
     await idle();
     await takingQueue;
   }

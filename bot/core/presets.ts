@@ -13,7 +13,10 @@ export interface Preset {
   readonly id: string;
   readonly label: string;
   readonly hfId: string | null;
+  /** The model family: which module in processing/families/ builds and calls the pipeline ("cogvideox", "wan"). */
   readonly family: string;
+  /** The family's generation ("1.0", "1.5", "2.2"): a text-to-video preset and its image-to-video sibling share it. */
+  readonly generation: string;
   readonly modes: readonly Mode[];
   /** [height, width] pairs. */
   readonly sizes: readonly (readonly [number, number])[];
@@ -25,12 +28,16 @@ export interface Preset {
   readonly maxTextTokens: number;
   readonly minGpuGib: number;
   readonly testOnly: boolean;
+  readonly license: string;
+  /** The family's recommended negative prompt; the job uses it when a job gives none. */
+  readonly negativePrompt: string;
 }
 
 interface RawPreset {
   label: string;
   hf_id: string | null;
   family: string;
+  generation: string;
   modes: string[];
   sizes: number[][];
   frames: { step: number; min: number; max: number; default: number };
@@ -41,6 +48,8 @@ interface RawPreset {
   max_text_tokens: number;
   min_gpu_gib: number;
   test_only: boolean;
+  license?: string;
+  negative_prompt?: string;
 }
 
 const raw = presetsFile as unknown as { default: string; presets: Record<string, RawPreset> };
@@ -53,6 +62,7 @@ export const PRESETS: ReadonlyMap<string, Preset> = new Map(
       label: p.label,
       hfId: p.hf_id,
       family: p.family,
+      generation: p.generation,
       modes: p.modes as Mode[],
       sizes: p.sizes.map(([h, w]) => [h!, w!] as const),
       frames: p.frames,
@@ -63,6 +73,8 @@ export const PRESETS: ReadonlyMap<string, Preset> = new Map(
       maxTextTokens: p.max_text_tokens,
       minGpuGib: p.min_gpu_gib,
       testOnly: p.test_only,
+      license: p.license ?? '',
+      negativePrompt: p.negative_prompt ?? '',
     },
   ]),
 );
@@ -95,8 +107,10 @@ export function framesForSeconds(preset: Preset, seconds: number): number {
   return candidates.reduce((best, n) => (Math.abs(n - wanted) < Math.abs(best - wanted) ? n : best));
 }
 
-/** The image-to-video preset of the same family, for a text-to-video preset chosen with an image. */
+/** The image-to-video preset of the same family and generation, for a text-to-video preset chosen with an image. */
 export function imageToVideoPresetFor(preset: Preset): Preset | undefined {
   if (preset.modes.includes('i2v')) return preset;
-  return [...PRESETS.values()].find((p) => p.family === preset.family && !p.testOnly && p.modes.includes('i2v'));
+  return [...PRESETS.values()].find(
+    (p) => p.family === preset.family && p.generation === preset.generation && !p.testOnly && p.modes.includes('i2v'),
+  );
 }

@@ -3,7 +3,7 @@
 // token from every budget it draws on (a channel's, a workspace's), and when tokens are short final views go
 // first, then urgent ones, then whoever has waited longest. A slow edit never blocks callers.
 
-import type { EditBudget } from './ports.js';
+import type { CancelTimer, Clock, EditBudget } from './ports.js';
 
 export type { EditBudget };
 
@@ -13,9 +13,8 @@ export type BudgetLanes = readonly { readonly key: string; readonly budget: Edit
 export interface ThrottleOptions<T> {
   /** Least time between two edits of one job (progress); final and urgent views skip it. */
   readonly minIntervalMs: number;
-  readonly now: () => number;
-  readonly setTimer: (fn: () => void, ms: number) => unknown;
-  readonly clearTimer?: (timer: unknown) => void;
+  /** Edits are paced, and the next one is timed, by this clock. */
+  readonly clock: Clock;
   readonly onError: (key: string, error: unknown) => void;
   /** The shared budgets an edit of this value draws on; none: only the per-job interval applies. */
   readonly lanesOf?: (value: T) => BudgetLanes;
@@ -32,6 +31,8 @@ interface Slot<T> {
   /** When the oldest view not yet sent was pushed: who has waited longest goes first. */
   waitingSince: number;
   inFlight?: Promise<void>;
+  /** A final view was pushed: it is pending or on its way, and no later non-final view may replace or follow it. */
+  ending: boolean;
   edits: number;
   /** Resolved when nothing is pending any more (flush). */
   waiters: (() => void)[];
@@ -46,12 +47,19 @@ interface Token {
 /** Keys of settled jobs remembered, so a late non-final view cannot reopen (and overwrite) a final one. */
 const SETTLED_MEMORY = 10_000;
 
+/**
+ * A job's slot ends with its final view. One that sent nothing for this long most likely ended in another process
+ * (a replica that took its events posted the final view), so its slot is dropped rather than kept for ever; should the
+ * job show a view again, it starts a new slot (and its edit count in the log starts again).
+ */
+const IDLE_SLOT_MS = 30 * 60_000;
+
 export class EditThrottle<T> {
   private readonly slots = new Map<string, Slot<T>>();
   /** Per lane, when its recent edits were sent (updated to when each was answered: see start). */
   private readonly sent = new Map<string, Token[]>();
   private readonly settled = new Set<string>();
-  private timer: unknown;
+  private cancelTimer: CancelTimer | undefined;
   private timerAt = Infinity;
 
   constructor(
@@ -59,16 +67,22 @@ export class EditThrottle<T> {
     private readonly options: ThrottleOptions<T>,
   ) {}
 
-  /** Queues `value` for `key`, replacing what was waiting. Returns at once; `urgent` values skip the per-job interval. */
+  /**
+   * Queues `value` for `key`, replacing what was waiting (except a final view, which only a final view replaces).
+   * Returns at once; `urgent` values skip the per-job interval.
+   */
   push(key: string, value: T, urgent = false): Promise<void> {
     const final = this.options.isFinal?.(value) ?? false;
     if (this.settled.has(key)) return Promise.resolve();
     let slot = this.slots.get(key);
     if (!slot) {
-      slot = { last: -Infinity, urgent: false, waitingSince: this.options.now(), edits: 0, waiters: [] };
+      slot = { last: -Infinity, urgent: false, waitingSince: this.now(), ending: false, edits: 0, waiters: [] };
       this.slots.set(key, slot);
     }
-    if (slot.pending === undefined) slot.waitingSince = this.options.now();
+    // A view read before the job ended can arrive after its final one (a queue listing, a late event): it is stale.
+    if (slot.ending && !final) return Promise.resolve();
+    slot.ending ||= final;
+    if (slot.pending === undefined) slot.waitingSince = this.now();
     slot.pending = value;
     slot.urgent = slot.urgent || urgent || final;
     this.drain();
@@ -85,22 +99,22 @@ export class EditThrottle<T> {
     });
   }
 
-  /** Drops a job's slot (what is pending is not sent). */
-  forget(key: string): void {
-    const slot = this.slots.get(key);
-    this.slots.delete(key);
-    for (const w of slot?.waiters.splice(0) ?? []) w();
-  }
-
   /** Jobs with a slot (pending, in flight or between edits): for tests and metrics. */
   get size(): number {
     return this.slots.size;
   }
 
+  private now(): number {
+    return this.options.clock.now();
+  }
+
   /** Sends every pending view whose turn it is and whose budgets have a token; sets one timer for the next. */
   private drain(): void {
-    const now = this.options.now();
+    const now = this.now();
     let next = Infinity;
+    for (const [key, slot] of this.slots) {
+      if (slot.pending === undefined && !slot.inFlight && now - slot.last >= IDLE_SLOT_MS) this.slots.delete(key);
+    }
     const ready = [...this.slots.entries()].filter(([, s]) => s.pending !== undefined && !s.inFlight);
     ready.sort(([, a], [, b]) => rank(this.options, a) - rank(this.options, b) || a.waitingSince - b.waitingSince);
     for (const [key, slot] of ready) {
@@ -126,7 +140,7 @@ export class EditThrottle<T> {
     const final = this.options.isFinal?.(value) ?? false;
     slot.pending = undefined;
     slot.urgent = false;
-    slot.last = this.options.now();
+    slot.last = this.now();
     slot.edits++;
     slot.inFlight = this.send(key, value)
       .catch((error) => this.options.onError(key, error))
@@ -134,7 +148,7 @@ export class EditThrottle<T> {
         // The platform counted the edit when it arrived, somewhere between sending and the answer (a client may
         // queue it first): count it from the answer, so the next window cannot overlap this one at the platform.
         for (const token of tokens) {
-          token.at = this.options.now();
+          token.at = this.now();
           token.answered = true;
         }
         slot.inFlight = undefined;
@@ -170,13 +184,13 @@ export class EditThrottle<T> {
 
   private arm(at: number): void {
     if (at === Infinity || at >= this.timerAt) return;
-    if (this.timer !== undefined) this.options.clearTimer?.(this.timer);
+    this.cancelTimer?.();
     this.timerAt = at;
-    this.timer = this.options.setTimer(() => {
-      this.timer = undefined;
+    this.cancelTimer = this.options.clock.setTimeout(() => {
+      this.cancelTimer = undefined;
       this.timerAt = Infinity;
       this.drain();
-    }, Math.max(0, at - this.options.now()));
+    }, Math.max(0, at - this.now()));
   }
 }
 

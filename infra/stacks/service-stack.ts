@@ -6,9 +6,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { instanceTypesInUse } from '../../bot/aws/instance-types.js';
+import { getPreset } from '../../bot/core/presets.js';
 import { HEALTH_PORT, JOB_MAX_RUNTIME_SECONDS, SLACK_HTTP_PORT, botEnvironment, botSecretKeys } from '../bot-environment.js';
 import type { AppConfig } from '../config.js';
 import { Alarms } from '../constructs/alarms.js';
+import { AsyncEndpoint } from '../constructs/async-endpoint.js';
 import { BOT_CONTAINER, BotService } from '../constructs/bot-service.js';
 import { BotPermissions } from '../constructs/bot-permissions.js';
 import { JobEvents } from '../constructs/job-events.js';
@@ -33,6 +35,7 @@ export type ServiceConfig = Pick<
   | 'jobPrefix'
   | 'instanceType'
   | 'instanceTypes'
+  | 'asyncEndpoints'
   | 'bedrock'
   | 'retention'
   | 'alarmEmail'
@@ -61,6 +64,8 @@ export class ServiceStack extends Stack {
   readonly processingImage: ecrAssets.DockerImageAsset;
   readonly ingress?: SlackIngress;
   readonly alarms: Alarms;
+  /** One per preset when the bot runs videos on asynchronous endpoints (`-c runner=async`). */
+  readonly asyncEndpoints: AsyncEndpoint[] = [];
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -195,6 +200,34 @@ export class ServiceStack extends Stack {
       botLogGroup: this.bot.logGroup,
       ...(this.ingress ? { targetGroup: this.ingress.targetGroup } : {}),
     });
+
+    for (const preset of config.asyncEndpoints?.presets ?? []) {
+      const endpoint = new AsyncEndpoint(this, `AsyncEndpoint-${preset}`, {
+        preset,
+        hasWeights: (getPreset(preset)?.hfId ?? null) !== null,
+        instanceType: config.instanceTypes.find((pair) => pair.split('=')[0]?.trim() === preset)?.split('=')[1]?.trim() ?? config.instanceType,
+        maxInstances: config.asyncEndpoints!.maxInstances,
+        imageUri: this.processingImage.imageUri,
+        imageRepository: this.processingImage.repository,
+        modelBucket: data.modelBucket,
+        modelPrefix: MODEL_PREFIX,
+        inputBucket: data.inputBucket,
+        outputBucket: data.outputBucket,
+        jobPrefix: JOB_PREFIX,
+        dataKey: data.key,
+        queue: this.events.queue,
+        vpc: network.vpc,
+        botRole: this.bot.taskDefinition.taskRole,
+        alarmTopic: this.alarms.topic,
+      });
+      this.asyncEndpoints.push(endpoint);
+    }
+    if (this.asyncEndpoints.length > 0) {
+      const container = this.bot.taskDefinition.defaultContainer!;
+      container.addEnvironment('VIDEOBOT_AWS_RUNNER', 'async');
+      container.addEnvironment('VIDEOBOT_ASYNC_ENDPOINTS', this.asyncEndpoints.map((e) => `${e.preset}=${e.endpointName}`).join(','));
+      new CfnOutput(this, 'AsyncEndpointNames', { value: this.asyncEndpoints.map((e) => e.endpointName).join(',') });
+    }
 
     new CfnOutput(this, 'ProcessingImageUri', { value: this.processingImage.imageUri });
     new CfnOutput(this, 'ProcessingRoleArn', { value: this.processingRole.role.roleArn });

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processing.job import main
+from processing.cli import main
 
 
 @dataclass

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from processing import bench
+from processing.benchmarks import bench
 
 
 @pytest.mark.parametrize("preset, tokens, tflop", [("cogvideox-5b", 17776, 664.4), ("cogvideox1.5-5b", 45106, 2958.4)])
@@ -61,3 +61,37 @@ def test_automatic_memory_plan_fits_the_measured_peaks(name, free_gib, plan):
     assert chosen == plan
     peaks = bench.MEASURED_PEAK_GIB[name]
     assert chosen == "sequential" or peaks[chosen] + 1 <= free_gib  # a GiB spare for the CUDA context
+
+
+def test_bench_hands_a_wan_preset_to_the_wan_bench_and_runs_it_on_cpu(tmp_path):
+    """`bench.py --preset wan2.2-ti2v-5b` runs bench_wan.py; at tiny size every section runs on CPU."""
+    from processing.benchmarks import bench_wan
+
+    assert bench_wan.wanted(["--preset", "wan2.2-ti2v-5b"]) and bench_wan.wanted(["--preset=wan2.1-t2v-1.3b"])
+    assert not bench_wan.wanted(["--preset", "cogvideox-5b"]) and not bench_wan.wanted([])
+    out = tmp_path / "bench-wan.json"
+    code = bench.main(["--preset", "tiny-random-wan", "--repeats", "1", "--warmup", "1", "--job-steps", "1",
+                       "--work-dir", str(tmp_path / "work"), "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert code == 0, results["errors"]
+    steps, jobs = results["sections"]["steps"], results["sections"]["job"]
+    assert steps["lossless"]["rel_diff_vs_stock"] < 1e-5 and steps["lossless"]["optimizations"]["fused_qkv"] == 4
+    assert steps["fast"] == {"skipped": "fp8 needs an sm89+ GPU"}
+    assert [jobs[s]["exit_code"] for s in ("stock", "lossless")] == [0, 0]
+    assert jobs["lossless"]["output"]["fps"] == 24 and jobs["lossless"]["optimizations"]["speed"] == "lossless"
+
+
+def test_wan_bench_inputs_are_the_shape_the_pipeline_calls_with():
+    """The step section times the call WanPipeline makes: latent grid, 512 text tokens, per-token timesteps on 2.2."""
+    import torch
+
+    from processing.benchmarks import bench_wan
+
+    spec = bench_wan.SPECS["wan2.2-ti2v-5b"]
+    config = type("C", (), {"in_channels": 48, "text_dim": 4096, "patch_size": [1, 2, 2]})
+    transformer = type("T", (), {"config": config, "dtype": torch.bfloat16})
+    inputs = bench_wan.transformer_inputs(spec, transformer, "meta")
+    assert tuple(inputs["hidden_states"].shape) == (2, 48, 31, 44, 80)  # 121 frames, 704x1280 / 16
+    assert tuple(inputs["timestep"].shape) == (2, 31 * 22 * 40)
+    small = bench_wan.transformer_inputs(bench_wan.SPECS["wan2.1-t2v-1.3b"], transformer, "meta")
+    assert tuple(small["hidden_states"].shape) == (2, 48, 21, 60, 104) and tuple(small["timestep"].shape) == (2,)

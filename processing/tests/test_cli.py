@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from processing.job import parse_args
+from processing.cli import parse_args
 
 REPO = Path(__file__).resolve().parents[2]
 

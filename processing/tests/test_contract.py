@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from processing import job as job_module
+from processing import contract, job as job_module, validation
 from processing import pipeline
 from processing.errors import EXIT_CODES, JobError
 from processing.limits import LIMITS, LIMITS_PATH
@@ -26,7 +26,7 @@ def fixture(name: str) -> dict:
 
 
 def validate(raw: dict, tmp_path: Path):
-    return job_module.validate_job(raw, tmp_path, load_presets())
+    return validation.validate_job(raw, tmp_path, load_presets())
 
 
 def test_job_json_written_by_the_bot_is_accepted_as_written(tmp_path):
@@ -40,7 +40,7 @@ def test_job_json_written_by_the_bot_is_accepted_as_written(tmp_path):
 
 
 def test_job_json_fields_are_the_jobs_fields():
-    fields = {f.name for f in dataclasses.fields(job_module.Job)}
+    fields = {f.name for f in dataclasses.fields(validation.Job)}
     assert set(fixture("job.json")) == fields
 
 
@@ -64,25 +64,25 @@ def test_progress_json_as_the_bot_reads_it(tmp_path):
 def test_error_json_as_the_bot_reads_it(tmp_path):
     error = job_module.out_of_memory("none")
     assert error.to_json() == fixture("error.json")
-    job_module.report_failure(error, tmp_path, tmp_path / "no-sagemaker")
+    contract.report_failure(error, tmp_path, tmp_path / "no-sagemaker")
     assert json.loads((tmp_path / "error.json").read_text(encoding="utf-8")) == fixture("error.json")
 
 
 def test_metadata_json_golden_file_matches_the_job():
     metadata = fixture("metadata.json")
-    assert set(metadata["job"]) == {f.name for f in dataclasses.fields(job_module.Job)}
+    assert set(metadata["job"]) == {f.name for f in dataclasses.fields(validation.Job)}
     assert set(metadata["timings_s"]) <= {*PHASES, "total"}
     assert metadata["phases"][-1] == "done"
     assert metadata["output"]["video"] == "video.mp4" and metadata["output"]["poster"] == "poster.jpg"
-    assert {"video.mp4", "poster.jpg", "metadata.json", "progress.json", "error.json"} == set(job_module.OUTPUT_FILES)
+    assert {"video.mp4", "poster.jpg", "metadata.json", "progress.json", "error.json"} == set(contract.OUTPUT_FILES)
 
 
 # --- limits.json ---------------------------------------------------------------------------------
 
 def test_limits_are_read_from_the_shared_file():
     raw = json.loads(LIMITS_PATH.read_text(encoding="utf-8"))
-    assert job_module.MAX_PROMPT_CHARS == raw["prompt"]["max_chars"]
-    assert (LIMITS.seed_min, job_module.MAX_SEED) == (raw["seed"]["min"], raw["seed"]["max"])
+    assert validation.MAX_PROMPT_CHARS == raw["prompt"]["max_chars"]
+    assert (LIMITS.seed_min, validation.MAX_SEED) == (raw["seed"]["min"], raw["seed"]["max"])
     from processing import images
     assert (images.MAX_FILE_BYTES, images.MAX_PIXELS) == (raw["image"]["max_bytes"], raw["image"]["max_pixels"])
 

@@ -79,3 +79,16 @@ def test_installs_flash_attention_4_with_the_cute_dsl_libraries(dockerfile):
     assert any("requirements-gpu.txt" in arg for arg in copied)
     gpu = pins("requirements-gpu.txt")
     assert {"flash-attn-4", "nvidia-cutlass-dsl", "apache-tvm-ffi", "torch-c-dlpack-ext", "quack-kernels"} <= set(gpu)
+
+
+def test_benchmarks_and_tests_stay_out_of_the_image(dockerfile):
+    """The build context is processing/ and `COPY . /app/processing` takes all of it but what
+    .dockerignore names: the benchmarks (processing/benchmarks/) and tests are not the job's."""
+    ignored = {line.strip().rstrip("/") for line in (HERE / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {"benchmarks", "tests"} <= ignored
+    copies = [arg for keyword, arg in dockerfile if keyword == "COPY"]
+    assert all("bench" not in arg for arg in copies)
+    assert not list(HERE.glob("bench*.py"))  # nothing benchmark-shaped left in the runtime package
+    runtime = [p for p in HERE.glob("*.py")]
+    assert all("benchmarks" not in p.read_text() for p in runtime)  # the job never imports them

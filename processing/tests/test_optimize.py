@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from processing import bench, job, optimize, pipeline, tiny
+from processing import cli, optimize, pipeline, stage, tiny
+from processing.families import cogvideox
+from processing.benchmarks import bench
+from processing.job import warm_shape_for
+from processing.validation import validate_job
 from processing.presets import load_presets
 from processing.tests.support import run_job
 
@@ -35,11 +39,11 @@ def optimised(stock, options: optimize.Options):
 
 
 def test_speeds_are_the_cli_choices():
-    assert optimize.SPEEDS == job.SPEEDS
-    assert job.parse_args(["run"]).speed == "lossless"
-    assert job.parse_args(["run", "--speed", "fast"]).speed == "fast"
+    assert optimize.SPEEDS == cli.SPEEDS
+    assert cli.parse_args(["run"]).speed == "lossless"
+    assert cli.parse_args(["run", "--speed", "fast"]).speed == "fast"
     with pytest.raises(SystemExit):
-        job.parse_args(["run", "--speed", "ludicrous"])
+        cli.parse_args(["run", "--speed", "ludicrous"])
 
 
 def test_options_on_cpu_only_fuse_and_cache():
@@ -81,7 +85,7 @@ def test_lossless_matches_stock_and_frees_the_separate_projections(stock):
     assert report.fused_qkv == len(pipe.transformer.transformer_blocks) == 2
     attn = pipe.transformer.transformer_blocks[0].attn1
     assert attn.to_q is None and attn.to_qkv.out_features == 3 * attn.inner_dim
-    assert isinstance(attn.processor, optimize.CogVideoXAttnProcessor)
+    assert isinstance(attn.processor, cogvideox.CogVideoXAttnProcessor)
 
 
 def test_compiled_blocks_trace_whole_and_share_one_graph(stock):
@@ -121,8 +125,8 @@ def test_step_cache_reuses_residuals_on_its_schedule():
     from diffusers import CogVideoXPipeline
 
     schedule = optimize.StepCacheSchedule(warmup=1, cooldown=1, interval=2)
-    lossless = CogVideoXPipeline(**tiny.build_components("t2v", bench.TEXT_TOKENS))
-    fast = CogVideoXPipeline(**tiny.build_components("t2v", bench.TEXT_TOKENS))
+    lossless = CogVideoXPipeline(**cogvideox.build_components("t2v", bench.TEXT_TOKENS))
+    fast = CogVideoXPipeline(**cogvideox.build_components("t2v", bench.TEXT_TOKENS))
     optimize.apply(lossless, optimize.Options(speed="lossless", fuse_qkv=True))
     report = optimize.apply(fast, optimize.Options(speed="fast", fuse_qkv=True, step_cache=schedule))
     preset = load_presets().get("tiny-random")
@@ -173,7 +177,7 @@ def prewarm_setup():
     options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter,
                                prewarm=True)
     preset = load_presets().get("tiny-random")
-    real = CogVideoXPipeline(**tiny.build_components("t2v", preset.max_text_tokens))
+    real = CogVideoXPipeline(**cogvideox.build_components("t2v", preset.max_text_tokens))
     shape = optimize.WarmShape(batch=2, frames=9, height=64, width=96, text_tokens=preset.max_text_tokens)
     return counter, options, preset, real, shape
 
@@ -209,7 +213,7 @@ def test_rotary_stand_in_is_laid_out_like_the_pipelines_tables(config, height, w
 
     config = SimpleNamespace(**{"patch_size_t": None, **config})
     owner = SimpleNamespace(vae_scale_factor_spatial=8, transformer=SimpleNamespace(config=config))
-    made = optimize.rotary_stand_in(config, height, width, latent_frames, "cpu")
+    made = cogvideox.rotary_stand_in(config, height, width, latent_frames, "cpu")
     for cls in (CogVideoXPipeline, CogVideoXImageToVideoPipeline):
         real = cls._prepare_rotary_positional_embeddings(owner, height, width, latent_frames, torch.device("cpu"))
         for ours, theirs in zip(made, real):
@@ -370,24 +374,24 @@ def test_staging_compiles_the_shape_of_the_default_job(model, job_dir):
     """The staged file is only loaded if its name (GPU, torch, call shape) is the one the job looks for."""
     presets = load_presets()
     preset = presets.get(model)
-    staged, _ = job.validate_job({"model": model, "prompt": "compile cache", "image": "image.png"}, job_dir({}),
+    staged, _ = validate_job({"model": model, "prompt": "compile cache", "image": "image.png"}, job_dir({}),
                                  presets)
-    default, _ = job.validate_job({"model": model, "prompt": "a user's prompt", "image": "photo.jpg", "seed": 3},
+    default, _ = validate_job({"model": model, "prompt": "a user's prompt", "image": "photo.jpg", "seed": 3},
                                   job_dir({}), presets)
-    assert job.warm_shape_for(staged, preset) == job.warm_shape_for(default, preset)
+    assert warm_shape_for(staged, preset) == warm_shape_for(default, preset)
 
 
 def test_nothing_compiles_on_cpu_so_staging_there_writes_no_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert job.compile_cache_plans("cpu") == []
-    assert job.stage_compile_cache(load_presets().get("tiny-random"), tmp_path / "tiny-random") == []
+    assert stage.compile_cache_plans("cpu") == []
+    assert stage.stage_compile_cache(load_presets().get("tiny-random"), tmp_path / "tiny-random") == []
     assert not (tmp_path / "tiny-random" / "compile-cache").exists()
 
 
 def test_compile_cache_plans_on_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (9, 0))
-    assert [speed for speed, options in job.compile_cache_plans("cuda")] == ["lossless", "fast"]
+    assert [speed for speed, options in stage.compile_cache_plans("cuda")] == ["lossless", "fast"]
 
 
 def test_staged_compile_cache_is_the_file_a_job_loads(tmp_path, monkeypatch):
@@ -399,12 +403,12 @@ def test_staged_compile_cache_is_the_file_a_job_loads(tmp_path, monkeypatch):
     counter, options, preset, real, _ = prewarm_setup()
     weights = tmp_path / "models" / preset.name
     real.save_pretrained(weights)
-    results = job.stage_compile_cache(preset, weights, device="cpu", plans=[("lossless", options)])
+    results = stage.stage_compile_cache(preset, weights, device="cpu", plans=[("lossless", options)])
     files = list((weights / "compile-cache").iterdir())
     assert [r["cache_saved"] for r in results] == [True] and len(files) == 1 and counter.frame_count == 1
 
-    default, _ = job.validate_job({"model": preset.name, "prompt": "later job"}, tmp_path, load_presets())
-    shape = job.warm_shape_for(default, preset)
+    default, _ = validate_job({"model": preset.name, "prompt": "later job"}, tmp_path, load_presets())
+    shape = warm_shape_for(default, preset)
     prewarm = optimize.Prewarm(dict(real.transformer.config), options, shape, dtype=torch.float32, device="cpu",
                                compile_cache_dir=optimize.compile_cache_dir(tmp_path / "models", preset.name),
                                label=preset.name).start()

@@ -7,8 +7,8 @@ def test_presets_load_with_the_default():
     assert presets.default == "cogvideox-5b"
     assert set(presets.names()) >= {"cogvideox-2b", "cogvideox-5b", "cogvideox-5b-i2v",
                                     "cogvideox1.5-5b", "cogvideox1.5-5b-i2v", "tiny-random"}
-    assert presets.get("tiny-random").test_only is True
-    assert all(not p.test_only for n, p in presets.by_name.items() if n != "tiny-random")
+    assert {n for n, p in presets.by_name.items() if p.test_only} == {"tiny-random", "tiny-random-wan"}
+    assert all("test model" in p.label and p.hf_id is None for p in presets.by_name.values() if p.test_only)
 
 
 def test_frame_rules():

@@ -88,8 +88,8 @@ describe('the job\'s output files, as processing writes them', () => {
     expect(readOutcome(outputDir({ [OUTPUT_FILES.video]: 'mp4' }))).toEqual({ status: 'unknown' });
   });
 
-  it('names every file the job writes (processing/job.py OUTPUT_FILES)', () => {
-    const python = readFileSync(join(import.meta.dirname, '..', '..', 'processing', 'job.py'), 'utf8');
+  it('names every file the job writes (processing/contract.py OUTPUT_FILES)', () => {
+    const python = readFileSync(join(import.meta.dirname, '..', '..', 'processing', 'contract.py'), 'utf8');
     const listed = /^OUTPUT_FILES = \(([^)]*)\)/m.exec(python)![1]!.match(/"([^"]+)"/g)!.map((s) => s.slice(1, -1));
     expect(listed.sort()).toEqual(Object.values(OUTPUT_FILES).sort());
     const golden = readdirSync(FIXTURES).filter((f) => f.endsWith('.json') && f !== 'job.json');

@@ -1,10 +1,11 @@
 // Delivery exactly once across processes (issue 13 item 6): a process that takes over a cut-off upload posts it, and
-// the process still holding that upload learns so from confirm() before its last request and posts nothing.
+// the process still holding that upload learns so from confirm() before its last request and posts nothing. The
+// upload sweep runs on the harness's fake clock: the tests move time instead of waiting for it.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { createJobService } from '../../bot/core/service.js';
-import { createHarness, eventually, sequentialIds, testLogger, type Harness } from '../support/harness.js';
+import { ScriptedRunner, createHarness, eventually, sequentialIds, testLogger, type Harness } from '../support/harness.js';
 
 /** A chat whose posts go into `posted`; `gate` holds a post before its confirm() until released. */
 class PostingChat implements ChatSurface {
@@ -98,5 +99,50 @@ describe('delivery across processes', () => {
     stops.push(() => second.stop());
     await eventually(async () => (await h.store.get(job.id))?.state === 'delivered', 2000, 'delivered');
     expect(posted).toEqual([]);
+  });
+  describe('the upload sweep (every 5 minutes, while the bot runs)', () => {
+    /** A post cut off in process A (its gate never opens), with process B, on the same store and clock, running beside it. */
+    async function cutOffBeside(bChat: PostingChat): Promise<Job> {
+      const a = new PostingChat([]);
+      a.gate = new Promise<void>(() => {});
+      h = await createHarness([a]);
+      const b = createJobService({
+        store: h.store,
+        objects: h.objects,
+        runner: new ScriptedRunner(h.objects), // A keeps the runner's events
+        chats: [bChat],
+        clock: h.clock,
+        ids: sequentialIds('k'),
+        logger: testLogger(),
+        defaultModel: 'tiny-random',
+        limits: { statusIntervalMs: 0 },
+      });
+      await b.start();
+      stops.push(() => b.stop());
+      const { job } = await h.service.submit({ requester: alice, conversation, request: { prompt: 'a bee' } });
+      await eventually(() => h.runner.submitted.length === 1, 2000, 'submit');
+      void h.runner.complete(job.id);
+      await eventually(() => a.entered, 2000, 'the post');
+      return job;
+    }
+
+    it('takes over a post cut off in another process once it is 10 minutes old, and posts it once', async () => {
+      const posted: string[] = [];
+      const job = await cutOffBeside(new PostingChat(posted));
+      await h.clock.advance(5 * 60_000); // the first sweep: the upload may still be going
+      expect((await h.store.get(job.id))?.state).toBe('uploading');
+      await h.clock.advance(5 * 60_000); // the second: it is stale
+      await eventually(async () => (await h.store.get(job.id))?.state === 'delivered', 2000, 'delivered by the sweep');
+      expect(posted).toEqual([job.id]);
+    });
+
+    it('fails a stale cut-off post on a surface that cannot look for it, rather than risk posting twice', async () => {
+      const blind = new PostingChat([]);
+      (blind as { findDelivered?: unknown }).findDelivered = undefined;
+      const job = await cutOffBeside(blind);
+      await h.clock.advance(10 * 60_000);
+      await eventually(async () => (await h.store.get(job.id))?.state === 'failed', 2000, 'failed by the sweep');
+      expect((await h.store.get(job.id))?.failure?.code).toBe('DELIVERY_INTERRUPTED');
+    });
   });
 });

@@ -171,9 +171,7 @@ describe('dispatch', () => {
       await eventually(() => runner.submitted.length === 1, 2000, 'first attempt');
       const tries = async (advanceMs: number): Promise<number> => {
         await h.service.idle();
-        h.clock.advance(advanceMs);
-        // Another person's request makes the queue run now; the older job goes first when its back-off is over.
-        await submit(`nudge-${h.clock.now()}`, 'nudge');
+        await h.clock.advance(advanceMs); // the back-off's timer starts the next attempt: nothing else wakes the queue
         await h.service.idle();
         return runner.submitted.filter((j) => j.id === job.id).length;
       };
@@ -181,6 +179,27 @@ describe('dispatch', () => {
       expect(await tries(1)).toBe(2);
       expect(await tries(90_000)).toBe(3); // 120 s, capped at 90 s
       expect(await tries(90_000)).toBe(4); // 240 s, capped
+    });
+  });
+
+  describe('timers', () => {
+    it('keeps one back-off timer however often the queue runs meanwhile, and stop() leaves no timer set', async () => {
+      await setup({ maxAttempts: 3, retryBackoffMs: 60_000, reconcileIntervalMs: 60_000 });
+      runner.submitError = () => new RunnerSubmitError('RUNNER_UNAVAILABLE', 'unreachable', false, 'HTTP 503');
+      const job = await submit();
+      await eventually(async () => (await stateOf(job.id)) === 'queued' && runner.submitted.length === 1, 2000, 'the first attempt failed');
+      runner.submitError = undefined;
+      for (let i = 0; i < 3; i++) {
+        // Other people's requests make the queue run while the job waits out its back-off.
+        await h.service.cancel((await submit(`other-${i}`)).id, user(`other-${i}`));
+        await h.service.idle();
+      }
+      expect(h.clock.pending).toBe(3); // the upload sweep, the reconcile pass and one back-off
+      await h.clock.advance(60_000);
+      await h.service.idle();
+      expect(runner.submitted.filter((j) => j.id === job.id)).toHaveLength(2);
+      await h.service.stop();
+      expect(h.clock.pending).toBe(0);
     });
   });
 
@@ -227,10 +246,10 @@ describe('dispatch', () => {
       const job = await running();
       await writeOutputs(h, job.id); // the job finished; its Completed event never came
       runner.statuses.set(job.id, { status: 'completed', metadata: { seed: 1 } });
-      h.clock.advance(119_000);
+      await h.clock.advance(119_000);
       await h.service.reconcile();
       expect(await stateOf(job.id)).toBe('running'); // not quiet long enough: not even asked
-      h.clock.advance(2000);
+      await h.clock.advance(2000);
       await h.service.reconcile();
       expect(await stateOf(job.id)).toBe('delivered');
       expect(chat.videos.map((j) => j.id)).toEqual([job.id]);
@@ -242,13 +261,13 @@ describe('dispatch', () => {
       await setup({ quietAfterMs: 60_000, maxAttempts: 2 });
       const a = await running();
       runner.statuses.set(a.id, { status: 'failed', failure: { code: 'GPU_OUT_OF_MEMORY', message: 'The GPU ran out of memory.', retryable: false } });
-      h.clock.advance(61_000);
+      await h.clock.advance(61_000);
       await h.service.reconcile();
       expect((await h.store.get(a.id))?.failure).toEqual({ code: 'GPU_OUT_OF_MEMORY', message: 'The GPU ran out of memory.', retryable: false });
 
       const b = await submit('bob');
       await eventually(async () => (await stateOf(b.id)) === 'starting', 2000, 'b started');
-      h.clock.advance(61_000);
+      await h.clock.advance(61_000);
       await h.service.reconcile(); // the runner says unknown: the job is lost
       await eventually(() => runner.submitted.filter((j) => j.id === b.id).length === 2, 2000, 'b submitted again');
       expect((await h.store.get(b.id))?.failure?.code).toBe('INTERRUPTED');
@@ -258,7 +277,7 @@ describe('dispatch', () => {
       await setup({ quietAfterMs: 60_000 });
       const job = await running();
       runner.statuses.set(job.id, { status: 'running' });
-      h.clock.advance(10 * 60_000);
+      await h.clock.advance(10 * 60_000);
       await h.service.reconcile();
       expect(await stateOf(job.id)).toBe('running');
     });
@@ -270,12 +289,12 @@ describe('dispatch', () => {
       const next = await submit('bob');
       runner.statuses.set(job.id, { status: 'running' });
       for (let i = 0; i < 34; i++) {
-        h.clock.advance(60_000);
+        await h.clock.advance(60_000);
         await runner.progress(job.id, 2 + (i % 2), 4); // events keep coming: not quiet, still over time
       }
       await h.service.reconcile();
       expect(await stateOf(job.id)).toBe('running');
-      h.clock.advance(61_000);
+      await h.clock.advance(61_000);
       await h.service.reconcile();
       const failed = await h.store.get(job.id);
       expect(failed?.state).toBe('failed');
@@ -285,10 +304,12 @@ describe('dispatch', () => {
     });
 
     it('runs by itself every reconcileIntervalMs', async () => {
-      await setup({ quietAfterMs: 60_000, reconcileIntervalMs: 20 });
+      await setup({ quietAfterMs: 60_000, reconcileIntervalMs: 45_000 });
       const job = await running();
       runner.statuses.set(job.id, { status: 'failed', failure: { code: 'INVALID_JOB', message: 'Bad size.', retryable: false } });
-      h.clock.advance(61_000);
+      await h.clock.advance(45_000); // a pass, but the job is not quiet yet
+      expect(await stateOf(job.id)).toBe('running');
+      await h.clock.advance(45_000); // the next pass, 90 s in
       await eventually(async () => (await stateOf(job.id)) === 'failed', 2000, 'reconciled by the timer');
     });
   });

@@ -2,6 +2,7 @@
 // final views go first, only the newest view of a job is sent, and a job's slot ends with its final view.
 import { describe, expect, it } from 'vitest';
 import { EditThrottle } from '../../bot/core/throttle.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 interface View {
   readonly job: string;
@@ -10,25 +11,18 @@ interface View {
   readonly final?: boolean;
 }
 
-/** A throttle on a hand-driven clock and timer list, recording what it sends and when. */
+/** A throttle on a fake clock, recording what it sends and when (ms since the start). */
 function rig(budget = { edits: 5, windowMs: 5000 }) {
-  let now = 0;
-  const timers: { at: number; fn: () => void }[] = [];
+  const clock = new FakeClock(0);
   const sent: { at: number; view: View }[] = [];
   const settled: [string, number][] = [];
   const throttle = new EditThrottle<View>(
     async (_key, view) => {
-      sent.push({ at: now, view });
+      sent.push({ at: clock.now(), view });
     },
     {
       minIntervalMs: 1000,
-      now: () => now,
-      setTimer: (fn, ms) => {
-        const t = { at: now + ms, fn };
-        timers.push(t);
-        return t;
-      },
-      clearTimer: (t) => timers.splice(timers.indexOf(t as (typeof timers)[number]), 1),
+      clock,
       onError: (_key, err) => {
         throw err;
       },
@@ -37,22 +31,9 @@ function rig(budget = { edits: 5, windowMs: 5000 }) {
       onSettled: (key, edits) => settled.push([key, edits]),
     },
   );
-  const settle = () => new Promise((r) => setTimeout(r, 0));
   /** Moves the clock to `to`, firing due timers in order. */
-  async function advanceTo(to: number): Promise<void> {
-    await settle();
-    for (;;) {
-      timers.sort((a, b) => a.at - b.at);
-      const t = timers[0];
-      if (!t || t.at > to) break;
-      timers.shift();
-      now = Math.max(now, t.at);
-      t.fn();
-      await settle();
-    }
-    now = to;
-  }
-  return { throttle, sent, settled, advanceTo };
+  const advanceTo = (to: number) => clock.advance(to - clock.now());
+  return { throttle, sent, settled, advanceTo, clock };
 }
 
 describe('EditThrottle with shared budgets', () => {
@@ -98,5 +79,50 @@ describe('EditThrottle with shared budgets', () => {
     await r.advanceTo(5000);
     expect(r.sent.map((s) => s.view.label)).toEqual(['queued', 'step 1', 'done']);
     expect(r.throttle.size).toBe(0);
+  });
+  it('never lets a late non-final view replace a final one that waits for the budget', async () => {
+    const r = rig({ edits: 1, windowMs: 5000 });
+    void r.throttle.push('other', { job: 'other', channel: 'C', label: 'step 1' }, true);
+    await r.advanceTo(0); // the channel's one edit is spent
+    void r.throttle.push('j', { job: 'j', channel: 'C', label: 'cancelled', final: true });
+    void r.throttle.push('j', { job: 'j', channel: 'C', label: 'queued' }, true); // read before the cancel, pushed after it
+    await r.advanceTo(60_000);
+    expect(r.sent.filter((s) => s.view.job === 'j').map((s) => s.view.label)).toEqual(['cancelled']);
+    expect(r.settled.map(([key]) => key)).toEqual(['j']);
+    expect(r.throttle.size).toBe(1); // only the job still running keeps its slot
+  });
+
+  it('never sends a non-final view after a final one that is on its way', async () => {
+    const clock = new FakeClock(0);
+    const sent: string[] = [];
+    let answer!: () => void;
+    const throttle = new EditThrottle<View>(
+      async (_key, view) => {
+        sent.push(view.label);
+        if (view.final) await new Promise<void>((resolve) => (answer = resolve));
+      },
+      { minIntervalMs: 0, clock, onError: (_key, err) => { throw err; }, isFinal: (view) => view.final === true },
+    );
+    void throttle.push('j', { job: 'j', channel: 'C', label: 'done', final: true });
+    void throttle.push('j', { job: 'j', channel: 'C', label: 'uploading' }, true); // while the final edit is on its way
+    answer();
+    await clock.advance(1000);
+    expect(sent).toEqual(['done']);
+    expect(throttle.size).toBe(0);
+  });
+  it('drops the slot of a job that has sent no view for 30 minutes (it ended in another process), and no other', async () => {
+    const r = rig({ edits: 100, windowMs: 1000 });
+    void r.throttle.push('a', { job: 'a', channel: 'C', label: 'starting' }, true);
+    await r.advanceTo(29 * 60_000);
+    void r.throttle.push('b', { job: 'b', channel: 'C', label: 'starting' }, true);
+    await r.advanceTo(29 * 60_000);
+    expect(r.throttle.size).toBe(2);
+    await r.advanceTo(30 * 60_000);
+    void r.throttle.push('c', { job: 'c', channel: 'C', label: 'starting' }, true);
+    await r.advanceTo(30 * 60_000);
+    expect(r.throttle.size).toBe(2); // b and c; a is gone
+    void r.throttle.push('a', { job: 'a', channel: 'C', label: 'step 1' }); // a job quiet that long starts afresh
+    await r.advanceTo(30 * 60_000);
+    expect(r.sent.map((s) => `${s.view.job} ${s.view.label}`)).toEqual(['a starting', 'b starting', 'c starting', 'a step 1']);
   });
 });

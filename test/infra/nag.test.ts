@@ -9,6 +9,11 @@ import { TEST_CERTIFICATE_ARN, synthesize } from './stacks.js';
 
 const DEPLOYMENTS = {
   'Slack Socket Mode (default)': {},
+  'Asynchronous endpoints (runner=async), one with weights and one built in code': {
+    runner: 'async',
+    asyncPresets: 'cogvideox-5b,tiny-random',
+    alarmEmail: 'ops@example.com',
+  },
   'Slack HTTP + Discord, dev destroy, guardrail': {
     chat: 'slack,discord',
     slackMode: 'http',

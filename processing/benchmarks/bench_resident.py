@@ -1,6 +1,6 @@
 """Benchmark: submit → MP4 of consecutive jobs on one resident worker (`serve`) vs one `run` process per job.
 
-    python -m processing.bench_resident [--jobs 3] [--model tiny-random] [--device cpu] [--json]
+    python -m processing.benchmarks.bench_resident [--jobs 3] [--model tiny-random] [--device cpu] [--json]
 
 "Submit" is the moment the job is handed over (the request line written to the worker, or the
 `run` process spawned); "MP4" is the moment its files are final (the worker's result line, or the
@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m processing.bench_resident", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m processing.benchmarks.bench_resident", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--model", default="tiny-random")

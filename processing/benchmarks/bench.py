@@ -1,6 +1,6 @@
 """GPU benchmark: real-size CogVideoX models with random weights, stock diffusers vs the job's speed modes.
 
-    python -m processing.bench --preset cogvideox-5b --out bench.json
+    python -m processing.benchmarks.bench --preset cogvideox-5b --out bench.json
 
 Compute time does not depend on weight values, so every model is built from its published
 config.json (hard-coded below; nothing is downloaded) with seeded random bf16 weights, made
@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("processing.bench")
+log = logging.getLogger("processing.benchmarks.bench")
 
 GIB = 1024**3
 TEXT_TOKENS = 226
@@ -93,7 +93,7 @@ MEASURED_PEAK_GIB = {"cogvideox-5b": {"none": 34.47, "model": 12.08},
 @dataclass(frozen=True)
 class Spec:
     preset: str
-    transformer: dict | None  # None: tiny-random, built by processing/tiny.py
+    transformer: dict | None  # None: tiny-random, built by processing/families/cogvideox.py
     vae: dict | None
     text_encoder: dict | None
     frames: int
@@ -110,7 +110,7 @@ SPECS = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m processing.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m processing.benchmarks.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cogvideox-5b", choices=sorted(SPECS))
     parser.add_argument("--sections", default=",".join(SECTIONS),
@@ -198,17 +198,17 @@ def build_text_encoder(spec: Spec, device: str, seed: int = 2):
 
 
 def tiny_components() -> dict:
-    from processing import tiny
+    from processing.families import cogvideox
 
-    return tiny.build_components("t2v", TEXT_TOKENS)
+    return cogvideox.build_components("t2v", TEXT_TOKENS)
 
 
 def build_scheduler():
     from diffusers import CogVideoXDPMScheduler
 
-    from processing import tiny
+    from processing.families import cogvideox
 
-    return CogVideoXDPMScheduler(**tiny.SCHEDULER_CONFIG)
+    return CogVideoXDPMScheduler(**cogvideox.SCHEDULER_CONFIG)
 
 
 def make_pipeline(spec: Spec, transformer, vae, text_encoder=None, tokenizer=None):
@@ -224,7 +224,7 @@ def make_pipeline(spec: Spec, transformer, vae, text_encoder=None, tokenizer=Non
 
 def latent_frames(spec: Spec, config) -> tuple[int, int]:
     """(latent frames the transformer sees, extra frames the pipeline pads for patch_size_t)."""
-    from processing.optimize import latent_frame_count
+    from processing.families.cogvideox import latent_frame_count
 
     return latent_frame_count(spec.frames, config.get("temporal_compression_ratio", 4), config.get("patch_size_t"))
 
@@ -616,6 +616,7 @@ class Bench:
 
     def section_steps(self) -> dict:
         from processing import optimize
+        from processing.families import cogvideox
 
         transformer = build_transformer(self.spec, self.device)
         config = transformer_config(self.spec, transformer)
@@ -633,12 +634,12 @@ class Bench:
         if report.attention == "fa4":
             # The same compiled blocks with today's cuDNN SDPA instead, for the comparison.
             for block in optimize.blocks_of(pipe.transformer):
-                block.attn1.set_processor(optimize.CogVideoXAttnProcessor("cudnn"))
+                block.attn1.set_processor(cogvideox.CogVideoXAttnProcessor("cudnn"))
             results["lossless_cudnn"], out = self._step_variant("lossless-cudnn", pipe, inputs, outputs["stock"],
                                                                 total)
             outputs["lossless_cudnn"] = out.cpu()
             for block in optimize.blocks_of(pipe.transformer):
-                block.attn1.set_processor(optimize.CogVideoXAttnProcessor("fa4"))
+                block.attn1.set_processor(cogvideox.CogVideoXAttnProcessor("fa4"))
         if self.device == "cuda" and torch_fp8_ok():
             # fp8 matmuls alone (the step cache saves whole steps, measured in `denoise`).
             for block in optimize.blocks_of(pipe.transformer):
@@ -942,7 +943,7 @@ class Bench:
         """What `videobot models stage` runs on a GPU instance after the download: the compile cache
         for the preset's default job, in a process of its own (as the staging job is)."""
         env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(work / "inductor-stage"))
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                           env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "processing", "stage", "--model", self.spec.preset, "--dest", str(models),
                    "--compile-cache-only"]
@@ -962,7 +963,7 @@ class Bench:
         # A fresh Inductor cache per process: only the job's own compile-cache file carries over,
         # as on a fresh SageMaker container.
         env["TORCHINDUCTOR_CACHE_DIR"] = str(work / f"inductor-{name}")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                           env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "processing", "run", "--input-dir", str(job_dir), "--output-dir", str(out),
                    "--models-dir", str(models), "--device", self.device, "--memory-plan", "none", "--speed", speed]
@@ -1059,6 +1060,10 @@ def table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from processing.benchmarks import bench_wan
+
+    if bench_wan.wanted(argv):  # the Wan family has its own sections (bench_wan.py)
+        return bench_wan.main(argv)
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
