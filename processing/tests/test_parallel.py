@@ -199,3 +199,36 @@ def test_a_worker_that_dies_ends_the_job_with_one_error_and_no_workers_left(job_
     assert error["code"] == "INTERNAL_ERROR" and "worker" in error["message"]
     assert not (outcome.output_dir / "video.mp4").exists()
     assert [pid for pid in seen.values() if _alive(pid)] == []
+
+
+# --- one worker's batch of one row still compiles one graph for every block ---------------------------
+
+def test_a_batch_of_one_row_compiles_one_graph_for_all_blocks():
+    """A worker's half of the CFG batch is one row. `.contiguous()` keeps a slice whose leading dim
+    is 1 as it is (an odd stride and offset), so block 0 (slices of the patch embedding) and the
+    other blocks (fresh tensors) would need two graphs; the GPU run showed the extra compile in the
+    first step. The block list's layout fix-up must give every block the same layout."""
+    import copy
+
+    import torch
+    from torch._dynamo.testing import CompileCounter
+
+    from processing import optimize
+    from processing.benchmarks import bench
+
+    tiny = bench.SPECS["tiny-random"]
+    pipe = bench.make_pipeline(tiny, bench.build_transformer(tiny, "cpu"), bench.build_vae(tiny, "cpu"))
+    inputs = bench.transformer_inputs(tiny, pipe, "cpu")
+    row = {k: (v[1:2] if hasattr(v, "shape") and v.ndim and v.shape[0] == 2 else v) for k, v in inputs.items()}
+    with torch.no_grad():
+        reference = pipe.transformer(**row)[0]
+    counter = CompileCounter()
+    torch._dynamo.reset()
+    compiled = bench.make_pipeline(tiny, copy.deepcopy(pipe.transformer), pipe.vae)
+    optimize.apply(compiled, optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True,
+                                              compile_backend=counter))
+    with torch.no_grad():
+        out = compiled.transformer(**row)[0]
+    torch._dynamo.reset()
+    assert counter.frame_count == 1
+    assert bench.relative_difference(out, reference) < 1e-6
