@@ -1,6 +1,6 @@
 // JobStore on one DynamoDB table: every transition a conditional write, a TTL, a per-user index, a live-job list.
 //
-// Items (pk / sk):
+// Items (pk / sk; the key, index and TTL attribute names come from table-layout.ts, which infra and the tests read too):
 //   JOB#<id> / JOB        the job; gsi1pk = USER#<platform>#<userId>, gsi1sk = <createdAt, 15 digits>#<id> (index byUser)
 //   REQ#<requestKey> / REQ  the request key's owner; written with the job so a platform retry finds the first job
 //   LIVE / JOB#<id>       present while the job is unfinished; written with the job, deleted in the same
@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition, isFinal } from '../core/job.js';
+import { JOB_TABLE, TABLE_ATTRIBUTES } from './table-layout.js';
 import type { Clock, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, UserStanding } from '../core/ports.js';
 
 export interface DynamoJobStoreOptions {
@@ -41,27 +42,29 @@ export interface DynamoJobStoreOptions {
 
 type Item = Record<string, unknown>;
 
-const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'expiresAt'] as const;
+const { partitionKey: PK, sortKey: SK, userIndex: USER_INDEX, ttlAttribute: TTL } = JOB_TABLE;
+/** An item's place in the table. */
+const itemKey = (partition: string, sort: string) => ({ [PK]: partition, [SK]: sort });
 const LIVE_PK = 'LIVE';
 /** Writers that lose a race re-read and decide again; more than a few rounds means something is wrong. */
 const MAX_CAS_ROUNDS = 8;
 
-const jobKey = (id: string) => ({ pk: `JOB#${id}`, sk: 'JOB' });
-const liveKey = (id: string) => ({ pk: LIVE_PK, sk: `JOB#${id}` });
-const requestKeyKey = (key: string) => ({ pk: `REQ#${key}`, sk: 'REQ' });
+const jobKey = (id: string) => itemKey(`JOB#${id}`, 'JOB');
+const liveKey = (id: string) => itemKey(LIVE_PK, `JOB#${id}`);
+const requestKeyKey = (key: string) => itemKey(`REQ#${key}`, 'REQ');
 const userPartition = (platform: Platform, userId: string) => `USER#${platform}#${userId}`;
-const holdKey = (hold: SlotHold) => ({ pk: userPartition(hold.owner.platform, hold.owner.userId), sk: `HOLD#${hold.id}` });
-const slotsKey = (owner: string) => ({ pk: owner, sk: 'SLOTS' });
-const standingKey = (owner: SlotOwner) => ({ pk: userPartition(owner.platform, owner.userId), sk: 'STANDING' });
+const holdKey = (hold: SlotHold) => itemKey(userPartition(hold.owner.platform, hold.owner.userId), `HOLD#${hold.id}`);
+const slotsKey = (owner: string) => itemKey(owner, 'SLOTS');
+const standingKey = (owner: SlotOwner) => itemKey(userPartition(owner.platform, owner.userId), 'STANDING');
 const SETTINGS_PK = 'SETTINGS';
-const blockKey = (term: string) => ({ pk: SETTINGS_PK, sk: `BLOCK#${term}` });
-const countersKey = { pk: SETTINGS_PK, sk: 'COUNTERS' };
+const blockKey = (term: string) => itemKey(SETTINGS_PK, `BLOCK#${term}`);
+const countersKey = itemKey(SETTINGS_PK, 'COUNTERS');
 
 export class DynamoJobStore implements JobStore, SettingsStore {
   private readonly index: string;
 
   constructor(private readonly options: DynamoJobStoreOptions) {
-    this.index = options.userIndexName ?? 'byUser';
+    this.index = options.userIndexName ?? USER_INDEX.name;
   }
 
   private get table(): string {
@@ -72,18 +75,18 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     const expiresAt = this.expiresAt(job.createdAt);
     const owner = userPartition(job.requester.platform, job.requester.userId);
     const items = [
-      { Put: { TableName: this.table, Item: this.toItem(job), ConditionExpression: 'attribute_not_exists(pk)' } },
+      { Put: { TableName: this.table, Item: this.toItem(job), ConditionExpression: `attribute_not_exists(${PK})` } },
       ...(isFinal(job.state)
         ? []
-        : [{ Put: { TableName: this.table, Item: { ...liveKey(job.id), jobId: job.id, owner, createdAt: job.createdAt, expiresAt } } }]),
+        : [{ Put: { TableName: this.table, Item: { ...liveKey(job.id), jobId: job.id, owner, createdAt: job.createdAt, [TTL]: expiresAt } } }]),
       ...(hold ? [{ Delete: { TableName: this.table, Key: holdKey(hold) } }] : []),
       ...(job.requestKey
         ? [
             {
               Put: {
                 TableName: this.table,
-                Item: { ...requestKeyKey(job.requestKey), jobId: job.id, expiresAt },
-                ConditionExpression: 'attribute_not_exists(pk)',
+                Item: { ...requestKeyKey(job.requestKey), jobId: job.id, [TTL]: expiresAt },
+                ConditionExpression: `attribute_not_exists(${PK})`,
               },
             },
           ]
@@ -145,13 +148,13 @@ export class DynamoJobStore implements JobStore, SettingsStore {
               {
                 Put: {
                   TableName: this.table,
-                  Item: { ...slotsKey(owner), version: version + 1, expiresAt: this.expiresAt(now) },
-                  ConditionExpression: 'attribute_not_exists(pk) OR #version = :version',
+                  Item: { ...slotsKey(owner), version: version + 1, [TTL]: this.expiresAt(now) },
+                  ConditionExpression: `attribute_not_exists(${PK}) OR #version = :version`,
                   ExpressionAttributeNames: { '#version': 'version' },
                   ExpressionAttributeValues: { ':version': version },
                 },
               },
-              { Put: { TableName: this.table, Item: { ...holdKey(hold), holdUntil: hold.expiresAt, expiresAt: Math.ceil(hold.expiresAt / 1000) } } },
+              { Put: { TableName: this.table, Item: { ...holdKey(hold), holdUntil: hold.expiresAt, [TTL]: Math.ceil(hold.expiresAt / 1000) } } },
             ],
           }),
         );
@@ -170,7 +173,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
   private countHolds(owner: string, now: number): Promise<number> {
     return this.countAll({
       TableName: this.table,
-      KeyConditionExpression: 'pk = :owner AND begins_with(sk, :hold)',
+      KeyConditionExpression: `${PK} = :owner AND begins_with(${SK}, :hold)`,
       FilterExpression: 'holdUntil > :now',
       ExpressionAttributeValues: { ':owner': owner, ':hold': 'HOLD#', ':now': now },
       ConsistentRead: true,
@@ -207,7 +210,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     const unknown: string[] = [];
     const entries = await this.queryAll({
       TableName: this.table,
-      KeyConditionExpression: 'pk = :live',
+      KeyConditionExpression: `${PK} = :live`,
       FilterExpression: '#owner = :owner OR attribute_not_exists(#owner)',
       ExpressionAttributeNames: { '#owner': 'owner' },
       ExpressionAttributeValues: { ':live': LIVE_PK, ':owner': owner },
@@ -269,7 +272,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
           TableName: this.table,
           Key: jobKey(id),
           UpdateExpression: 'SET progress = :progress, updatedAt = :now ADD #version :one',
-          ConditionExpression: `attribute_exists(pk) AND #state IN (${names.join(', ')})`,
+          ConditionExpression: `attribute_exists(${PK}) AND #state IN (${names.join(', ')})`,
           ExpressionAttributeNames: { '#state': 'state', '#version': 'version' },
           ExpressionAttributeValues: {
             ':progress': progress,
@@ -291,7 +294,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
       new QueryCommand({
         TableName: this.table,
         IndexName: this.index,
-        KeyConditionExpression: 'gsi1pk = :user',
+        KeyConditionExpression: `${USER_INDEX.partitionKey} = :user`,
         ExpressionAttributeValues: { ':user': userPartition(platform, userId) },
         ScanIndexForward: false,
         Limit: limit,
@@ -300,7 +303,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     const items = out.Items ?? [];
     // With a KEYS_ONLY or INCLUDE projection the index lacks the job; fetch it from the table.
     if (items.every((i) => 'params' in i)) return items.map(fromItem);
-    const jobs = await this.batchGetJobs(items.map((i) => String(i.pk).slice('JOB#'.length)));
+    const jobs = await this.batchGetJobs(items.map((i) => String(i[PK]).slice('JOB#'.length)));
     return jobs.sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
   }
 
@@ -310,7 +313,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     if (states.some((s) => FINAL_STATES.includes(s))) {
       jobs = await this.scanByState(states);
     } else {
-      const entries = await this.queryAll({ TableName: this.table, KeyConditionExpression: 'pk = :live', ExpressionAttributeValues: { ':live': LIVE_PK }, ConsistentRead: true });
+      const entries = await this.queryAll({ TableName: this.table, KeyConditionExpression: `${PK} = :live`, ExpressionAttributeValues: { ':live': LIVE_PK }, ConsistentRead: true });
       const ids = entries.flatMap((item) => (typeof item.jobId === 'string' ? [item.jobId] : []));
       jobs = (await this.batchGetJobs(ids)).filter((j) => states.includes(j.state));
     }
@@ -321,7 +324,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     return this.countAll({
       TableName: this.table,
       IndexName: this.index,
-      KeyConditionExpression: 'gsi1pk = :user',
+      KeyConditionExpression: `${USER_INDEX.partitionKey} = :user`,
       FilterExpression: '#state = :delivered AND finishedAt >= :since',
       ExpressionAttributeNames: { '#state': 'state' },
       ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered', ':since': sinceMs },
@@ -337,7 +340,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
         new QueryCommand({
           TableName: this.table,
           IndexName: this.index,
-          KeyConditionExpression: 'gsi1pk = :user',
+          KeyConditionExpression: `${USER_INDEX.partitionKey} = :user`,
           FilterExpression: '#state = :delivered',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered' },
@@ -355,7 +358,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
   async blockedTerms(): Promise<string[]> {
     const items = await this.queryAll({
       TableName: this.table,
-      KeyConditionExpression: 'pk = :settings AND begins_with(sk, :block)',
+      KeyConditionExpression: `${PK} = :settings AND begins_with(${SK}, :block)`,
       ExpressionAttributeValues: { ':settings': SETTINGS_PK, ':block': 'BLOCK#' },
       ConsistentRead: true,
     });
@@ -364,7 +367,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
 
   async addBlockedTerm(term: string): Promise<boolean> {
     try {
-      await this.options.client.send(new PutCommand({ TableName: this.table, Item: { ...blockKey(term), term }, ConditionExpression: 'attribute_not_exists(pk)' }));
+      await this.options.client.send(new PutCommand({ TableName: this.table, Item: { ...blockKey(term), term }, ConditionExpression: `attribute_not_exists(${PK})` }));
       return true;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return false;
@@ -420,7 +423,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
         new ScanCommand({
           TableName: this.table,
           ConsistentRead: true,
-          FilterExpression: `sk = :job AND #state IN (${names.join(', ')})`,
+          FilterExpression: `${SK} = :job AND #state IN (${names.join(', ')})`,
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':job': 'JOB', ...Object.fromEntries(states.map((s, i) => [names[i]!, s])) },
           ExclusiveStartKey: start,
@@ -452,9 +455,9 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     return {
       ...job,
       ...jobKey(job.id),
-      gsi1pk: userPartition(job.requester.platform, job.requester.userId),
-      gsi1sk: `${String(job.createdAt).padStart(15, '0')}#${job.id}`,
-      expiresAt: this.expiresAt(job.createdAt),
+      [USER_INDEX.partitionKey]: userPartition(job.requester.platform, job.requester.userId),
+      [USER_INDEX.sortKey]: `${String(job.createdAt).padStart(15, '0')}#${job.id}`,
+      [TTL]: this.expiresAt(job.createdAt),
     };
   }
 
@@ -465,7 +468,7 @@ export class DynamoJobStore implements JobStore, SettingsStore {
 
 function fromItem(item: Item): Job {
   const job: Item = { ...item };
-  for (const k of KEY_ATTRIBUTES) delete job[k];
+  for (const k of TABLE_ATTRIBUTES) delete job[k];
   return job as unknown as Job;
 }
 

@@ -1,8 +1,9 @@
 // DynamoJobStore against moto with infra's key schema: the JobStore contract, plus the item layout (keys, TTL, index,
 // the LIVE list and request-key items).
-import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOB_TABLE } from '../../bot/aws/table-layout.js';
 import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
 import type { Job } from '../../bot/core/job.js';
 import { sampleJob } from '../support/fixtures.js';
@@ -73,6 +74,19 @@ describe('DynamoJobStore', () => {
 
   const item = async (pk: string, sk: string) =>
     (await base.send(new GetItemCommand({ TableName: res.table, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }))).Item;
+
+  it('runs on a table laid out as bot/aws/table-layout.ts says, which the CDK construct reads too', async () => {
+    const table = (await base.send(new DescribeTableCommand({ TableName: res.table }))).Table!;
+    expect(table.KeySchema).toEqual([
+      { AttributeName: JOB_TABLE.partitionKey, KeyType: 'HASH' },
+      { AttributeName: JOB_TABLE.sortKey, KeyType: 'RANGE' },
+    ]);
+    expect(table.GlobalSecondaryIndexes?.map((i) => [i.IndexName, i.KeySchema, i.Projection?.ProjectionType])).toEqual([
+      [JOB_TABLE.userIndex.name, [{ AttributeName: JOB_TABLE.userIndex.partitionKey, KeyType: 'HASH' }, { AttributeName: JOB_TABLE.userIndex.sortKey, KeyType: 'RANGE' }], 'ALL'],
+    ]);
+    const ttl = await base.send(new DescribeTimeToLiveCommand({ TableName: res.table }));
+    expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: JOB_TABLE.ttlAttribute, TimeToLiveStatus: 'ENABLED' });
+  });
 
   it('stores the job with its keys, index keys and TTL, and reads it back unchanged', async () => {
     const clock = new ManualClock();

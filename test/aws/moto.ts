@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { JOB_TABLE } from '../../bot/aws/table-layout.js';
 
 export const REGION = 'us-east-1';
 
@@ -114,29 +115,27 @@ export async function createResources(motoUrl: string, tag: string): Promise<Aws
     new CreateTableCommand({
       TableName: table,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'gsi1pk', AttributeType: 'S' },
-        { AttributeName: 'gsi1sk', AttributeType: 'S' },
-      ],
+      AttributeDefinitions: [JOB_TABLE.partitionKey, JOB_TABLE.sortKey, JOB_TABLE.userIndex.partitionKey, JOB_TABLE.userIndex.sortKey].map((name) => ({
+        AttributeName: name,
+        AttributeType: 'S',
+      })),
       KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
+        { AttributeName: JOB_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: JOB_TABLE.sortKey, KeyType: 'RANGE' },
       ],
       GlobalSecondaryIndexes: [
         {
-          IndexName: 'byUser',
+          IndexName: JOB_TABLE.userIndex.name,
           KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            { AttributeName: JOB_TABLE.userIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: JOB_TABLE.userIndex.sortKey, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
         },
       ],
     }),
   );
-  await ddb.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }));
+  await ddb.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: JOB_TABLE.ttlAttribute, Enabled: true } }));
   const queue = await sqs.send(new CreateQueueCommand({ QueueName: `videobot-events-${suffix}`, Attributes: { VisibilityTimeout: '1' } }));
   const queueUrl = queue.QueueUrl!;
   const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));

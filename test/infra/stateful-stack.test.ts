@@ -1,6 +1,7 @@
 // The stateful stack: encrypted, private, TLS-only buckets with access logs and lifecycles; the job table; secrets; stable ids.
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { JOB_TABLE } from '../../bot/aws/table-layout.js';
 import { OUTPUT, chatSecretOutput } from '../../infra/stateful-outputs.js';
 import { synthesize } from './stacks.js';
 
@@ -132,29 +133,29 @@ describe('buckets', () => {
 });
 
 describe('job table', () => {
-  it('has the key schema, index and TTL the DynamoDB job store uses', () => {
+  it('keeps the deployed layout: renaming a key or the index would make CloudFormation replace the table and its jobs', () => {
+    expect(JOB_TABLE).toEqual({ partitionKey: 'pk', sortKey: 'sk', userIndex: { name: 'byUser', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }, ttlAttribute: 'expiresAt' });
+  });
+
+  it('has the key schema, index and TTL the DynamoDB job store uses (bot/aws/table-layout.ts)', () => {
+    const { partitionKey, sortKey, userIndex, ttlAttribute } = JOB_TABLE;
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
+        { AttributeName: partitionKey, KeyType: 'HASH' },
+        { AttributeName: sortKey, KeyType: 'RANGE' },
       ],
-      AttributeDefinitions: Match.arrayWith([
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'gsi1pk', AttributeType: 'S' },
-        { AttributeName: 'gsi1sk', AttributeType: 'S' },
-      ]),
+      AttributeDefinitions: Match.arrayWith([partitionKey, sortKey, userIndex.partitionKey, userIndex.sortKey].map((name) => ({ AttributeName: name, AttributeType: 'S' }))),
       GlobalSecondaryIndexes: [
         {
-          IndexName: 'byUser',
+          IndexName: userIndex.name,
           KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            { AttributeName: userIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: userIndex.sortKey, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
         },
       ],
-      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true },
       BillingMode: 'PAY_PER_REQUEST',
     });
   });

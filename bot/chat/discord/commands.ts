@@ -6,8 +6,8 @@ import {
   InteractionContextType,
   type RESTPostAPIApplicationCommandsJSONBody,
 } from 'discord.js';
-import { MAX_PROMPT_CHARS, SEED_RANGE } from '../../core/limits.js';
-import { PRESET_IDS, getPreset } from '../../core/presets.js';
+import { MAX_PROMPT_CHARS } from '../../core/limits.js';
+import { videoOptionDefinitions } from './video-options.js';
 
 export const VIDEO_COMMAND = 'video';
 export const ENHANCE_COMMAND = 'enhance';
@@ -46,7 +46,6 @@ const integrationTypes = [ApplicationIntegrationType.GuildInstall];
 
 /** The command definitions, as the registration script sends them (PUT replaces the whole set). */
 export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
-  const models = PRESET_IDS.slice(0, 25).map((id) => ({ name: (getPreset(id)?.label ?? id).slice(0, 100), value: id }));
   return [
     {
       type: ApplicationCommandType.ChatInput,
@@ -54,17 +53,7 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
       description: 'Make a short AI video from a prompt (and optionally an image to animate)',
       contexts,
       integration_types: integrationTypes,
-      options: [
-        { type: ApplicationCommandOptionType.String, name: 'prompt', description: 'What should happen in the video', required: true, max_length: MAX_PROMPT_CHARS },
-        { type: ApplicationCommandOptionType.Attachment, name: 'image', description: 'An image (PNG, JPEG or WebP) to animate' },
-        { type: ApplicationCommandOptionType.String, name: 'model', description: 'Model preset', choices: models },
-        { type: ApplicationCommandOptionType.Integer, name: 'seed', description: 'Seed for a repeatable result', min_value: SEED_RANGE.min, max_value: SEED_RANGE.max },
-        { type: ApplicationCommandOptionType.Integer, name: 'frames', description: 'Number of frames (8N+1 for 1.0 models, 16N+1 for 1.5)', min_value: 1, max_value: 161 },
-        { type: ApplicationCommandOptionType.Integer, name: 'steps', description: 'Denoising steps (more is slower, often better)', min_value: 1, max_value: 100 },
-        { type: ApplicationCommandOptionType.Number, name: 'guidance', description: 'How closely to follow the prompt (default 6)', min_value: 1, max_value: 20 },
-        { type: ApplicationCommandOptionType.String, name: 'negative', description: 'What to avoid, e.g. "blurry, low quality"', max_length: MAX_PROMPT_CHARS },
-        { type: ApplicationCommandOptionType.Boolean, name: 'enhance', description: 'Rewrite the prompt with the prompt enhancer first' },
-      ],
+      options: videoOptionDefinitions(),
     },
     {
       type: ApplicationCommandType.ChatInput,

@@ -24,6 +24,7 @@ import { channelErrorText, type ChannelMessages } from './messages.js';
 import { enhancedMessage, promptModal } from './render.js';
 
 export interface HandlerContext {
+import { videoRequestFrom } from './video-options.js';
   readonly service: JobService;
   readonly messages: ChannelMessages;
   readonly imageLimits: ImageLimits;
@@ -117,23 +118,8 @@ async function submit(ctx: HandlerContext, i: RepliableInteraction, ask: Ask): P
 
 async function videoCommand(ctx: HandlerContext, i: ChatInputCommandInteraction): Promise<void> {
   await i.deferReply(EPHEMERAL);
-  const o = i.options;
-  const request: VideoRequest = { prompt: o.getString('prompt', true) };
-  const model = o.getString('model');
-  if (model !== null) request.model = model;
-  const seed = o.getInteger('seed');
-  if (seed !== null) request.seed = seed;
-  const frames = o.getInteger('frames');
-  if (frames !== null) request.frames = frames;
-  const steps = o.getInteger('steps');
-  if (steps !== null) request.steps = steps;
-  const guidance = o.getNumber('guidance');
-  if (guidance !== null) request.guidance = guidance;
-  const negative = o.getString('negative');
-  if (negative !== null) request.negative = negative;
-  const enhance = o.getBoolean('enhance');
-  if (enhance !== null) request.enhance = enhance;
-  const attachment = o.getAttachment('image');
+  const request = videoRequestFrom(i.options);
+  const attachment = i.options.getAttachment('image');
   const image = attachment ? await downloadImage(attachment, ctx.imageLimits) : undefined;
   await submit(ctx, i, { request, ...(image ? { image } : {}) });
 }
