@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from processing.contract import SAGEMAKER_OUTPUT
 from processing.images import FITS
 from processing.progress import Observer
 
-COMMANDS = ("run", "serve", "probe", "stage")
+COMMANDS = ("run", "serve", "serve-http", "probe", "stage")
+# SageMaker starts an endpoint's container as `<image> serve`; the endpoint's model sets this to `http`
+# so that `serve` means the HTTP worker there (processing/serve_http.py).
+SERVE_TRANSPORT_ENV = "VIDEOBOT_SERVE_TRANSPORT"
 DEVICES = ("auto", "cpu", "cuda")
 MEMORY_PLAN_CHOICES = ("auto", "none", "model", "sequential")
 SPEEDS = ("lossless", "fast", "stock")  # processing.optimize.SPEEDS, kept here so --help needs no torch
@@ -28,7 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
     serve = commands.add_parser("serve", help="keep the pipeline loaded and run the jobs named on stdin, "
                                               "one at a time (docs/processing.md, Resident worker)")
-    for sub in (run, serve):  # how to run a job: the same for one job and for a resident worker
+    serve_http = commands.add_parser("serve-http", help="the resident worker behind a SageMaker asynchronous "
+                                                        "endpoint: GET /ping, POST /invocations on port 8080")
+    for sub in (run, serve, serve_http):  # how to run a job: the same for one job and for a resident worker
         sub.add_argument("--models-dir", type=Path, default=Path("/opt/ml/processing/models"))
         sub.add_argument("--allow-download", action="store_true",
                          help="fetch missing weights from the Hugging Face Hub")
@@ -40,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          help="lossless: compiled, output within bf16 rounding of stock diffusers; "
                               "fast: also fp8 and step caching (lossy); stock: plain diffusers")
 
+    from processing.serve_http import add_arguments as add_serve_http_arguments
+
+    add_serve_http_arguments(serve_http)
     commands.add_parser("probe", help="print this machine's GPU as one JSON line")
 
     stage = commands.add_parser("stage", help="download a preset's weights into DEST/PRESET")
@@ -54,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["run", *argv]  # `run` is the default command
+    if argv[0] == "serve" and os.environ.get(SERVE_TRANSPORT_ENV) == "http":
+        argv[0] = "serve-http"
     return parser.parse_args(argv)
 
 
@@ -83,6 +94,10 @@ def main(argv: list[str] | None = None, *, observer: Observer | None = None,
         from processing.stage import command_stage
 
         return command_stage(args.model, args.dest, args.compile_cache_only)
+    if args.command == "serve-http":
+        from processing.serve_http import command_serve_http
+
+        return command_serve_http(args)
     if args.command == "serve":
         from processing.serve import command_serve
 
