@@ -232,3 +232,55 @@ def test_a_batch_of_one_row_compiles_one_graph_for_all_blocks():
     torch._dynamo.reset()
     assert counter.frame_count == 1
     assert bench.relative_difference(out, reference) < 1e-6
+
+
+# --- the launcher stopped from outside: no worker outlives it ---------------------------------------------
+
+def _start_launcher(job: Path, out: Path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen([sys.executable, "-m", "processing", "run", "--input-dir", str(job), "--output-dir",
+                             str(out), "--models-dir", str(out.parent / "no-models"), "--device", "cpu", "--gpus", "2"],
+                            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _workers_of(pid: int, timeout_s: float = 60) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and len(seen) < 2:
+        for child in _children(pid):
+            rank = _rank_of(child)
+            if rank is not None:
+                seen.setdefault(rank, child)
+        time.sleep(0.02)
+    return seen
+
+
+def _gone(pids, timeout_s: float = 15) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_the_launcher_stops_its_workers(how, job_dir, tmp_path):
+    """SIGTERM (SageMaker's stop, the bot's cancel): the launcher ends its workers and exits; SIGKILL:
+    the workers die with it (PR_SET_PDEATHSIG), so no GPU stays held by an orphan."""
+    launcher = _start_launcher(job_dir(TINY), tmp_path / "out")
+    try:
+        workers = _workers_of(launcher.pid)
+        assert sorted(workers) == ["0", "1"]
+        os.kill(launcher.pid, how)
+        code = launcher.wait(timeout=30)
+        assert code == (128 + signal.SIGTERM if how == signal.SIGTERM else -signal.SIGKILL)
+        assert _gone(workers.values()), "a worker outlived its launcher"
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
