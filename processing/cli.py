@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run = commands.add_parser("run", help="run the job in --input-dir (the default command)")
     run.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"))
     run.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    run.add_argument("--gpus", default="auto", type=gpus_arg,
+                     help="auto: every GPU that helps (classifier-free-guidance parallel on 2); N: that many "
+                          "worker processes, also on CPU over gloo (processing/parallel.py)")
     serve = commands.add_parser("serve", help="keep the pipeline loaded and run the jobs named on stdin, "
                                               "one at a time (docs/processing.md, Resident worker)")
     serve_http = commands.add_parser("serve-http", help="the resident worker behind a SageMaker asynchronous "
@@ -68,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def gpus_arg(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"must be auto or a whole number of at least 1; got {value!r}")
+
+
 def settings_from(args: argparse.Namespace, input_dir: Path, output_dir: Path):
     from processing.job import Settings
 
@@ -102,6 +111,11 @@ def main(argv: list[str] | None = None, *, observer: Observer | None = None,
         from processing.serve import command_serve
 
         return command_serve(args)
+    from processing import parallel
+
+    launched = parallel.launch(args, sagemaker_output)  # None: this process runs the job
+    if launched is not None:
+        return launched
     from processing.job import run_job
 
     return run_job(settings_from(args, args.input_dir, args.output_dir), observer, sagemaker_output)

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from processing import parallel
 from processing import presets as presets_module
 from processing.contract import (OUTPUT_FILES, SAGEMAKER_OUTPUT, clear_outputs, read_job_file,  # noqa: F401
                                  report_failure, write_metadata)
@@ -99,6 +100,8 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
 
     loaded = load(job, preset, settings, pipelines, loading_at, started)
     frames, peak = generate(job, preset, loaded, progress)
+    if not parallel.writes_outputs():
+        return None  # another worker of this job writes the outputs (processing/parallel.py)
     video_path = encode(frames, job, settings.output_dir, progress)
     write(job, preset, settings, loaded, frames, peak, progress,
           {"startup_s": startup_s, "loading_at_s": loading_at, "started": started})
@@ -134,12 +137,14 @@ def load(job: Job, preset: presets_module.Preset, settings: Settings, pipelines,
 
     from processing.optimize import compile_cache_dir
 
-    warm_shape = warm_shape_for(job, preset)
+    warm_shape = parallel.per_worker(warm_shape_for(job, preset))
 
     def build():
-        return pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan, speed=settings.speed,
+        pipe = pipeline.build_pipeline(preset, job.mode, weights, device, dtype, plan, speed=settings.speed,
                                        compile_cache_dir=compile_cache_dir(settings.models_dir, preset.name),
                                        warm_shape=warm_shape)
+        parallel.attach(pipe)  # several workers: each computes its share of every transformer call
+        return pipe
 
     load_began = time.monotonic()
     with out_of_memory_as_job_error(device, plan):
@@ -172,10 +177,12 @@ def generate(job: Job, preset: presets_module.Preset, loaded: Loaded, progress: 
             loaded.pipe, preset=preset, mode=job.mode, prompt=job.prompt, negative_prompt=job.negative_prompt,
             seed=job.seed, frames=job.frames, steps=job.steps, guidance=job.guidance,
             height=job.height, width=job.width, device=loaded.device, image=loaded.image, on_step=on_step,
+            decode=parallel.writes_outputs(),
         )
     if progress.phase_name == "denoising":  # a scheduler that ran fewer callbacks than steps
         progress.phase("decoding")
     peak = torch.cuda.max_memory_allocated() if loaded.device == "cuda" else None
+    parallel.share_peak(peak)
     return frames, peak
 
 
@@ -244,6 +251,7 @@ def write(job: Job, preset: presets_module.Preset, settings: Settings, loaded: L
                     "startup_s": clock["startup_s"], "loading_at_s": clock["loading_at_s"],
                     "resident": loaded.resident, "load_s": loaded.load_s,
                     "optimizations": pipeline.optimizations(loaded.pipe)},
+        "parallel": parallel.describe(),
         "timings_s": {**progress.timings(), "total": round(time.monotonic() - clock["started"], 3)},
         "phases": list(progress.timings()) + ["done"],
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,

@@ -265,9 +265,10 @@ def seed_generator(seed: int):
 
 def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: str, seed: int,
              frames: int, steps: int, guidance: float, height: int, width: int, device: str,
-             image=None, on_step: Callable[[int], None] = lambda k: None) -> np.ndarray:
+             image=None, on_step: Callable[[int], None] = lambda k: None, decode: bool = True) -> np.ndarray | None:
     """The one pipeline call (denoise and decode); returns float frames in [0, 1] shaped
-    (frames, height, width, 3). The family adds its own arguments (CogVideoX: dynamic CFG)."""
+    (frames, height, width, 3). The family adds its own arguments (CogVideoX: dynamic CFG). With
+    `decode` off (a worker that only denoises: processing/parallel.py) it stops at the latents: None."""
     def step_end(_pipe, index, _timestep, tensors):
         on_step(index + 1)
         return tensors
@@ -277,9 +278,11 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
         prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
         num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
         generator=seed_generator(seed), **family_of(preset).call_arguments(preset, mode),
-        output_type="np", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
+        output_type="np" if decode else "latent", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
         **kwargs,
     )
+    if not decode:
+        return None
     video = np.asarray(result.frames[0], dtype=np.float32)
     if video.shape[0] < frames:
         raise RuntimeError(f"pipeline returned {video.shape[0]} frames, expected {frames}")

@@ -132,6 +132,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "before the job, @disk drops the page cache first so the weights are read from disk "
                              "(else they are in memory)")
     parser.add_argument("--job-steps", type=int, default=50)
+    parser.add_argument("--job-gpus", default="1",
+                        help="comma-separated worker counts (the job's --gpus) to run each job with; a job on N > 1 "
+                             "is named NAME-gpusN and compared with the same job on 1 (decoded MP4 frames)")
     parser.add_argument("--fp32-reference", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the transformer in float32 to size the bf16 error of every variant")
     parser.add_argument("--work-dir", type=Path, default=None, help="where the job's weights are saved")
@@ -896,13 +899,17 @@ class Bench:
         (job_dir / "job.json").write_text(json.dumps({
             "id": "bench", "model": self.spec.preset, "prompt": "a red fox running through fresh snow, cinematic",
             "seed": 42, "frames": self.spec.frames, "steps": self.args.job_steps}))
-        for name in [s.strip() for s in self.args.job_speeds.split(",") if s.strip()]:
+        runs = [(name, int(gpus)) for name in self.args.job_speeds.split(",") if name.strip()
+                for gpus in self.args.job_gpus.split(",") if gpus.strip()]
+        for base, gpus in runs:
+            base = base.strip()
+            name = base if gpus == 1 else f"{base}-gpus{gpus}"
             left = self.args.budget_s - self.elapsed()
             needs = self.ESTIMATES.get(self.spec.preset, {}).get("job_each", 60) if self.device == "cuda" else 0
             if left < max(needs, 60):
                 results[name] = {"skipped": "time budget"}
                 continue
-            variant, _, where = name.partition("@")
+            variant, _, where = base.partition("@")
             speed = variant.split("-")[0]
             if variant.endswith("-cold") or variant.endswith("-staged"):
                 shutil.rmtree(optimize.compile_cache_dir(models, self.spec.preset), ignore_errors=True)
@@ -912,8 +919,12 @@ class Bench:
                 results[f"{name}-cache"] = self._seed_compile_cache(models, speed)
             # The weights were just written, so they are in the page cache unless dropped.
             dropped = drop_page_cache() if where == "disk" else False
-            results[name] = self._run_job(work, job_dir, models, speed, name.replace("@", "-"), timeout=left - 30)
+            results[name] = self._run_job(work, job_dir, models, speed, name.replace("@", "-"), timeout=left - 30,
+                                          gpus=gpus)
             results[name]["page_cache_dropped"] = dropped
+            if gpus > 1 and isinstance(results.get(base), dict):
+                results[name]["vs_1_gpu"] = compare_videos(work / f"out-{base.replace('@', '-')}",
+                                                           work / f"out-{name.replace('@', '-')}")
             self.results["sections"]["job"] = results
             self.save()
         return results
@@ -956,7 +967,8 @@ class Bench:
         log.info("stage compile cache: exit %d in %.1fs, %s", proc.returncode, entry["wall_s"], cache)
         return entry
 
-    def _run_job(self, work: Path, job_dir: Path, models: Path, speed: str, name: str, timeout: float) -> dict:
+    def _run_job(self, work: Path, job_dir: Path, models: Path, speed: str, name: str, timeout: float,
+                 gpus: int = 1) -> dict:
         out = work / f"out-{name}"
         shutil.rmtree(out, ignore_errors=True)
         env = dict(os.environ)
@@ -966,7 +978,8 @@ class Bench:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                           env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "processing", "run", "--input-dir", str(job_dir), "--output-dir", str(out),
-                   "--models-dir", str(models), "--device", self.device, "--memory-plan", "none", "--speed", speed]
+                   "--models-dir", str(models), "--device", self.device, "--memory-plan", "none", "--speed", speed,
+                   "--gpus", str(gpus)]
         started_wall = time.time()
         started = time.perf_counter()
         try:
@@ -984,11 +997,44 @@ class Bench:
             entry["timings_s"] = metadata["timings_s"]
             entry["peak_gib"] = round((metadata["runtime"]["peak_gpu_memory_bytes"] or 0) / GIB, 2)
             entry["optimizations"] = metadata["runtime"].get("optimizations")
+            parallel = metadata.get("parallel")
+            if parallel:
+                entry["parallel"] = parallel
+                entry["peak_gib_per_worker"] = [round((b or 0) / GIB, 2)
+                                                for b in parallel.get("peak_gpu_memory_bytes_per_worker") or []]
         else:
             entry["stderr_tail"] = proc.stderr[-3000:]
         log.info("job %-14s exit %d, %.1fs process wall, timings %s", name, proc.returncode, seconds,
                  entry.get("timings_s"))
         return entry
+
+
+def decoded_frames(video: Path):
+    """The MP4's frames as float32 (frames, height, width, 3) in 0..255, decoded by the job's ffmpeg."""
+    import numpy as np
+
+    from processing import video as video_module
+
+    info = video_module.probe(video)
+    raw = subprocess.run([video_module.ffmpeg_exe(), "-v", "error", "-i", str(video), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, info.height, info.width, 3).astype(np.float32)
+
+
+def compare_videos(reference_dir: Path, other_dir: Path) -> dict:
+    """How far a multi-GPU job's video is from the one-GPU job's: relative difference and PSNR of the
+    decoded frames (both went through the same H.264 settings)."""
+    try:
+        a, b = decoded_frames(reference_dir / "video.mp4"), decoded_frames(other_dir / "video.mp4")
+    except (OSError, subprocess.CalledProcessError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    if a.shape != b.shape:
+        return {"error": f"shapes differ: {a.shape} vs {b.shape}"}
+    import torch
+
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    return {"frames_rel_diff": round(relative_difference(tb, ta), 6),
+            "frames_psnr_db": round(psnr(tb / 255, ta / 255), 2), "frames_max_abs_diff": float((ta - tb).abs().max())}
 
 
 def optimize_cache_files(models: Path, preset: str) -> dict:

@@ -139,7 +139,17 @@ def fuse_qkv(attn) -> bool:
 def _contiguous(hidden_states, encoder_hidden_states, **_):
     """The first block gets strided slices of the patch embedding, the others contiguous tensors;
     one layout means one compiled graph for all blocks instead of two."""
-    return hidden_states.contiguous(), encoder_hidden_states.contiguous()
+    return _row_major(hidden_states), _row_major(encoder_hidden_states)
+
+
+def _row_major(t: torch.Tensor) -> torch.Tensor:
+    """`t` dense from offset 0 with the strides of a fresh tensor. `.contiguous()` is not enough for a
+    batch of one row (a guidance-parallel worker's, processing/parallel.py, or guidance 1): a slice
+    whose leading dim is 1 counts as contiguous and keeps its odd stride and offset, which the
+    compiled graph's guards tell apart from the next block's input."""
+    if t.is_contiguous() and t.storage_offset() == 0 and t.stride() == torch.empty(t.shape, device="meta").stride():
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
 
 
 class _CaptureInputs:
