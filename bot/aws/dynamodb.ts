@@ -29,12 +29,12 @@ import {
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition, isFinal } from '../core/job.js';
 import { JOB_TABLE, TABLE_ATTRIBUTES } from './table-layout.js';
-import type { Clock, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, UserStanding } from '../core/ports.js';
+import type { CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, TimeSource, UserStanding } from '../core/ports.js';
 
 export interface DynamoJobStoreOptions {
   readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
-  readonly clock: Clock;
+  readonly clock: TimeSource;
   /** VIDEOBOT_JOB_TTL_DAYS: DynamoDB deletes a job this long after it was created. */
   readonly ttlDays: number;
   readonly userIndexName?: string;

@@ -31,7 +31,13 @@ export interface JobServiceDeps {
   readonly runner: Runner;
   readonly enhancer?: Enhancer;
   readonly chats: readonly ChatSurface[];
+  /** Time and timers: back-offs, the upload sweep, queue polls and reconcile passes run on it. */
   readonly clock: Clock;
+  /**
+   * Paces status edits (default: `clock`). The platforms count edits in real time: a test that holds `clock` still
+   * while a real chat adapter edits against its budgets gives the real clock here.
+   */
+  readonly editClock?: Clock;
   readonly ids: IdGenerator;
   readonly logger: Logger;
   readonly defaultModel: string;
@@ -100,10 +106,7 @@ export function createServiceContext(deps: JobServiceDeps, pump: () => void): Se
     },
     {
       minIntervalMs: limits.statusIntervalMs,
-      // Real time, not `clock`: the platforms count edits in real time, and tests may hold the service's clock still.
-      now: () => performance.now(),
-      setTimer: (fn, ms) => setTimeout(fn, ms),
-      clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+      clock: deps.editClock ?? clock,
       onError: (jobId, error) => log.warn({ jobId, err: error }, 'status update failed'),
       // One budget per channel and per workspace, shared by every job there (each surface says its platform's limits).
       lanesOf: (job) => editLanes(chats.get(job.conversation.platform), job),

@@ -6,9 +6,23 @@ import type { SubmitRequest, Submitted } from './intake.js';
 import type { AdminCommand } from './admin.js';
 import type { HistoryPage } from './history.js';
 
+/** Cancels a timer; does nothing once it has fired or was cancelled. */
+export type CancelTimer = () => void;
+
+/**
+ * The time (epoch ms) and timers. The core schedules every back-off, sweep, queue poll, reconcile pass and status
+ * edit through it, so tests move time (test/support/fake-clock.ts) instead of waiting for it.
+ */
 export interface Clock {
   now(): number;
+  /** Calls `fn` once, `ms` from now. */
+  setTimeout(fn: () => void, ms: number): CancelTimer;
+  /** Calls `fn` every `ms`: background upkeep, which on the real clock does not keep the process alive by itself. */
+  setInterval(fn: () => void, ms: number): CancelTimer;
 }
+
+/** Reading the time only: all the stores and the access guard need. */
+export type TimeSource = Pick<Clock, 'now'>;
 
 export interface IdGenerator {
   jobId(): string;

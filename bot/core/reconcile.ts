@@ -1,6 +1,6 @@
 // Reconciliation: a job on the runner that went quiet is looked up and moved on; the time limit is kept from the store.
 import type { Job, JobState } from './job.js';
-import type { Clock, JobStore, Logger, Runner, RunnerStatus } from './ports.js';
+import type { CancelTimer, Clock, JobStore, Logger, Runner, RunnerStatus } from './ports.js';
 
 export interface ReconcileLimits {
   /** How often live jobs are checked (0 = never; recover() still runs at start). */
@@ -48,7 +48,7 @@ export function createReconciler(deps: ReconcilerDeps) {
   const { store, runner, clock, limits } = deps;
   const log = deps.logger.child({ component: 'reconcile' });
   let pass: Promise<void> | undefined;
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let stopTimer: CancelTimer | undefined;
 
   function timeLimitMs(): number | undefined {
     return limits.jobTimeoutMs ?? runner.maxRuntimeMs;
@@ -93,14 +93,13 @@ export function createReconciler(deps: ReconcilerDeps) {
   }
 
   function start(): void {
-    if (timer || limits.reconcileIntervalMs <= 0) return;
-    timer = setInterval(() => void reconcile(), limits.reconcileIntervalMs);
-    timer.unref?.();
+    if (stopTimer || limits.reconcileIntervalMs <= 0) return;
+    stopTimer = clock.setInterval(() => void reconcile(), limits.reconcileIntervalMs);
   }
 
   async function stop(): Promise<void> {
-    clearInterval(timer);
-    timer = undefined;
+    stopTimer?.();
+    stopTimer = undefined;
     await pass;
   }
 

@@ -4,7 +4,7 @@ import type { ServiceContext } from './context.js';
 import type { Job } from './job.js';
 import { LIVE_STATES } from './job.js';
 import { UPLOAD_STALE_MS } from './delivery.js';
-import type { RunnerStatus } from './ports.js';
+import type { CancelTimer, RunnerStatus } from './ports.js';
 import { createReconciler } from './reconcile.js';
 
 export interface RecoveryHooks {
@@ -18,7 +18,7 @@ export interface RecoveryHooks {
 
 export function createRecovery(ctx: ServiceContext, hooks: RecoveryHooks) {
   const { store, runner, log, owns, fail } = ctx;
-  let sweeper: ReturnType<typeof setInterval> | undefined;
+  let stopSweeping: CancelTimer | undefined;
 
   const reconciler = createReconciler({
     owns: (job) => hooks.holdsQueue() && owns(job),
@@ -64,18 +64,18 @@ export function createRecovery(ctx: ServiceContext, hooks: RecoveryHooks) {
 
   /** Finishes posts a crash cut off, in the background, and reconciles jobs on the runner every reconcileIntervalMs. */
   function start(): void {
-    sweeper = setInterval(() => {
+    stopSweeping = ctx.clock.setInterval(() => {
       void store
         .listByState(['uploading'])
         .then((jobs) => Promise.all(jobs.filter((j) => hooks.holdsQueue() && owns(j)).map((j) => hooks.resumeDelivery(j, 'sweep'))))
         .catch((err: unknown) => log.warn({ err }, 'upload sweep failed'));
     }, UPLOAD_STALE_MS / 2);
-    sweeper.unref?.();
     reconciler.start();
   }
 
   async function stop(): Promise<void> {
-    clearInterval(sweeper);
+    stopSweeping?.();
+    stopSweeping = undefined;
     await reconciler.stop();
   }
 

@@ -147,9 +147,3 @@ export function printable(text: string): string {
     return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
   });
 }
-
-/** One line of text for terminals and logs. */
-export function statusLine(view: StatusView): string {
-  const bar = view.progress ? ` ${view.progress.bar}` : '';
-  return `[${view.jobId}] ${view.headline}${bar}`;
-}

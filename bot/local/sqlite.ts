@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition } from '../core/job.js';
-import type { Clock, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, UserStanding } from '../core/ports.js';
+import type { CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, TimeSource, UserStanding } from '../core/ports.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -57,7 +57,7 @@ interface Row {
 export class SqliteJobStore implements JobStore, SettingsStore {
   private readonly db: Database.Database;
 
-  constructor(path: string, private readonly clock: Clock) {
+  constructor(path: string, private readonly clock: TimeSource) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');

@@ -3,7 +3,19 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { randomSeed } from '../core/limits.js';
 import type { Clock, IdGenerator } from '../core/ports.js';
 
-export const systemClock: Clock = { now: () => Date.now() };
+/** Wall-clock time and Node's timers; intervals are unref'd (upkeep never keeps the process alive), one-off timers are not. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+  setInterval: (fn, ms) => {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+};
 
 /** Job ids are short, lowercase and SageMaker-name safe: "j" + time (base36) + 4 random chars. */
 export const randomIds: IdGenerator = {

@@ -7,6 +7,7 @@ import { awsSettings } from '../../bot/main.js';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { createJobService, type JobService } from '../../bot/core/service.js';
+import { systemClock } from '../../bot/local/system.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeBedrock } from './fake-bedrock.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
@@ -94,7 +95,7 @@ describe('AWS backend with JobService', () => {
       runner: backend.runner,
       ...(backend.enhancer ? { enhancer: backend.enhancer } : {}),
       chats: [chat],
-      clock: { now: () => Date.now() },
+      clock: systemClock,
       ids: sequentialIds(idPrefix),
       logger: testLogger(),
       defaultModel: 'tiny-random',

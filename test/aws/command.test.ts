@@ -10,6 +10,7 @@ import { commandSurface, runGenerate, type CommandBackend } from '../../bot/cli.
 import { loadConfig } from '../../bot/config.js';
 import { awsSettings } from '../../bot/main.js';
 import { createJobService } from '../../bot/core/service.js';
+import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
@@ -89,7 +90,7 @@ describe('videobot generate on the AWS backend', () => {
           objects: b.objects,
           runner: aws.runner,
           chats: [surface],
-          clock: { now: () => Date.now() },
+          clock: systemClock,
           ids: { jobId: () => 'jmine', seed: () => 1 },
           logger: testLogger(),
           defaultModel: 'tiny-random',

@@ -377,13 +377,13 @@ describe('SageMakerRunner', () => {
         await fake.writeOutput(`videobot-${lost.id}`, 'metadata.json', JSON.stringify({ seed: 9 }));
         fake.setStatus(`videobot-${lost.id}`, 'Completed');
 
-        h.clock.advance(61_000);
+        await h.clock.advance(61_000);
         await h.service.reconcile();
         expect((await h.store.get(lost.id))?.state).toBe('delivered');
         expect(posted).toEqual([lost.id]);
         expect((await h.store.get(slow.id))?.state).toBe('starting'); // still InProgress: left alone
 
-        h.clock.advance((settings.maxRuntimeSeconds + 15 * 60) * 1000);
+        await h.clock.advance((settings.maxRuntimeSeconds + 15 * 60) * 1000);
         await h.service.reconcile();
         expect((await h.store.get(slow.id))?.failure).toEqual({
           code: 'TIMEOUT',

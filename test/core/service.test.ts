@@ -159,7 +159,7 @@ describe('JobService', () => {
 
     it('never posts again a video whose upload was cut off', async () => {
       const id = await leftBehind('uploading');
-      h.clock.advance(11 * 60 * 1000);
+      await h.clock.advance(11 * 60 * 1000);
       await h.service.start();
       const job = await h.store.get(id);
       expect(job?.state).toBe('failed');

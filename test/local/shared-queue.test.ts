@@ -10,6 +10,7 @@ import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import type { JobScope } from '../../bot/core/scope.js';
 import { createJobService, type JobService } from '../../bot/core/service.js';
+import { systemClock } from '../../bot/local/system.js';
 import { FsObjectStore } from '../../bot/local/files.js';
 import { GPU_QUEUE_LEASE, createLocalQueueLease } from '../../bot/local/queue-lease.js';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
@@ -59,7 +60,7 @@ describe('one data folder, several processes', () => {
       objects,
       runner,
       chats,
-      clock: { now: () => Date.now() },
+      clock: systemClock,
       ids: sequentialIds(idPrefix),
       logger: testLogger(),
       defaultModel: 'tiny-random',

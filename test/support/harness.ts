@@ -4,24 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Job } from '../../bot/core/job.js';
-import type { ChatSurface, Clock, IdGenerator, Logger, Runner, RunnerEvent, RunnerStatus } from '../../bot/core/ports.js';
+import type { ChatSurface, IdGenerator, Logger, Runner, RunnerEvent, RunnerStatus } from '../../bot/core/ports.js';
 import { createJobService, type JobServiceDeps } from '../../bot/core/service.js';
 import { FsObjectStore } from '../../bot/local/files.js';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
+import { systemClock } from '../../bot/local/system.js';
+import { FakeClock } from './fake-clock.js';
 
 export function testLogger(): Logger {
   return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 }
 
-export class ManualClock implements Clock {
-  constructor(public t = Date.UTC(2026, 10, 21, 12, 0, 0)) {}
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
+/** The tests' clock: time stands still until a test advances it, firing the service's timers on the way. */
+export class ManualClock extends FakeClock {}
 
 export function sequentialIds(prefix = 'j'): IdGenerator {
   let n = 0;
@@ -101,6 +96,8 @@ export async function createHarness(
     runner: makeRunner ? makeRunner(objects) : runner,
     chats,
     clock,
+    // Real chat adapters edit against their platform's budgets in real time while the job clock stands still.
+    editClock: systemClock,
     ids: sequentialIds(),
     logger: testLogger(),
     defaultModel: 'tiny-random',
