@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from processing import parallel
+from processing import combine, extend
 from processing import presets as presets_module
 from processing.contract import (OUTPUT_FILES, SAGEMAKER_OUTPUT, clear_outputs, read_job_file,  # noqa: F401
                                  report_failure, write_metadata)
@@ -63,8 +64,11 @@ def run_job(settings: Settings, observer: Observer | None, sagemaker_output: Pat
     try:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         clear_outputs(settings.output_dir)
-        job, preset = load_job(settings, presets_module.load_presets())
-        path = run(job, preset, settings, observer=observer, pipelines=pipelines)
+        if combine.is_combine_job(settings.input_dir):  # no model: clips joined by stream copy (combine.py)
+            path = combine.run(settings.input_dir, settings.output_dir, observer=observer)
+        else:
+            job, preset = load_job(settings, presets_module.load_presets())
+            path = run(job, preset, settings, observer=observer, pipelines=pipelines)
     except Cancelled:
         raise
     except JobError as error:
@@ -102,9 +106,13 @@ def run(job: Job, preset: presets_module.Preset, settings: Settings, *,
     frames, peak = generate(job, preset, loaded, progress)
     if not parallel.writes_outputs():
         return None  # another worker of this job writes the outputs (processing/parallel.py)
-    video_path = encode(frames, job, settings.output_dir, progress)
+    joined = None
+    if job.parent_video is not None:  # Extend: the clip, then the continuation from its second frame
+        video_path, joined = extend.encode_joined(frames, job.parent_video, job.fps, settings.output_dir, progress)
+    else:
+        video_path = encode(frames, job, settings.output_dir, progress)
     write(job, preset, settings, loaded, frames, peak, progress,
-          {"startup_s": startup_s, "loading_at_s": loading_at, "started": started})
+          {"startup_s": startup_s, "loading_at_s": loading_at, "started": started}, joined_frames=joined)
     return video_path
 
 
@@ -115,7 +123,9 @@ def load(job: Job, preset: presets_module.Preset, settings: Settings, pipelines,
     from processing import images, pipeline
 
     start_image = None
-    if job.mode == "i2v":
+    if job.parent_video is not None:  # Extend: the clip's last frame (extend.py)
+        start_image = extend.last_frame(job.parent_video, job.height, job.width, job.fps)
+    elif job.mode == "i2v":
         start_image = images.prepare_image(job.image, job.height, job.width, job.image_fit)
 
     weights = pipeline.resolve_weights(preset, settings.models_dir, settings.allow_download)
@@ -227,7 +237,7 @@ def encode(frames, job: Job, output_dir: Path, progress: Progress) -> Path:
 # 5. write ------------------------------------------------------------------------------------
 
 def write(job: Job, preset: presets_module.Preset, settings: Settings, loaded: Loaded, frames, peak,
-          progress: Progress, clock: dict) -> None:
+          progress: Progress, clock: dict, *, joined_frames: int | None = None) -> None:
     """metadata.json (all parameters used, timings, peak memory), then the "done" phase: once the
     bot sees done, every output file is in place."""
     import diffusers
@@ -237,7 +247,8 @@ def write(job: Job, preset: presets_module.Preset, settings: Settings, loaded: L
     from processing import pipeline
 
     metadata = {
-        "job": {**asdict(job), "image": job.image.name if job.image else None},
+        "job": {**asdict(job), "image": job.image.name if job.image else None,
+                "parent_video": job.parent_video.name if job.parent_video else None},
         "model": {"preset": preset.name, "label": preset.label, "test_only": preset.test_only,
                   "family": preset.family, "generation": preset.generation, "weights": loaded.weights or "built in code (random)",
                   "dtype": loaded.dtype, "scheduler": type(loaded.pipe.scheduler).__name__,
@@ -256,7 +267,10 @@ def write(job: Job, preset: presets_module.Preset, settings: Settings, loaded: L
         "phases": list(progress.timings()) + ["done"],
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                      "transformers": transformers.__version__, "python": platform.python_version()},
-        "output": {"video": "video.mp4", "poster": "poster.jpg", "frames": int(frames.shape[0]),
+        **({"extend": {"continuation_frames": int(frames.shape[0]), "joined_frames": joined_frames}}
+           if joined_frames is not None else {}),
+        "output": {"video": "video.mp4", "poster": "poster.jpg",
+                   "frames": joined_frames if joined_frames is not None else int(frames.shape[0]),
                    "fps": job.fps, "height": int(frames.shape[1]), "width": int(frames.shape[2]),
                    "codec": "h264", "pix_fmt": "yuv420p"},
     }

@@ -34,6 +34,7 @@ class Job:
     width: int
     image: Path | None
     image_fit: str
+    parent_video: Path | None = None  # Extend: the clip whose last frame is the start image (processing/extend.py)
 
 
 def _integer(raw: dict, key: str, default: int) -> int:
@@ -126,7 +127,12 @@ def validate_job(raw: object, input_dir: Path, presets: presets_module.Presets,
         raise invalid(f"'image_fit' must be crop or pad; got {image_fit!r}.")
 
     image = None
-    if mode == "i2v":
+    parent_video = None
+    if mode == "i2v" and _text(raw, "parent_video", ""):
+        parent_video = (input_dir / _text(raw, "parent_video", "")).resolve()
+        if input_dir.resolve() not in parent_video.parents:
+            raise invalid("'parent_video' must be a file name inside the job's input.")
+    elif mode == "i2v":
         name = _text(raw, "image", "")
         if not name:
             raise invalid("Image-to-video needs an image; attach one.")
@@ -141,5 +147,5 @@ def validate_job(raw: object, input_dir: Path, presets: presets_module.Presets,
     job = Job(id=_text(raw, "id", "unnamed"), mode=mode, model=preset.name, prompt=prompt,
               negative_prompt=negative, seed=seed, frames=frames, fps=fps,
               steps=steps, guidance=guidance, height=height, width=width, image=image,
-              image_fit=image_fit)
+              image_fit=image_fit, parent_video=parent_video)
     return job, preset

@@ -41,7 +41,28 @@ def test_job_json_written_by_the_bot_is_accepted_as_written(tmp_path):
 
 def test_job_json_fields_are_the_jobs_fields():
     fields = {f.name for f in dataclasses.fields(validation.Job)}
-    assert set(fixture("job.json")) == fields
+    # job.json names the image of an i2v job; job-extend.json the clip an Extend continues instead
+    assert set(fixture("job.json")) | set(fixture("job-extend.json")) == fields
+
+
+def test_extend_job_json_written_by_the_bot_is_accepted_as_written(tmp_path):
+    raw = fixture("job-extend.json")
+    job, preset = validate(raw, tmp_path)
+    read = {**dataclasses.asdict(job), "parent_video": job.parent_video.name}
+    assert preset.name == raw["model"] and job.image is None
+    assert {key: read[key] for key in raw} == raw
+
+
+def test_combine_job_json_written_by_the_bot_is_accepted_as_written(tmp_path):
+    from processing import combine
+
+    raw = fixture("job-combine.json")
+    for name in raw["clips"]:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "job.json").write_text(json.dumps(raw))
+    assert combine.is_combine_job(tmp_path)
+    job = combine.validate_combine(raw, tmp_path)
+    assert (job.id, [c.name for c in job.clips]) == (raw["id"], raw["clips"])
 
 
 def test_progress_json_as_the_bot_reads_it(tmp_path):

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildJobParams } from '../../bot/core/command.js';
 import { OUTPUT_FILES, jobFileBytes, parseFailure, parseMetadata, parseProgress, toJobFile } from '../../bot/core/contract.js';
+import { planCombination } from '../../bot/core/combine.js';
 import { InvalidCommandError } from '../../bot/core/errors.js';
+import { planExtension } from '../../bot/core/extend.js';
+import type { Job } from '../../bot/core/job.js';
 import { details } from '../../bot/core/status.js';
 import { readOutcome } from '../../bot/local/runner.js';
 import { sampleJob } from '../support/fixtures.js';
@@ -46,6 +49,41 @@ describe('job.json', () => {
     const file = toJobFile(sampleJob('j1'));
     expect(file).not.toHaveProperty('image');
     expect(Object.keys(file).sort()).toEqual(Object.keys(fixtureJson('job.json')).filter((k) => k !== 'image').sort());
+  });
+});
+
+describe('job.json of Extend and Combine', () => {
+  const delivered = (id: string, over: Partial<Job> = {}): Job => {
+    const params = buildJobParams(
+      { prompt: 'a paper boat drifting down a rainy street', model: 'cogvideox-5b', seed: 7, negative: 'blurry, low quality' },
+      { defaultModel: 'cogvideox-5b', randomSeed: 1 },
+    );
+    return sampleJob(id, { state: 'delivered', params, ...over });
+  };
+  const lineage = (jobs: Job[]) => ({
+    store: { get: async (id: string) => jobs.find((j) => j.id === id) },
+    objects: { statOutput: async () => 1 },
+    isAdmin: () => false,
+  });
+  const asker = { platform: 'slack' as const, userId: 'U1' };
+  const here = { platform: 'slack' as const, channelId: 'C1' };
+
+  it('Extend: the family\'s image-to-video preset, the parent clip instead of an image, as the golden file', async () => {
+    const plan = await planExtension(
+      { ...lineage([delivered('jparent')]), maxExtensions: 4, randomSeed: 42 },
+      { jobId: 'jparent', prompt: 'the paper boat drifts under a stone bridge' },
+      asker,
+      here,
+    );
+    expect(toJobFile(sampleJob('jcontract02', { params: plan.params }))).toEqual(fixtureJson('job-extend.json'));
+    expect(plan.inputs).toEqual([{ name: 'parent.mp4', fromJobId: 'jparent' }]);
+  });
+
+  it('Combine: the clips in order and nothing a model would read, as the golden file', async () => {
+    const clips = [delivered('ja'), delivered('jb'), delivered('jc')];
+    const plan = await planCombination(lineage(clips), ['ja', 'jb', 'jc'], asker, here);
+    expect(toJobFile(sampleJob('jcontract03', { params: plan.params }))).toEqual(fixtureJson('job-combine.json'));
+    expect(plan.inputs.map((i) => i.fromJobId)).toEqual(['ja', 'jb', 'jc']);
   });
 });
 
@@ -92,7 +130,7 @@ describe('the job\'s output files, as processing writes them', () => {
     const python = readFileSync(join(import.meta.dirname, '..', '..', 'processing', 'contract.py'), 'utf8');
     const listed = /^OUTPUT_FILES = \(([^)]*)\)/m.exec(python)![1]!.match(/"([^"]+)"/g)!.map((s) => s.slice(1, -1));
     expect(listed.sort()).toEqual(Object.values(OUTPUT_FILES).sort());
-    const golden = readdirSync(FIXTURES).filter((f) => f.endsWith('.json') && f !== 'job.json');
+    const golden = readdirSync(FIXTURES).filter((f) => f.endsWith('.json') && !f.startsWith('job'));
     for (const name of golden) expect(Object.values(OUTPUT_FILES)).toContain(name);
   });
 });
@@ -107,8 +145,15 @@ describe('a seed past the shared range', () => {
 
 // Keeps the fixture folder honest: a golden file nobody reads is a drift waiting to happen.
 describe('test/fixtures/contract', () => {
-  it('holds the four golden files', () => {
-    expect(readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort()).toEqual(['error.json', 'job.json', 'metadata.json', 'progress.json']);
+  it('holds the six golden files', () => {
+    expect(readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort()).toEqual([
+      'error.json',
+      'job-combine.json',
+      'job-extend.json',
+      'job.json',
+      'metadata.json',
+      'progress.json',
+    ]);
   });
 });
 
