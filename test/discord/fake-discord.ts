@@ -82,6 +82,13 @@ export const TOKEN_LIFETIME_MS = 15 * 60 * 1000;
 export const NONCE_WINDOW_MS = 5 * 60 * 1000;
 const ACK_WINDOW_MS = 3000;
 
+export interface SlashOption {
+  readonly name: string;
+  readonly type: number;
+  readonly value?: unknown;
+  readonly options?: readonly SlashOption[];
+}
+
 export class FakeDiscord {
   readonly botUser: FakeUser = { id: '900000000000000001', username: 'videobot', global_name: null };
   readonly applicationId = '900000000000000002';
@@ -207,8 +214,18 @@ export class FakeDiscord {
 
   // ---- interactions -------------------------------------------------------------------------------------------------
 
-  slashCommand(name: string, options: { name: string; type: number; value: unknown }[], opts: DispatchOptions & { attachments?: any[] } = {}): Promise<string> {
-    const resolved = opts.attachments?.length ? { attachments: Object.fromEntries(opts.attachments.map((a) => [a.id, a])) } : undefined;
+  /**
+   * `options` as Discord nests them (a subcommand group holds subcommands, which hold options); `users` are the users
+   * that USER options (type 6) name, sent in `resolved.users` with their value being the id.
+   */
+  slashCommand(name: string, options: SlashOption[], opts: DispatchOptions & { attachments?: any[]; users?: any[] } = {}): Promise<string> {
+    const resolved =
+      opts.attachments?.length || opts.users?.length
+        ? {
+            ...(opts.attachments?.length ? { attachments: Object.fromEntries(opts.attachments.map((a) => [a.id, a])) } : {}),
+            ...(opts.users?.length ? { users: Object.fromEntries(opts.users.map((u) => [u.id, { discriminator: '0', avatar: null, ...u }])) } : {}),
+          }
+        : undefined;
     return this.dispatch(2, { id: this.snowflake(), name, type: 1, options, ...(resolved ? { resolved } : {}) }, opts);
   }
 

@@ -11,10 +11,10 @@ describe('Discord command registration', () => {
   it('registers /video, /enhance and the message command in a guild, looking up the application from the token', async () => {
     fake = await FakeDiscord.start();
     const result = await registerCommands({ token: TOKEN, guildId: fake.guildId, apiUrl: fake.apiUrl });
-    expect(result).toEqual({ scope: `guild ${fake.guildId}`, names: ['video', 'enhance', 'Animate with videobot'] });
+    expect(result).toEqual({ scope: `guild ${fake.guildId}`, names: ['video', 'enhance', 'combine', 'Animate with videobot', 'videos', 'admin'] });
     const put = fake.calls.find((c) => c.method === 'PUT')!;
     expect(put.path).toBe(`/applications/${fake.applicationId}/guilds/${fake.guildId}/commands`);
-    const [video, enhance, animate] = put.body;
+    const [video, enhance, , animate] = put.body;
     expect(video.options.map((o: { name: string }) => o.name)).toEqual(['prompt', 'image', 'model', 'seed', 'frames', 'steps', 'guidance', 'negative', 'enhance']);
     expect(video.options[0]).toMatchObject({ type: 3, required: true });
     expect(video.options[1]).toMatchObject({ type: 11 });
@@ -28,8 +28,8 @@ describe('Discord command registration', () => {
     // `videobot discord register` in this process, through main as bin/videobot.mjs calls it.
     const { status, stdout } = await runCommand(['discord', 'register'], { PATH: process.env.PATH, DISCORD_TOKEN: TOKEN, DISCORD_APPLICATION_ID: fake.applicationId, DISCORD_API_URL: fake.apiUrl, VIDEOBOT_DATA_DIR: '/nonexistent' });
     expect(status).toBe(0);
-    expect(stdout).toContain('Registered "video", "enhance", "Animate with videobot" (global).');
+    expect(stdout).toContain('Registered "video", "enhance", "combine", "Animate with videobot", "videos", "admin" (global).');
     expect(fake.calls.map((c) => `${c.method} ${c.path}`)).toEqual([`PUT /applications/${fake.applicationId}/commands`]);
-    expect(fake.commands.get('global')).toHaveLength(3);
+    expect(fake.commands.get('global')).toHaveLength(6);
   });
 });

@@ -7,6 +7,7 @@ import {
   type RESTPostAPIApplicationCommandsJSONBody,
 } from 'discord.js';
 import { MAX_PROMPT_CHARS } from '../../core/limits.js';
+import { adminCommandDefinitions } from './admin-commands.js';
 import { videoOptionDefinitions } from './video-options.js';
 
 export const VIDEO_COMMAND = 'video';
@@ -74,5 +75,6 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
       ],
     },
     { type: ApplicationCommandType.Message, name: ANIMATE_COMMAND, contexts, integration_types: integrationTypes },
+    ...adminCommandDefinitions(),
   ];
 }

@@ -18,13 +18,16 @@ import type { Logger } from '../../core/ports.js';
 import type { CombineRequest, ExtendRequest, JobService, RedoRequest } from '../../core/service.js';
 import { details } from '../../core/status.js';
 import { ANIMATE_COMMAND, COMBINE_COMMAND, ENHANCE_COMMAND, Ids, VIDEO_COMMAND, parseId } from './commands.js';
+import { adminCommand, videosButton, videosCommand } from './admin.js';
+import { ADMIN_COMMAND as ADMIN, VIDEOS_COMMAND as VIDEOS } from './admin-commands.js';
 import { DEFAULT_ATTACHMENT_LIMIT } from './delivery.js';
 import { downloadImage, firstImage } from './images.js';
 import { channelErrorText, type ChannelMessages } from './messages.js';
 import { enhancedMessage, promptModal } from './render.js';
 
-export interface HandlerContext {
 import { videoRequestFrom } from './video-options.js';
+
+export interface HandlerContext {
   readonly service: JobService;
   readonly messages: ChannelMessages;
   readonly imageLimits: ImageLimits;
@@ -47,6 +50,8 @@ export async function handleInteraction(ctx: HandlerContext, i: Interaction): Pr
     if (i.isChatInputCommand()) {
       if (i.commandName === VIDEO_COMMAND) return await videoCommand(ctx, i);
       if (i.commandName === ENHANCE_COMMAND) return await enhanceCommand(ctx, i);
+      if (i.commandName === VIDEOS) return await videosCommand(ctx.service, i);
+      if (i.commandName === ADMIN) return await adminCommand(ctx.service, i);
       if (i.commandName === COMBINE_COMMAND) return await combineCommand(ctx, i);
     } else if (i.isMessageContextMenuCommand() && i.commandName === ANIMATE_COMMAND) {
       return await animateCommand(ctx, i);
@@ -176,6 +181,8 @@ async function button(ctx: HandlerContext, i: ButtonInteraction): Promise<void> 
       await i.showModal(promptModal(Ids.extendModal(jobId), 'Extend video', job.params.prompt, 'What happens next?'));
       return;
     }
+    case 'videos':
+      return videosButton(ctx.service, i, jobId);
     case 'details': {
       const job = await mustGet(ctx, jobId);
       await i.reply({ content: `\`\`\`\n${details(job).replace(/```/g, "'''").slice(0, 1900)}\n\`\`\``, ...EPHEMERAL });
