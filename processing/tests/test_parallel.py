@@ -241,7 +241,9 @@ def _start_launcher(job: Path, out: Path):
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    # TMPDIR: a launcher killed with SIGKILL cannot remove its workers' private folders.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+               TMPDIR=str(out.parent))
     return subprocess.Popen([sys.executable, "-m", "processing", "run", "--input-dir", str(job), "--output-dir",
                              str(out), "--models-dir", str(out.parent / "no-models"), "--device", "cpu", "--gpus", "2"],
                             env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
