@@ -286,3 +286,19 @@ def test_stopping_the_launcher_stops_its_workers(how, job_dir, tmp_path):
     finally:
         if launcher.poll() is None:
             launcher.kill()
+
+
+def test_the_bench_compares_a_multi_gpu_video_with_the_one_gpu_video(tmp_path):
+    """bench --job-gpus: the relative difference and PSNR of the decoded frames (docs/performance.md)."""
+    from processing import video
+    from processing.benchmarks.bench import compare_videos
+
+    frames = np.random.default_rng(0).random((9, 64, 96, 3), dtype=np.float32)
+    for name, data in (("one", frames), ("same", frames), ("other", frames[::-1].copy())):
+        (tmp_path / name).mkdir()
+        video.encode_mp4(data, tmp_path / name / "video.mp4", 8)
+    same = compare_videos(tmp_path / "one", tmp_path / "same")
+    assert same["frames_rel_diff"] == 0 and same["frames_max_abs_diff"] == 0
+    other = compare_videos(tmp_path / "one", tmp_path / "other")
+    assert other["frames_rel_diff"] > 0.1 and other["frames_psnr_db"] < 20
+    assert "error" in compare_videos(tmp_path / "one", tmp_path / "missing")
