@@ -1,0 +1,67 @@
+// Extend and Combine end to end in the terminal chat: /video, /extend and /combine through the real LocalRunner
+// running the real processing job (tiny-random on the CPU, the project's ffmpeg), checked frame by frame.
+import { execFileSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createShellAdapter } from '../../bot/chat/shell.js';
+import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
+import { realLocalRunner } from '../support/local-runner.js';
+import { PYTHON, REPO_ROOT, hasPython } from '../support/video.js';
+
+/** Frames of each MP4 (decoded by the job's own reader) and whether `joined` starts with `clip` frame for frame. */
+function seam(clip: string, joined: string): { clip: number; joined: number; clipIntact: boolean; lastFrameAt: number } {
+  const script = [
+    'import json, sys',
+    'import numpy as np',
+    'from pathlib import Path',
+    'from processing.extend import read_frames',
+    'clip, _ = read_frames(Path(sys.argv[1])); joined, _ = read_frames(Path(sys.argv[2]))',
+    'n = len(clip)',
+    'at = [i for i in range(len(joined)) if np.array_equal(joined[i], clip[-1])]',
+    'print(json.dumps({"clip": n, "joined": len(joined), "clipIntact": bool(np.array_equal(joined[:n], clip)), "lastFrameAt": at[0] if at else -1}))',
+  ].join('\n');
+  return JSON.parse(execFileSync(PYTHON, ['-c', script, clip, joined], { cwd: REPO_ROOT, encoding: 'utf8' }));
+}
+
+describe.skipIf(!hasPython)('terminal chat: /extend and /combine with tiny-random (skipped without .venv/bin/python)', () => {
+  let h: Harness;
+  let input: PassThrough;
+  let screen = '';
+  afterEach(async () => {
+    input?.end();
+    await h?.close();
+  });
+
+  const type = (line: string) => input.write(`${line}\n`);
+  const shown = (text: string | RegExp, ms = 90_000) =>
+    eventually(() => (typeof text === 'string' ? screen.includes(text) : text.test(screen)), ms, `screen to show ${text}`);
+  const videoOf = (id: string) => h.objects.outputDir(id) + '/video.mp4';
+
+  it('continues a clip from its last frame (no repeated or dropped frame), then joins clips in order', async () => {
+    input = new PassThrough();
+    const output = new PassThrough();
+    output.on('data', (d: Buffer) => (screen += d.toString()));
+    const shell = createShellAdapter({ input, output, userId: 'me', logger: testLogger() });
+    h = await createHarness([shell.surface], { makeRunner: (objects) => realLocalRunner(objects), access: { maxJobsPerUser: 10 } });
+    await shell.start(h.service);
+
+    type('/video a red fox in the snow --frames 9 --steps 2 --seed 3');
+    await shown('[j0001] Video ready:');
+    type('/extend j0001 the fox runs into the forest');
+    await shown('[j0002] Video ready:');
+    const job = await h.store.get('j0002');
+    expect(job).toMatchObject({ state: 'delivered', source: { kind: 'extend', parentId: 'j0001', extensions: 1 }, params: { prompt: 'the fox runs into the forest', mode: 'i2v' } });
+    // 9 + 9 − 1 frames: the clip unchanged, its last frame once (index 8), then the continuation's new frames.
+    expect(seam(videoOf('j0001'), videoOf('j0002'))).toEqual({ clip: 9, joined: 17, clipIntact: true, lastFrameAt: 8 });
+
+    type('/combine j0002 j0001');
+    await shown('[j0003] Video ready:');
+    expect(seam(videoOf('j0002'), videoOf('j0003'))).toMatchObject({ clip: 17, joined: 26, clipIntact: true });
+    expect((await h.store.get('j0003'))?.result?.metadata).toMatchObject({ output: { frames: 26, fps: 8, width: 96, height: 64 } });
+
+    type('/combine j0001');
+    await shown('✗ Combine joins 2 to 10 clips, given as job ids in order (e.g. /combine j1 j2); got 1.', 5000);
+    type('/extend');
+    await shown('Which video? /extend <id> [new prompt] (see /jobs)', 5000);
+  }, 300_000);
+});
