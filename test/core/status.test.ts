@@ -20,10 +20,16 @@ describe('statusActions', () => {
   });
 
   it('offers Regenerate after a delivery and Retry only where retrying can help', () => {
-    expect(statusActions(view('delivered'))).toEqual(['regenerate', 'editPrompt', 'details']);
+    expect(statusActions(view('delivered'))).toEqual(['regenerate', 'editPrompt', 'extend', 'details']);
     expect(statusActions(view('failed', { canRetry: true }))).toEqual(['retry', 'editPrompt', 'details']);
     expect(statusActions(view('failed', { canRetry: false }))).toEqual(['editPrompt', 'details']);
     expect(statusActions(view('cancelled', { canRetry: true }))).toEqual(['retry', 'editPrompt', 'details']);
+  });
+
+  it('offers a joined (combined) video only Retry after a failure, and Details', () => {
+    expect(statusActions(view('delivered', { builtFrom: 'combine' }))).toEqual(['details']);
+    expect(statusActions(view('failed', { canRetry: true, builtFrom: 'combine' }))).toEqual(['retry', 'details']);
+    expect(statusActions(view('delivered', { builtFrom: 'extend' }))).toEqual(['regenerate', 'editPrompt', 'extend', 'details']);
   });
 });
 

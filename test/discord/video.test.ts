@@ -40,7 +40,7 @@ describe('Discord /video', () => {
     expect(videoPost!.content).toContain('seed 42');
 
     await eventually(() => status.content.includes('Done'), 5000, 'final status');
-    expect(buttonIds(status)).toEqual([`vb:regen:${jobId}`, `vb:edit:${jobId}`, `vb:details:${jobId}`]);
+    expect(buttonIds(status)).toEqual([`vb:regen:${jobId}`, `vb:edit:${jobId}`, `vb:extend:${jobId}`, `vb:details:${jobId}`]);
     expect((await w.h.service.get(jobId))?.state).toBe('delivered');
     // Nothing after the first reply went through the interaction webhook.
     const webhookCalls = w.fake.calls.filter((c) => c.path.startsWith('/webhooks/'));

@@ -47,7 +47,7 @@ describe('Slack adapter (HTTP mode)', () => {
     expect(upload.completed!.initial_comment).toContain('tiny-random');
 
     await eventually(() => statusMessageOf(w!, job).text === 'Done', 5000, 'final edit');
-    expect(buttonsOf(statusMessageOf(w, job))).toEqual([ACTION.regenerate, ACTION.editPrompt, ACTION.details]);
+    expect(buttonsOf(statusMessageOf(w, job))).toEqual([ACTION.regenerate, ACTION.editPrompt, ACTION.extend, ACTION.details]);
     expect((await h.store.get(job.id))?.state).toBe('delivered');
     expect(fake.callsTo('files.getUploadURLExternal')).toHaveLength(1);
   });
