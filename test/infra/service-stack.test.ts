@@ -377,7 +377,16 @@ describe('processing jobs the bot may start (CreateProcessingJob conditions)', (
     expect(big.ProcessingResources!.ClusterConfig!.InstanceType).toBe('ml.p5.4xlarge');
     expect(mayCreate(http, big)).toBe(true);
     const create = taskRoleStatements(http).find((st) => st.Sid === 'CreateProcessingJobs')!;
-    expect(create.Condition!['ForAllValues:StringEquals']!['sagemaker:InstanceTypes']).toEqual(['ml.g6e.2xlarge', 'ml.p5.4xlarge']);
+    expect(create.Condition!['ForAllValues:StringEquals']!['sagemaker:InstanceTypes']).toEqual(['ml.g6e.2xlarge', 'ml.m5.xlarge', 'ml.p5.4xlarge']);
+  });
+
+  it('lets the bot start a Combine on a small CPU instance, with no model input', () => {
+    const job = sampleJob('j0m1abcd1234');
+    const combine = { ...job, params: { ...job.params, model: 'cogvideox-5b', clips: ['clip-0.mp4', 'clip-1.mp4'] } };
+    const request = buildProcessingJobRequest(combine, 1, botSettings(socket), { input: 's3://in/jobs/j0m1abcd1234/input/', output: 's3://out/jobs/j0m1abcd1234/output/' });
+    expect(request.ProcessingResources!.ClusterConfig!.InstanceType).toBe('ml.m5.xlarge');
+    expect(request.ProcessingInputs!.map((i) => i.InputName)).toEqual(['job']);
+    expect(mayCreate(socket, request)).toBe(true);
   });
 
   it.each<[string, (r: CreateProcessingJobCommandInput) => CreateProcessingJobCommandInput]>([
