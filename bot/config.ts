@@ -101,6 +101,17 @@ export const configSchema = z.object({
   SAGEMAKER_MAX_RUNTIME_SECONDS: int(60, 432000).default(3600),
   SAGEMAKER_SUBNETS: list.default([]),
   SAGEMAKER_SECURITY_GROUPS: list.default([]),
+  /**
+   * The AWS GPU runner: `processing` (a SageMaker Processing job per video) or `async` (the SageMaker Asynchronous
+   * Inference endpoints in VIDEOBOT_ASYNC_ENDPOINTS, which keep the model loaded between videos; docs/aws.md).
+   */
+  VIDEOBOT_AWS_RUNNER: z.enum(['processing', 'async']).default('processing'),
+  /** `preset=endpoint-name` pairs, e.g. "cogvideox-5b=VideobotService-cogvideox-5b" (the stack's AsyncEndpointNames). */
+  VIDEOBOT_ASYNC_ENDPOINTS: list.default([]).superRefine(presetEndpoints),
+  /** How long a video may wait in an endpoint's queue (a scale-out from zero included); InvokeEndpointAsync allows 60–21600. */
+  VIDEOBOT_ASYNC_REQUEST_TTL_SECONDS: int(60, 21_600).default(3600),
+  /** How long one video may run on an endpoint; InvokeEndpointAsync allows at most 3600. */
+  VIDEOBOT_ASYNC_INVOCATION_TIMEOUT_SECONDS: int(1, 3600).default(3600),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -108,6 +119,15 @@ export type Config = z.infer<typeof configSchema>;
 function processingInstanceType(type: string, ctx: z.RefinementCtx): void {
   const problem = processingInstanceTypeProblem(type);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}
+
+function presetEndpoints(pairs: string[], ctx: z.RefinementCtx): void {
+  for (const pair of pairs) {
+    const [preset = '', endpoint = '', ...rest] = pair.split('=').map((s) => s.trim());
+    if (!preset || !endpoint || rest.length > 0) ctx.addIssue({ code: 'custom', message: `expected preset=endpoint-name pairs; got "${pair}"` });
+    else if (!PRESET_IDS.includes(preset)) ctx.addIssue({ code: 'custom', message: `unknown preset "${preset}"; presets: ${PRESET_IDS.join(', ')}` });
+    else if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(endpoint)) ctx.addIssue({ code: 'custom', message: `"${endpoint}" is not a SageMaker endpoint name` });
+  }
 }
 
 function presetInstanceTypes(pairs: string[], ctx: z.RefinementCtx): void {
@@ -134,6 +154,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     for (const { what, names } of CHAT_PLATFORMS[id].requires(config)) requiredSettings(config, what, names);
   }
   requireWhen(config, config.VIDEOBOT_BACKEND === 'aws', 'the AWS backend', AWS_REQUIRED);
+  if (config.VIDEOBOT_BACKEND === 'aws' && config.VIDEOBOT_AWS_RUNNER === 'async' && config.VIDEOBOT_ASYNC_ENDPOINTS.length === 0) {
+    throw new ConfigError('Invalid configuration: VIDEOBOT_AWS_RUNNER=async needs VIDEOBOT_ASYNC_ENDPOINTS (preset=endpoint-name pairs) to be set.');
+  }
   return config;
 }
 

@@ -225,6 +225,16 @@ export function awsSettings(config: Config): AwsSettings {
       securityGroups: config.SAGEMAKER_SECURITY_GROUPS,
       ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
     },
+    ...(config.VIDEOBOT_AWS_RUNNER === 'async'
+      ? {
+          asyncEndpoints: {
+            endpoints: Object.fromEntries(config.VIDEOBOT_ASYNC_ENDPOINTS.map((pair) => pair.split('=').map((s) => s.trim()) as [string, string])),
+            requestTtlSeconds: config.VIDEOBOT_ASYNC_REQUEST_TTL_SECONDS,
+            invocationTimeoutSeconds: config.VIDEOBOT_ASYNC_INVOCATION_TIMEOUT_SECONDS,
+            ...(config.VIDEOBOT_KMS_KEY_ID ? { kmsKeyId: config.VIDEOBOT_KMS_KEY_ID } : {}),
+          },
+        }
+      : {}),
     ...(config.BEDROCK_GUARDRAIL_ID ? { guardrail: { id: config.BEDROCK_GUARDRAIL_ID, version: config.BEDROCK_GUARDRAIL_VERSION ?? 'DRAFT' } } : {}),
     ...(bedrock
       ? {

@@ -7,10 +7,12 @@ import { DynamoJobStore } from './dynamodb.js';
 import { SqsEventConsumer } from './events.js';
 import { stageModel, type StageModelOptions, type StageModelResult } from './model-cache.js';
 import { S3ObjectStore } from './s3.js';
+import { parseAsyncNotification, type AsyncNotification } from './async-events.js';
+import { AsyncEndpointRunner, type AsyncEndpointSettings, type NotificationSource } from './async-runner.js';
 import { SageMakerRunner, type ProcessingSettings, type StateChangeSource } from './sagemaker.js';
 
 /** For processes that do not consume the event queue: they never receive a state change. */
-const NO_EVENTS: StateChangeSource = { start: () => {}, stop: async () => {} };
+const NO_EVENTS: StateChangeSource & NotificationSource = { start: () => {}, stop: async () => {} };
 
 /** What the AWS backend is built from: every name and address it needs, already checked (bot/main.ts awsSettings). */
 export interface AwsSettings {
@@ -26,6 +28,8 @@ export interface AwsSettings {
   readonly kmsKeyId?: string;
   readonly eventsQueueUrl: string;
   readonly processing: ProcessingSettings;
+  /** Set when videos run on SageMaker asynchronous endpoints (VIDEOBOT_AWS_RUNNER=async) instead of Processing jobs. */
+  readonly asyncEndpoints?: AsyncEndpointSettings;
   /** A Bedrock guardrail that checks every prompt and enhanced prompt (ApplyGuardrail), whichever enhancer is used. */
   readonly guardrail?: { readonly id: string; readonly version: string };
   /** The Bedrock prompt enhancer; none when unset. */
@@ -52,7 +56,7 @@ export interface AwsBackendOptions {
 export interface AwsBackend {
   readonly store: DynamoJobStore;
   readonly objects: S3ObjectStore;
-  readonly runner: SageMakerRunner;
+  readonly runner: SageMakerRunner | AsyncEndpointRunner;
   /** Bedrock, when the settings name a model. */
   readonly enhancer: Enhancer | undefined;
   /** ApplyGuardrail on prompts, when a guardrail is configured. */
@@ -78,20 +82,31 @@ export function createAwsBackend(settings: AwsSettings, logger: Logger, options:
     outputBucket: settings.outputBucket,
     ...(settings.kmsKeyId ? { kmsKeyId: settings.kmsKeyId } : {}),
   });
-  const events: StateChangeSource = options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer({
+  const queue = {
     sqs: clients.sqs,
     queueUrl: settings.eventsQueueUrl,
     logger,
     ...(options.eventWaitSeconds !== undefined ? { waitSeconds: options.eventWaitSeconds } : {}),
-  });
-  const runner = new SageMakerRunner({
-    sagemaker: clients.sagemaker,
-    objects,
-    events,
-    settings: settings.processing,
-    logger,
-    ...(options.progressPollMs ? { progressPollMs: options.progressPollMs } : {}),
-  });
+  };
+  const progressPoll = options.progressPollMs ? { progressPollMs: options.progressPollMs } : {};
+  const runner = settings.asyncEndpoints
+    ? new AsyncEndpointRunner({
+        runtime: clients.sagemakerRuntime,
+        s3: clients.s3,
+        objects,
+        events: options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer<AsyncNotification>({ ...queue, parse: parseAsyncNotification }),
+        settings: settings.asyncEndpoints,
+        logger,
+        ...progressPoll,
+      })
+    : new SageMakerRunner({
+        sagemaker: clients.sagemaker,
+        objects,
+        events: options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer(queue),
+        settings: settings.processing,
+        logger,
+        ...progressPoll,
+      });
   const enhancer = settings.bedrock
     ? new BedrockEnhancer({
         client: clients.bedrock,

@@ -4,9 +4,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
-export type AwsService = 's3' | 'dynamodb' | 'sqs' | 'sagemaker' | 'bedrock';
+export type AwsService = 's3' | 'dynamodb' | 'sqs' | 'sagemaker' | 'sagemakerRuntime' | 'bedrock';
 
 export interface AwsClientSettings {
   readonly region: string;
@@ -23,6 +24,8 @@ export interface AwsClients {
   readonly dynamo: DynamoDBDocumentClient;
   readonly sqs: SQSClient;
   readonly sagemaker: SageMakerClient;
+  /** InvokeEndpointAsync (the asynchronous-endpoint runner). */
+  readonly sagemakerRuntime: SageMakerRuntimeClient;
   readonly bedrock: BedrockRuntimeClient;
   destroy(): void;
 }
@@ -47,15 +50,17 @@ export function createAwsClients(settings: AwsClientSettings): AwsClients {
   });
   const sqs = new SQSClient(clientConfig(settings, 'sqs'));
   const sagemaker = new SageMakerClient(clientConfig(settings, 'sagemaker'));
+  const sagemakerRuntime = new SageMakerRuntimeClient(clientConfig(settings, 'sagemakerRuntime'));
   const bedrock = new BedrockRuntimeClient(clientConfig(settings, 'bedrock'));
   return {
     s3,
     dynamo,
     sqs,
     sagemaker,
+    sagemakerRuntime,
     bedrock,
     destroy() {
-      for (const c of [s3, dynamoBase, sqs, sagemaker, bedrock]) c.destroy();
+      for (const c of [s3, dynamoBase, sqs, sagemaker, sagemakerRuntime, bedrock]) c.destroy();
     },
   };
 }

@@ -1,4 +1,5 @@
-// Consumes "SageMaker Processing Job State Change" events that an EventBridge rule puts on an SQS queue.
+// Consumes "SageMaker Processing Job State Change" events that an EventBridge rule puts on an SQS queue (or, with
+// `parse`, another kind of job event on that queue: the asynchronous endpoint's notifications, bot/aws/async-events.ts).
 import { DeleteMessageCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '../core/ports.js';
 
@@ -41,7 +42,7 @@ export function parseStateChange(body: string): ProcessingJobStateChange | undef
   };
 }
 
-export interface SqsEventConsumerOptions {
+export interface SqsEventConsumerOptions<T = ProcessingJobStateChange> {
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   readonly logger: Logger;
@@ -49,6 +50,8 @@ export interface SqsEventConsumerOptions {
   readonly waitSeconds?: number;
   /** Pause after a failed receive, so a missing queue or lost network does not spin. */
   readonly errorBackoffMs?: number;
+  /** Turns a message body into the handler's event; undefined drops the message (default: parseStateChange). */
+  readonly parse?: (body: string) => T | undefined;
 }
 
 /**
@@ -56,17 +59,17 @@ export interface SqsEventConsumerOptions {
  * resolved; if it throws, the message comes back after the visibility timeout (and lands in the DLQ after
  * the queue's maxReceiveCount). Unparseable messages are deleted with a warning: retrying cannot fix them.
  */
-export class SqsEventConsumer {
+export class SqsEventConsumer<T = ProcessingJobStateChange> {
   private running = false;
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
   private readonly log: Logger;
 
-  constructor(private readonly options: SqsEventConsumerOptions) {
+  constructor(private readonly options: SqsEventConsumerOptions<T>) {
     this.log = options.logger.child({ component: 'sqs-events' });
   }
 
-  start(handler: StateChangeHandler): void {
+  start(handler: (event: T) => Promise<void>): void {
     if (this.running) return;
     this.running = true;
     this.abort = new AbortController();
@@ -80,7 +83,7 @@ export class SqsEventConsumer {
     this.loop = undefined;
   }
 
-  private async run(handler: StateChangeHandler, signal: AbortSignal): Promise<void> {
+  private async run(handler: (event: T) => Promise<void>, signal: AbortSignal): Promise<void> {
     while (this.running) {
       let messages: Message[];
       try {
@@ -103,10 +106,11 @@ export class SqsEventConsumer {
     }
   }
 
-  private async handle(message: Message, handler: StateChangeHandler): Promise<void> {
-    const change = message.Body ? parseStateChange(message.Body) : undefined;
+  private async handle(message: Message, handler: (event: T) => Promise<void>): Promise<void> {
+    const parse = this.options.parse ?? (parseStateChange as unknown as (body: string) => T | undefined);
+    const change = message.Body ? parse(message.Body) : undefined;
     if (!change) {
-      this.log.warn({ messageId: message.MessageId, body: message.Body?.slice(0, 500) }, 'dropping a message that is not a processing-job event');
+      this.log.warn({ messageId: message.MessageId, body: message.Body?.slice(0, 500) }, 'dropping a message that is not a job event');
       await this.delete(message);
       return;
     }
@@ -114,7 +118,7 @@ export class SqsEventConsumer {
       await handler(change);
     } catch (err) {
       // Not deleted: SQS redelivers it after the visibility timeout.
-      this.log.error({ err, jobName: change.jobName, status: change.status }, 'handling a job event failed; it will be redelivered');
+      this.log.error({ err, event: change }, 'handling a job event failed; it will be redelivered');
       return;
     }
     await this.delete(message);

@@ -1,0 +1,339 @@
+// The asynchronous-endpoint runner end to end: a real JobService on DynamoDB, S3 and SQS (moto), SNS topics in moto
+// subscribed to the bot's queue, the SageMaker runtime fake with one endpoint whose instances run the real
+// `python -m processing serve` worker (VIDEOBOT_SERVE_TRANSPORT=http) on the tiny-random preset.
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseAsyncNotification, type AsyncNotification } from '../../bot/aws/async-events.js';
+import { AsyncEndpointRunner, invocationOf, mapAsyncFailure, type AsyncEndpointSettings } from '../../bot/aws/async-runner.js';
+import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
+import { SqsEventConsumer } from '../../bot/aws/events.js';
+import { S3ObjectStore } from '../../bot/aws/s3.js';
+import type { Job } from '../../bot/core/job.js';
+import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
+import { createJobService } from '../../bot/core/service.js';
+import { systemClock } from '../../bot/local/system.js';
+import { eventually, sequentialIds, testLogger } from '../support/harness.js';
+import { createTopicToQueue, FakeSageMakerRuntime, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
+import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+
+class RecordingChat implements ChatSurface {
+  readonly platform = 'slack' as const;
+  readonly views: { job: Job; view: StatusView }[] = [];
+  readonly videos: { job: Job; bytes: Uint8Array }[] = [];
+  async announce(job: Job) {
+    return job.conversation;
+  }
+  async retract(): Promise<void> {}
+  async showStatus(job: Job, view: StatusView): Promise<void> {
+    this.views.push({ job, view });
+  }
+  async postVideo(job: Job, video: VideoFile): Promise<void> {
+    this.videos.push({ job, bytes: await video.read() });
+  }
+  videosOf(jobId: string) {
+    return this.videos.filter((v) => v.job.id === jobId);
+  }
+}
+
+const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
+const ENDPOINT = 'videobot-async-tiny-random';
+/** Long enough on a CPU for the test to act while it denoises (the worker checks cancel at every step). */
+const LONG = { steps: 30, frames: 9 };
+
+describe('parseAsyncNotification', () => {
+  const success = {
+    awsRegion: 'us-east-1',
+    eventTime: '2022-01-25T22:46:00.608Z',
+    receivedTime: '2022-01-25T22:46:00.455Z',
+    invocationStatus: 'Completed',
+    requestParameters: { contentType: 'application/json', endpointName: ENDPOINT, inputLocation: 's3://in/jobs/j1/input/invocation-1.json' },
+    responseParameters: { contentType: 'application/json', outputLocation: 's3://out/async-results/j1.out' },
+    inferenceId: 'j1',
+    eventVersion: '1.0',
+    eventSource: 'aws:sagemaker',
+    eventName: 'InferenceResult',
+  };
+  const expected: AsyncNotification = {
+    inferenceId: 'j1',
+    status: 'Completed',
+    endpointName: ENDPOINT,
+    inputLocation: 's3://in/jobs/j1/input/invocation-1.json',
+    outputLocation: 's3://out/async-results/j1.out',
+  };
+
+  it('reads a notification delivered raw and inside an SNS envelope', () => {
+    expect(parseAsyncNotification(JSON.stringify(success))).toEqual(expected);
+    const envelope = { Type: 'Notification', MessageId: 'm1', TopicArn: 'arn:aws:sns:us-east-1:123456789012:t', Message: JSON.stringify(success) };
+    expect(parseAsyncNotification(JSON.stringify(envelope))).toEqual(expected);
+  });
+
+  it('reads the error notification\'s reason and failure location, and refuses what is not a notification', () => {
+    const failed = { ...success, invocationStatus: 'Failed', failureReason: 'ClientError: Received server error (500) from model.', responseParameters: { failureLocation: 's3://out/async-failures/j1-error.out' } };
+    expect(parseAsyncNotification(JSON.stringify(failed))).toMatchObject({
+      status: 'Failed',
+      failureReason: 'ClientError: Received server error (500) from model.',
+      failureLocation: 's3://out/async-failures/j1-error.out',
+    });
+    expect(parseAsyncNotification('{"detail":{"ProcessingJobName":"videobot-j1","ProcessingJobStatus":"Completed"}}')).toBeUndefined();
+    expect(parseAsyncNotification('not json')).toBeUndefined();
+  });
+
+  it('finds the job and attempt from the request object, and words SageMaker\'s failures for the user', () => {
+    expect(invocationOf('s3://in/jobs/j1/input/invocation-2.json')).toEqual({ bucket: 'in', jobId: 'j1', attempt: 2 });
+    expect(invocationOf('s3://in/elsewhere/request.json')).toBeUndefined();
+    const settings: AsyncEndpointSettings = { endpoints: {}, requestTtlSeconds: 3600, invocationTimeoutSeconds: 1800 };
+    expect(mapAsyncFailure('Request expired: not processed within RequestTTLSeconds.', settings)).toEqual({
+      code: 'CAPACITY', message: 'No GPU took this video within 60 minutes; try again in a few minutes.', retryable: true,
+    });
+    expect(mapAsyncFailure('ClientError: Model invocation timed out.', settings).code).toBe('TIMEOUT');
+    expect(mapAsyncFailure('ClientError: Received server error (0) from model', settings)).toMatchObject({ code: 'INTERRUPTED', retryable: true });
+  });
+});
+
+describe('AsyncEndpointRunner with JobService, moto and the real serve-http worker', () => {
+  let moto: Moto;
+  let res: AwsResources;
+  let runtime: FakeSageMakerRuntime;
+  let endpoint: FakeAsyncEndpoint;
+  let s3: S3Client;
+  const running: Bot[] = [];
+  let testNo = 0;
+
+  interface Bot {
+    service: ReturnType<typeof createJobService>;
+    runner: AsyncEndpointRunner;
+    store: DynamoJobStore;
+    objects: S3ObjectStore;
+    close(): Promise<void>;
+  }
+
+  beforeAll(async () => {
+    useDummyCredentials();
+    moto = await startMoto();
+    res = await createResources(moto.url, 'async');
+    s3 = new S3Client({ region: REGION, endpoint: moto.url, forcePathStyle: true });
+    const successTopicArn = await createTopicToQueue(moto.url, `videobot-async-success-${testNo}`, res.queueArn);
+    const errorTopicArn = await createTopicToQueue(moto.url, `videobot-async-error-${testNo}`, res.queueArn, true);
+    runtime = new FakeSageMakerRuntime();
+    await runtime.start();
+    endpoint = runtime.addEndpoint({
+      name: ENDPOINT,
+      motoUrl: moto.url,
+      s3OutputPath: `s3://${res.outputBucket}/async-results/`,
+      s3FailurePath: `s3://${res.outputBucket}/async-failures/`,
+      successTopicArn,
+      errorTopicArn,
+      workerArgs: ['--progress-interval', '0.05', '--cancel-poll', '0.05'],
+    });
+  }, 60_000);
+  afterEach(async () => {
+    while (running.length) await running.pop()!.close();
+    await eventually(() => endpoint.backlogSize() === 0 || endpoint.instances.length === 0, 150_000, 'the endpoint drained');
+    endpoint.dropNotifications = 0;
+    endpoint.duplicateNotifications = false;
+    endpoint.autoScaleOut = false;
+  });
+  afterAll(async () => {
+    await runtime?.stop();
+    s3?.destroy();
+    await moto?.stop();
+  }, 60_000);
+
+  async function startBot(chat: RecordingChat, idPrefix: string): Promise<Bot> {
+    const logger = testLogger();
+    const dynamoBase = new DynamoDBClient({ region: REGION, endpoint: moto.url });
+    const dynamo = DynamoDBDocumentClient.from(dynamoBase, { marshallOptions: { removeUndefinedValues: true } });
+    const sqs = new SQSClient({ region: REGION, endpoint: moto.url });
+    const botS3 = new S3Client({ region: REGION, endpoint: moto.url, forcePathStyle: true });
+    const sagemakerRuntime = new SageMakerRuntimeClient({ region: REGION, endpoint: runtime.url, maxAttempts: 1 });
+    const store = new DynamoJobStore({ client: dynamo, tableName: res.table, clock: { now: () => Date.now() }, ttlDays: 30 });
+    const objects = new S3ObjectStore({ s3: botS3, inputBucket: res.inputBucket, outputBucket: res.outputBucket });
+    const events = new SqsEventConsumer<AsyncNotification>({ sqs, queueUrl: res.queueUrl, logger, waitSeconds: 1, parse: parseAsyncNotification });
+    const runner = new AsyncEndpointRunner({
+      runtime: sagemakerRuntime,
+      s3: botS3,
+      objects,
+      events,
+      settings: { endpoints: { 'tiny-random': ENDPOINT }, requestTtlSeconds: 600, invocationTimeoutSeconds: 300 },
+      logger,
+      progressPollMs: 50,
+    });
+    const service = createJobService({
+      store,
+      objects,
+      runner,
+      chats: [chat],
+      clock: systemClock,
+      ids: sequentialIds(idPrefix),
+      logger,
+      defaultModel: 'tiny-random',
+      limits: { statusIntervalMs: 0, retryBackoffMs: 0, maxAttempts: 3, maxConcurrentJobs: 5, reconcileIntervalMs: 0, quietAfterMs: 0 },
+    });
+    await service.start();
+    const bot: Bot = {
+      service,
+      runner,
+      store,
+      objects,
+      async close() {
+        const at = running.indexOf(bot);
+        if (at >= 0) running.splice(at, 1);
+        await service.stop();
+        await runner.stop();
+        for (const c of [dynamoBase, sqs, botS3, sagemakerRuntime]) c.destroy();
+      },
+    };
+    running.push(bot);
+    return bot;
+  }
+
+  async function setup() {
+    const chat = new RecordingChat();
+    const prefix = `a${++testNo}x`;
+    return { chat, bot: await startBot(chat, prefix), prefix, alice: { platform: 'slack' as const, userId: `U-${prefix}` } };
+  }
+
+  const stateOf = async (bot: Bot, id: string) => (await bot.store.get(id))?.state;
+  const waitState = (bot: Bot, id: string, state: string, ms = 150_000) =>
+    eventually(async () => (await stateOf(bot, id)) === state, ms, `${id} ${state}`);
+  const outputNames = async (jobId: string) =>
+    ((await s3.send(new ListObjectsV2Command({ Bucket: res.outputBucket, Prefix: `jobs/${jobId}/output/` }))).Contents ?? []).map((o) => o.Key!.split('/').pop());
+  const doneOf = (inferenceId: string) => endpoint.done.filter((d) => d.request.inferenceId === inferenceId);
+  const settle = () => new Promise((r) => setTimeout(r, 1500)); // a late duplicate has time to arrive
+
+  it('queues with no instance, scales out from zero, delivers once; the next video finds the pipeline loaded', async () => {
+    await endpoint.scaleTo(0);
+    const { chat, bot, alice } = await setup();
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a bee', seed: 42 } });
+    await waitState(bot, job.id, 'starting');
+    const call = runtime.calls.find((c) => c.headers['x-amzn-sagemaker-inference-id'] === job.id)!;
+    expect(call.endpoint).toBe(ENDPOINT);
+    expect(call.headers).toMatchObject({
+      'x-amzn-sagemaker-inputlocation': `s3://${res.inputBucket}/jobs/${job.id}/input/invocation-1.json`,
+      'x-amzn-sagemaker-content-type': 'application/json',
+      'x-amzn-sagemaker-requestttlseconds': '600',
+      'x-amzn-sagemaker-invocationtimeoutseconds': '300',
+    });
+    expect(endpoint.hasBacklogWithoutCapacity()).toBe(true); // what the scale-out-from-zero alarm watches
+    expect(endpoint.backlogSize()).toBe(1);
+
+    await endpoint.scaleTo(1);
+    await waitState(bot, job.id, 'delivered');
+    expect(chat.videosOf(job.id)).toHaveLength(1);
+    expect(new TextDecoder().decode(chat.videosOf(job.id)[0]!.bytes.slice(4, 8))).toBe('ftyp');
+    const stored = await bot.store.get(job.id);
+    expect(stored?.result?.metadata).toMatchObject({ job: { id: job.id, seed: 42 }, runtime: { resident: false } });
+    expect(chat.views.some((v) => v.job.id === job.id && v.view.state === 'running')).toBe(true); // progress from S3
+
+    const { job: second } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a wasp', seed: 43 } });
+    await waitState(bot, second.id, 'delivered');
+    expect((await bot.store.get(second.id))?.result?.metadata).toMatchObject({ runtime: { resident: true } });
+    expect(endpoint.backlogSize()).toBe(0);
+  }, 300_000);
+
+  it('posts once when the notification arrives twice', async () => {
+    await endpoint.scaleTo(1);
+    const { chat, bot, alice } = await setup();
+    endpoint.duplicateNotifications = true;
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a cat' } });
+    await waitState(bot, job.id, 'delivered');
+    await settle();
+    expect(chat.videosOf(job.id)).toHaveLength(1);
+  }, 120_000);
+
+  it('delivers once from the S3 outputs when the notification is lost', async () => {
+    await endpoint.scaleTo(1);
+    const { chat, bot, alice } = await setup();
+    endpoint.dropNotifications = 1;
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a lost owl' } });
+    await eventually(() => doneOf(job.id).length === 1, 150_000, 'the worker answered');
+    expect(endpoint.dropNotifications).toBe(0);
+    await bot.service.reconcile(); // what the bot does for a job that went quiet
+    await waitState(bot, job.id, 'delivered', 10_000);
+    await settle();
+    expect(chat.videosOf(job.id)).toHaveLength(1);
+  }, 120_000);
+
+  it('delivers once when the bot restarts while the worker makes the video', async () => {
+    await endpoint.scaleTo(1);
+    const chat = new RecordingChat();
+    const prefix = `a${++testNo}x`;
+    const alice = { platform: 'slack' as const, userId: `U-${prefix}` };
+    const first = await startBot(chat, prefix);
+    const { job } = await first.service.submit({ requester: alice, conversation, request: { prompt: 'a fox', ...LONG } });
+    await waitState(first, job.id, 'running');
+    await first.close();
+    await eventually(() => doneOf(job.id).length === 1, 150_000, 'the worker answered'); // its notification waits in the queue
+    const second = await startBot(chat, `${prefix}b`);
+    await waitState(second, job.id, 'delivered');
+    await settle();
+    expect(chat.videosOf(job.id)).toHaveLength(1);
+    expect(runtime.calls.filter((c) => c.headers['x-amzn-sagemaker-inference-id'] === job.id)).toHaveLength(1); // not queued again
+  }, 180_000);
+
+  it('cancels a running video between steps', async () => {
+    await endpoint.scaleTo(1);
+    const { chat, bot, alice } = await setup();
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'stop me', ...LONG } });
+    await waitState(bot, job.id, 'running');
+    await bot.service.cancel(job.id, alice);
+    await eventually(() => doneOf(job.id).length === 1, 150_000, 'the worker answered');
+    expect(JSON.parse(doneOf(job.id)[0]!.answer)).toMatchObject({ status: 'cancelled' });
+    const names = await outputNames(job.id);
+    expect(names).not.toContain('video.mp4');
+    expect(names).not.toContain('metadata.json');
+    await settle();
+    expect(await stateOf(bot, job.id)).toBe('cancelled');
+    expect(chat.videosOf(job.id)).toHaveLength(0);
+  }, 120_000);
+
+  it('cancels a request still in the queue: the worker answers cancelled without making anything', async () => {
+    await endpoint.scaleTo(1);
+    const { chat, bot, alice } = await setup();
+    const { job: first } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'in front', ...LONG } });
+    await waitState(bot, first.id, 'running'); // the one instance is busy (one invocation at a time)
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'never mind' } });
+    await waitState(bot, job.id, 'starting');
+    expect(endpoint.queue.map((q) => q.inferenceId)).toEqual([job.id]);
+    const cancelled = await bot.service.cancel(job.id, alice);
+    expect(cancelled.state).toBe('cancelled');
+    expect(await outputNames(job.id)).toEqual(['cancel']);
+
+    await eventually(() => doneOf(job.id).length === 1, 120_000, 'the worker took the request');
+    expect(JSON.parse(doneOf(job.id)[0]!.answer)).toMatchObject({ job_id: job.id, status: 'cancelled' });
+    await waitState(bot, first.id, 'delivered');
+    await settle();
+    expect(await outputNames(job.id)).toEqual(['cancel']);
+    expect(await stateOf(bot, job.id)).toBe('cancelled');
+    expect(chat.videosOf(job.id)).toHaveLength(0);
+    expect(chat.videosOf(first.id)).toHaveLength(1);
+  }, 240_000);
+
+  it('makes the video again on a fresh instance when the worker dies mid-job, and posts it once', async () => {
+    await endpoint.scaleTo(1);
+    const { chat, bot, alice } = await setup();
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a crash', ...LONG } });
+    await waitState(bot, job.id, 'running');
+    await endpoint.crashWorkerOf(job.id);
+    await eventually(() => doneOf(job.id)[0]?.status === 'Failed', 30_000, 'the error notification');
+    await waitState(bot, job.id, 'delivered', 240_000); // the retry waits for the replaced instance
+    const stored = await bot.store.get(job.id);
+    expect(stored?.attempts).toBe(2);
+    expect(stored?.runnerRef).toBe(`${job.id}-r2`);
+    expect(chat.videosOf(job.id)).toHaveLength(1);
+  }, 360_000);
+
+  it('refuses a model no endpoint serves with a sentence naming the ones that are served', async () => {
+    const { chat, bot, alice } = await setup();
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a big one', model: 'cogvideox-2b' } });
+    await waitState(bot, job.id, 'failed', 10_000);
+    expect((await bot.store.get(job.id))?.failure?.message).toBe(
+      "The model cogvideox-2b is not deployed on this bot's GPU endpoints; choose one of: tiny-random.",
+    );
+    expect(chat.videosOf(job.id)).toHaveLength(0);
+  }, 30_000);
+});
