@@ -147,3 +147,16 @@ def test_fast_on_wan_has_no_step_cache(tiny_wan):
     report = optimize.apply(build(), optimize.Options(speed="fast", fuse_qkv=True,
                                                       step_cache=optimize.FAST_STEP_CACHE))
     assert report.to_json()["step_cache"] is None  # CogVideoX's two-stream cache does not fit Wan's blocks
+
+
+def test_staging_a_wan_preset_adds_no_compile_cache(tmp_path):
+    """Wan has no one-block stand-in (Wan.prewarm is False): `stage` downloads its weights and leaves the
+    compile to the first job, which saves the compile cache beside them."""
+    from processing import stage
+
+    weights = tmp_path / "wan2.2-ti2v-5b"
+    (weights / "transformer").mkdir(parents=True)
+    (weights / "transformer" / "config.json").write_text("{}")
+    plans = [("lossless", optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True))]
+    assert stage.stage_compile_cache(load_presets().get("wan2.2-ti2v-5b"), weights, device="cpu", plans=plans) == []
+    assert not (weights / "compile-cache").exists()
