@@ -238,17 +238,27 @@ export class FakeDiscord {
     return this.dispatch(3, { custom_id: customId, component_type: 2 }, { ...opts, message });
   }
 
-  /** Submits the modal an earlier interaction answered with (callback type 9), filling its text inputs. */
-  submitModal(fromInteractionId: string, values: Record<string, string>, opts: DispatchOptions = {}): Promise<string> {
+  /**
+   * Submits the modal an earlier interaction answered with (callback type 9), filling its text inputs and, for File
+   * Upload components, the files (attachments from hostAttachment) by custom id: as Discord does, a File Upload
+   * answers with the attachments' ids in `values`, and the attachments come in `resolved.attachments`.
+   */
+  submitModal(fromInteractionId: string, values: Record<string, string>, opts: DispatchOptions & { files?: Record<string, any[]> } = {}): Promise<string> {
     const modal = this.modalOf(fromInteractionId);
     const source = this.interactions.get(fromInteractionId)!;
+    const uploaded: any[] = [];
+    const answer = (c: any) => {
+      if (c.type !== 19) return { type: c.type, custom_id: c.custom_id, value: values[c.custom_id] ?? c.value ?? '' };
+      const files = opts.files?.[c.custom_id] ?? [];
+      uploaded.push(...files);
+      return { type: 19, custom_id: c.custom_id, values: files.map((f) => f.id) };
+    };
     const components = modal.components.map((row: any) =>
-      row.type === 1
-        ? { type: 1, components: row.components.map((c: any) => ({ type: c.type, custom_id: c.custom_id, value: values[c.custom_id] ?? c.value ?? '' })) }
-        : { type: row.type, component: { type: row.component.type, custom_id: row.component.custom_id, value: values[row.component.custom_id] ?? '' } },
+      row.type === 1 ? { type: 1, components: row.components.map(answer) } : { type: row.type, component: answer(row.component) },
     );
     const message = source.sourceMessageId ? this.messages.get(source.sourceMessageId) : undefined;
-    return this.dispatch(5, { custom_id: modal.custom_id, components }, { ...opts, ...(message ? { message } : {}) });
+    const resolved = uploaded.length > 0 ? { resolved: { attachments: Object.fromEntries(uploaded.map((a) => [a.id, a])) } } : {};
+    return this.dispatch(5, { custom_id: modal.custom_id, components, ...resolved }, { ...opts, ...(message ? { message } : {}) });
   }
 
   modalOf(interactionId: string): any {
@@ -429,6 +439,8 @@ export class FakeDiscord {
       if (it.callback) return [400, { message: 'Interaction has already been acknowledged.', code: 40060 }];
       if (Date.now() - it.dispatchedAt > this.ackWindowMs) return [404, { message: 'Unknown interaction', code: 10062 }];
       const cb = call.body as { type: number; data?: any };
+      const problem = cb.type === 9 ? modalProblem(cb.data) : undefined;
+      if (problem) return [400, { message: 'Invalid Form Body', code: 50035, errors: { data: { components: { _errors: [{ code: 'COMPONENT_INVALID', message: problem }] } } } }];
       it.callback = cb;
       if (cb.type === 4 || cb.type === 5) {
         const msg = this.createMessage(it.channelId, cb.data ?? {}, [], this.applicationId);
@@ -459,6 +471,8 @@ export class FakeDiscord {
     }
     if (path === '/applications/@me' && method === 'GET') return [200, { id: this.applicationId, name: 'videobot', bot_public: true, flags: 0 }];
     if ((m = path.match(/^\/applications\/(\d+)(?:\/guilds\/(\d+))?\/commands$/)) && method === 'PUT') {
+      const badTypes = (call.body as any[]).flatMap((c) => c.options ?? []).map((o: any) => (o.file_types === undefined ? undefined : fileTypesProblem(o.file_types, o.type === 11))).find(Boolean);
+      if (badTypes) return [400, { message: 'Invalid Form Body', code: 50035, errors: { options: { _errors: [{ code: 'BASE_TYPE_BAD', message: badTypes }] } } }];
       const list = (call.body as any[]).map((c) => ({ ...c, id: this.snowflake(), application_id: m![1], version: this.snowflake(), ...(m![2] ? { guild_id: m![2] } : {}) }));
       this.commands.set(m[2] ? `guild:${m[2]}` : 'global', list);
       return [200, list];
@@ -627,4 +641,54 @@ async function parseBody(raw: Buffer, contentType: string | undefined): Promise<
     return { body, files };
   }
   return { body: JSON.parse(raw.toString('utf8')), files: [] };
+}
+
+/**
+ * What Discord refuses in a modal (callback type 9), from its components reference: a title up to 45 characters, 1-5
+ * top-level components, each an Action Row holding one Text Input (the older form), a Text Display, or a Label
+ * (type 18: label 1-45 characters, description up to 100) around one Text Input, select menu or File Upload. A File
+ * Upload (type 19) lives only in a Label: custom_id 1-100 characters, min_values 0-10, max_values 1-10, file_types up
+ * to 10. Undefined when Discord would accept it.
+ */
+export function modalProblem(data: any): string | undefined {
+  if (!data?.custom_id || String(data.custom_id).length > 100) return 'custom_id must be 1-100 characters';
+  if (!data.title || String(data.title).length > 45) return 'title must be 1-45 characters';
+  const top = data.components;
+  if (!Array.isArray(top) || top.length < 1 || top.length > 5) return 'a modal has 1-5 components';
+  for (const c of top) {
+    if (c.type === 1) {
+      if (c.components?.length !== 1 || c.components[0].type !== 4) return 'an action row in a modal holds one text input';
+    } else if (c.type === 18) {
+      if (!c.label || String(c.label).length > 45) return 'a label needs a label of 1-45 characters';
+      if (c.description !== undefined && String(c.description).length > 100) return 'a label description is at most 100 characters';
+      const inner = c.component;
+      if (![3, 4, 5, 6, 7, 8, 19].includes(inner?.type)) return `a label cannot hold component type ${inner?.type}`;
+      if (inner.type === 19) {
+        if (!inner.custom_id || String(inner.custom_id).length > 100) return 'a file upload needs a custom_id of 1-100 characters';
+        if (inner.min_values !== undefined && !(inner.min_values >= 0 && inner.min_values <= 10)) return 'file upload min_values is 0-10';
+        if (inner.max_values !== undefined && !(inner.max_values >= 1 && inner.max_values <= 10)) return 'file upload max_values is 1-10';
+        if (inner.file_types !== undefined) {
+          const problem = fileTypesProblem(inner.file_types, true);
+          if (problem) return problem;
+        }
+      }
+    } else if (c.type !== 10) {
+      return `component type ${c.type} cannot be a top-level modal component`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Discord's file-type filter (reference, "file type filtering"): up to 10 entries, each `image`, `audio`, `video` or a
+ * dot-prefixed extension; a filter of extensions only that admits images must include `.jpg` (mobile clients).
+ */
+export function fileTypesProblem(types: unknown, allowed: boolean): string | undefined {
+  if (!allowed) return 'file_types is only for attachment options and file uploads';
+  if (!Array.isArray(types) || types.length < 1 || types.length > 10) return 'file_types has 1-10 entries';
+  if (!types.every((t) => ['image', 'audio', 'video'].includes(t) || /^\.[a-z0-9]+$/i.test(String(t)))) return 'file_types entries are image, audio, video or .ext';
+  const extensionsOnly = types.every((t) => String(t).startsWith('.'));
+  const images = types.some((t) => /^\.(png|jpe?g|webp|gif)$/i.test(String(t)));
+  if (extensionsOnly && images && !types.includes('.jpg')) return 'an image filter of extensions must include .jpg';
+  return undefined;
 }

@@ -124,12 +124,31 @@ describe('Discord interactions', () => {
     expect(Buffer.from((await w.h.objects.getInput(jobId, 'image.png'))!).equals(Buffer.from(PNG))).toBe(true);
   });
 
-  it('"Animate with videobot" on a message without an image answers ephemerally', async () => {
+  it('"Animate with videobot" on a message without an image asks for one in the form (a File Upload) and animates it', async () => {
     w = await startWorld();
     const target = w.fake.userMessage(BOB, 'just text', []);
     const menu = await w.fake.messageCommand('Animate with videobot', target);
-    await eventually(() => w.fake.callbackOf(menu), 5000, 'reply');
-    expect(w.fake.callbackOf(menu)).toMatchObject({ type: 4, data: { flags: 64 } });
-    expect(w.fake.callbackOf(menu)!.data.content).toMatch(/^That message has no image/);
+    await eventually(() => w.fake.callbackOf(menu), 5000, 'modal');
+    // The fake refuses a modal Discord would refuse (a File Upload outside a Label, a bad file_types list, …).
+    const form = w.fake.modalOf(menu);
+    expect(form.components.map((c: { type: number; component: { type: number } }) => [c.type, c.component.type])).toEqual([[18, 4], [18, 19]]);
+    expect(form.components[1].component).toMatchObject({ custom_id: 'image', min_values: 1, max_values: 1, required: true, file_types: ['.png', '.jpg', '.jpeg', '.webp'] });
+    const upload = w.fake.hostAttachment('sunset.png', PNG, 'image/png');
+    const submit = await w.fake.submitModal(menu, { prompt: 'the sun sets' }, { files: { image: [upload] } });
+    const { jobId } = await startedJob(w, submit);
+    expect((await w.h.service.get(jobId))?.params).toMatchObject({ mode: 'i2v', prompt: 'the sun sets', image: 'image.png' });
+    expect(Buffer.from((await w.h.objects.getInput(jobId, 'image.png'))!).equals(Buffer.from(PNG))).toBe(true);
+  });
+
+  it('"Animate with videobot" refuses an uploaded file that is not an image, in one private sentence', async () => {
+    w = await startWorld();
+    const menu = await w.fake.messageCommand('Animate with videobot', w.fake.userMessage(BOB, 'just text', []));
+    await eventually(() => w.fake.callbackOf(menu), 5000, 'modal');
+    const notes = w.fake.hostAttachment('notes.png', new TextEncoder().encode('not a picture at all'), 'image/png');
+    const before = w.fake.channelMessages(w.fake.channelId).length;
+    const submit = await w.fake.submitModal(menu, { prompt: 'move' }, { files: { image: [notes] } });
+    const reply = await eventually(() => w.fake.originalOf(submit)?.content || undefined, 5000, 'reply');
+    expect(reply).toMatch(/^The attachment "notes\.png" is not a PNG, JPEG or WebP image/);
+    expect(w.fake.channelMessages(w.fake.channelId)).toHaveLength(before); // no status message: nothing was started
   });
 });

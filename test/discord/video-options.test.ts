@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { VIDEO_OPTIONS, videoOptionDefinitions } from '../../bot/chat/discord/video-options.js';
 import { SEED_RANGE } from '../../bot/core/limits.js';
 import { PRESET_IDS, getPreset } from '../../bot/core/presets.js';
+import { fileTypesProblem, modalProblem } from './fake-discord.js';
 import { prompt, startWorld, startedJob, type DiscordWorld } from './setup.js';
 
 describe('Discord /video options', () => {
@@ -17,6 +18,9 @@ describe('Discord /video options', () => {
     expect(byName.steps).toMatchObject({ type: 4, min_value: 1, max_value: 100 });
     expect(byName.guidance).toMatchObject({ type: 10, min_value: 1, max_value: 20, description: 'How closely to follow the prompt (default 6)' });
     expect(byName.seed).toMatchObject({ type: 4, min_value: SEED_RANGE.min, max_value: SEED_RANGE.max });
+    // Discord's picker offers only these; the bytes are checked anyway.
+    expect(byName.image).toMatchObject({ type: 11, file_types: ['.png', '.jpg', '.jpeg', '.webp'] });
+    expect(fileTypesProblem(byName.image!.file_types, true)).toBeUndefined();
     for (const o of videoOptionDefinitions()) expect(o.description.length, o.name).toBeLessThanOrEqual(100);
   });
 
@@ -34,5 +38,16 @@ describe('Discord /video options', () => {
     const id = await w.fake.slashCommand('video', [prompt('a red kite'), ...Object.entries(values).map(([name, v]) => ({ name, ...v }))]);
     const { jobId } = await startedJob(w, id);
     expect((await w.h.store.get(jobId))!.params).toMatchObject({ prompt: 'a red kite', model: 'cogvideox-2b', seed: 11, frames: 17, steps: 20, guidance: 4.5, negativePrompt: 'blurry' });
+  });
+
+  it('are checked by the fake as Discord documents: a File Upload only in a Label, an image filter with .jpg', () => {
+    const upload = { type: 19, custom_id: 'image', file_types: ['.png', '.jpg'] };
+    expect(modalProblem({ custom_id: 'm', title: 'T', components: [{ type: 18, label: 'Image', component: upload }] })).toBeUndefined();
+    expect(modalProblem({ custom_id: 'm', title: 'T', components: [{ type: 1, components: [upload] }] })).toMatch(/one text input/);
+    expect(modalProblem({ custom_id: 'm', title: 'T', components: [upload] })).toMatch(/cannot be a top-level/);
+    expect(modalProblem({ custom_id: 'm', title: 'T', components: [{ type: 18, label: 'Image', component: { ...upload, max_values: 11 } }] })).toMatch(/max_values/);
+    expect(fileTypesProblem(['.png', '.webp'], true)).toMatch(/\.jpg/);
+    expect(fileTypesProblem(['image'], true)).toBeUndefined();
+    expect(fileTypesProblem(['.png', '.jpg'], false)).toMatch(/only for attachment options/);
   });
 });

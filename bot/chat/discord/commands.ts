@@ -34,6 +34,10 @@ export const Ids = {
   enhanceModal: 'vb:enh-modal',
   /** Modal: the prompt for "Animate with videobot"; the arg is the context-menu interaction id. */
   animateModal: (interactionId: string) => `vb:animate-modal:${interactionId}`,
+  /** Modal: the prompt and an uploaded image, for "Animate with videobot" on a message without one. */
+  animateUploadModal: 'vb:animate-upload',
+  /** The File Upload component of that modal. */
+  imageField: 'image',
   promptField: 'prompt',
 } as const;
 

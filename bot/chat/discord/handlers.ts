@@ -23,7 +23,7 @@ import { ADMIN_COMMAND as ADMIN, VIDEOS_COMMAND as VIDEOS } from './admin-comman
 import { DEFAULT_ATTACHMENT_LIMIT } from './delivery.js';
 import { downloadImage, firstImage } from './images.js';
 import { channelErrorText, type ChannelMessages } from './messages.js';
-import { enhancedMessage, promptModal } from './render.js';
+import { animateUploadModal, enhancedMessage, promptModal } from './render.js';
 
 import { videoRequestFrom } from './video-options.js';
 
@@ -144,8 +144,10 @@ async function combineCommand(ctx: HandlerContext, i: ChatInputCommandInteractio
 
 async function animateCommand(ctx: HandlerContext, i: MessageContextMenuCommandInteraction): Promise<void> {
   const attachment = firstImage(i.targetMessage.attachments.values());
+  // No image in the message: the form asks for one (a File Upload), rather than refusing.
   if (!attachment) {
-    throw new UserFacingError('INVALID_IMAGE', 'That message has no image. Use "Animate with videobot" on a message with a PNG, JPEG or WebP attached.');
+    await i.showModal(animateUploadModal());
+    return;
   }
   // The modal must be the first answer (within 3 s), so download meanwhile and pick the bytes up on submit.
   const download = downloadImage(attachment, ctx.imageLimits);
@@ -225,6 +227,14 @@ async function modal(ctx: HandlerContext, i: ModalSubmitInteraction): Promise<vo
     case 'enh-modal': {
       await i.deferReply(EPHEMERAL);
       await submit(ctx, i, { request: { prompt } });
+      return;
+    }
+    case 'animate-upload': {
+      await i.deferReply(EPHEMERAL);
+      const file = i.fields.getUploadedFiles(Ids.imageField)?.first();
+      if (!file) throw new UserFacingError('INVALID_IMAGE', 'Add an image (PNG, JPEG or WebP) to the form to animate it.');
+      const image = await downloadImage({ url: file.url, name: file.name, size: file.size, contentType: file.contentType }, ctx.imageLimits);
+      await submit(ctx, i, { request: { prompt }, image });
       return;
     }
     case 'animate-modal': {

@@ -12,6 +12,13 @@ export interface AttachmentRef {
 
 const DOWNLOAD_TIMEOUT_MS = 20_000;
 
+/**
+ * Discord's file-type filter (`file_types`) for our image inputs: the attachment option of /video and the File Upload
+ * of the Animate form. Extensions only, so `.jpg` must be among them (Discord's rule for image filters, for mobile
+ * clients). It filters by name in the picker; the bytes are still checked (inspectImage).
+ */
+export const IMAGE_FILE_TYPES = ['.png', '.jpg', '.jpeg', '.webp'] as const;
+
 export async function downloadImage(attachment: AttachmentRef, limits: ImageLimits): Promise<Uint8Array> {
   const name = `The attachment "${attachment.name}"`;
   if (attachment.size > limits.maxBytes) {

@@ -13,6 +13,7 @@ import { MAX_PROMPT_CHARS } from '../../core/limits.js';
 import type { StatusView } from '../../core/ports.js';
 import { statusActions, summary, type StatusAction } from '../../core/status.js';
 import { Ids } from './commands.js';
+import { IMAGE_FILE_TYPES } from './images.js';
 
 export interface MessageBody {
   content: string;
@@ -99,6 +100,30 @@ export function promptModal(customId: string, title: string, value: string, labe
             ...(value ? { value: value.slice(0, MAX_PROMPT_CHARS) } : {}),
           },
         ],
+      },
+    ],
+  };
+}
+
+/**
+ * The Animate form for a message without an image: the prompt and a File Upload for one image, each in a Label
+ * (Discord's modal components since 2025; a File Upload may only sit in a Label).
+ */
+export function animateUploadModal(): APIModalInteractionResponseCallbackData {
+  return {
+    custom_id: Ids.animateUploadModal,
+    title: 'Animate with videobot',
+    components: [
+      {
+        type: ComponentType.Label,
+        label: 'How should the image move?',
+        component: { type: ComponentType.TextInput, custom_id: Ids.promptField, style: TextInputStyle.Paragraph, required: true, min_length: 1, max_length: MAX_PROMPT_CHARS },
+      },
+      {
+        type: ComponentType.Label,
+        label: 'Image',
+        description: 'A PNG, JPEG or WebP to animate',
+        component: { type: ComponentType.FileUpload, custom_id: Ids.imageField, min_values: 1, max_values: 1, required: true, file_types: [...IMAGE_FILE_TYPES] },
       },
     ],
   };

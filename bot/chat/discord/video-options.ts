@@ -4,6 +4,7 @@ import { ApplicationCommandOptionType, type APIApplicationCommandBasicOption, ty
 import type { VideoRequest } from '../../core/command.js';
 import { MAX_PROMPT_CHARS, SEED_RANGE } from '../../core/limits.js';
 import { DEFAULT_PRESET_ID, PRESETS, getPreset, type Preset } from '../../core/presets.js';
+import { IMAGE_FILE_TYPES } from './images.js';
 
 type Kind = 'string' | 'integer' | 'number' | 'boolean' | 'attachment';
 
@@ -24,6 +25,8 @@ export interface VideoOption {
   readonly bounds?: { readonly min: number; readonly max: number };
   readonly maxLength?: number;
   readonly choices?: readonly { readonly name: string; readonly value: string }[];
+  /** Attachments: the file types Discord's picker offers. */
+  readonly fileTypes?: readonly string[];
 }
 
 /** The widest range the presets allow together: Discord refuses what no preset takes; the core checks the chosen preset's own rule. */
@@ -43,7 +46,7 @@ const MODEL_CHOICES = [...PRESETS.values()].slice(0, 25).map((p) => ({ name: p.l
 /** In the order Discord shows them (required ones first, as Discord requires). */
 export const VIDEO_OPTIONS: readonly VideoOption[] = [
   { name: 'prompt', kind: 'string', description: 'What should happen in the video', required: true, maxLength: MAX_PROMPT_CHARS },
-  { name: 'image', kind: 'attachment', description: 'An image (PNG, JPEG or WebP) to animate' },
+  { name: 'image', kind: 'attachment', description: 'An image (PNG, JPEG or WebP) to animate', fileTypes: IMAGE_FILE_TYPES },
   { name: 'model', kind: 'string', description: 'Model preset', choices: MODEL_CHOICES },
   { name: 'seed', kind: 'integer', description: 'Seed for a repeatable result', bounds: SEED_RANGE },
   { name: 'frames', kind: 'integer', description: `Number of frames (${oneOf(FRAME_RULES)}, by model)`, bounds: span((p) => p.frames) },
@@ -63,6 +66,7 @@ export function videoOptionDefinitions(): APIApplicationCommandBasicOption[] {
     ...(o.maxLength !== undefined ? { max_length: o.maxLength } : {}),
     ...(o.bounds ? { min_value: o.bounds.min, max_value: o.bounds.max } : {}),
     ...(o.choices ? { choices: o.choices.map((c) => ({ ...c })) } : {}),
+    ...(o.fileTypes ? { file_types: [...o.fileTypes] } : {}),
   })) as APIApplicationCommandBasicOption[];
 }
 
