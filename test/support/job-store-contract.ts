@@ -52,6 +52,25 @@ export function describeJobStoreContract(name: string, open: () => Promise<Opene
       expect(await store.get(`${tag}-missing`)).toBeUndefined();
     });
 
+    it('keeps what an Extend or a Combine builds on (source, parentVideo, clips) through transitions', async () => {
+      const base = newJob('p');
+      const extension = newJob('e', {
+        source: { kind: 'extend', parentId: base.id, extensions: 2 },
+        params: { ...base.params, mode: 'i2v', parentVideo: 'parent.mp4' },
+      });
+      const combination = newJob('c', {
+        source: { kind: 'combine', clipIds: [base.id, extension.id, base.id] },
+        params: { ...base.params, clips: ['clip-0.mp4', 'clip-1.mp4', 'clip-2.mp4'] },
+      });
+      for (const job of [extension, combination]) {
+        await store.create(job);
+        expect(await store.get(job.id)).toEqual(job);
+        const moved = await store.transition(job.id, ['queued'], 'submitting');
+        expect(moved).toMatchObject({ source: job.source, params: job.params });
+        expect(await store.get(job.id)).toMatchObject({ source: job.source, params: job.params });
+      }
+    });
+
     it('dedupes by requestKey: a second create returns the first job, and no second job exists', async () => {
       const first = newJob('a', { requestKey: `${tag}:trigger` });
       const second = newJob('b', { requestKey: `${tag}:trigger`, params: { ...first.params, prompt: 'a wasp' } });
