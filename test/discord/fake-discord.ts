@@ -319,7 +319,7 @@ export class FakeDiscord {
         communication_disabled_until: null,
         permissions: '2248473465835073',
       },
-      app_permissions: '2248473465835073',
+      app_permissions: opts.appPermissions ?? '2248473465835073',
       locale: 'en-US',
       guild_locale: 'en-US',
       entitlements: [],
@@ -613,6 +613,8 @@ export interface DispatchOptions {
   readonly user?: FakeUser;
   readonly channelId?: string;
   readonly attachmentSizeLimit?: number;
+  /** The bot's permissions in the channel, as the interaction's `app_permissions` bitfield (default: all it needs). */
+  readonly appPermissions?: string;
 }
 
 export const TOKEN = 'fake-bot-token';

@@ -21,6 +21,7 @@ import { ANIMATE_COMMAND, COMBINE_COMMAND, ENHANCE_COMMAND, Ids, VIDEO_COMMAND, 
 import { adminCommand, videosButton, videosCommand } from './admin.js';
 import { ADMIN_COMMAND as ADMIN, VIDEOS_COMMAND as VIDEOS } from './admin-commands.js';
 import { DEFAULT_ATTACHMENT_LIMIT } from './delivery.js';
+import { checkCanPostVideos } from './permissions.js';
 import { downloadImage, firstImage } from './images.js';
 import { channelErrorText, type ChannelMessages } from './messages.js';
 import { animateUploadModal, enhancedMessage, promptModal } from './render.js';
@@ -89,6 +90,8 @@ function requester(i: Interaction): Requester {
 /** Where the status message goes: the interaction's channel, with the attachment limit Discord gave this interaction. */
 function conversationFor(i: RepliableInteraction): Conversation {
   if (!i.channelId) throw new UserFacingError('INVALID_COMMAND', 'Use this command in a channel.');
+  // Fail before the GPU, not after it: a video the bot could not post here is refused now.
+  checkCanPostVideos(i.appPermissions);
   return {
     platform: 'discord',
     channelId: i.channelId,
