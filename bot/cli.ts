@@ -136,7 +136,7 @@ export async function runGenerate<B extends CommandBackend>(argv: readonly strin
           ...ask,
           requestKey,
         });
-        deps.stderr.write(`Job ${job.id}: ${job.source?.kind === 'extend' ? `continues job ${job.source.parentId} · ` : ''}${summary(job)}\n`);
+        deps.stderr.write(`Job ${job.id}: ${summary(job)}\n`);
         if ('request' in ask) for (const note of requestNotes(ask.request, job.params, { enhancer: service.hasEnhancer() })) deps.stderr.write(`Note: ${note}\n`);
 
         const final = await watch(job.id);

@@ -25,7 +25,7 @@ describe('videobot generate --extend', () => {
     const extended = await videobot('generate', '--extend', parent, 'the fox runs into the trees');
     expect(extended.status, extended.stderr).toBe(0);
     const id = jobIdOf(extended.stderr)!;
-    expect(extended.stderr).toContain(`Job ${id}: continues job ${parent} · `);
+    expect(extended.stderr).toMatch(new RegExp(`Job ${id}: tiny-random .* · job ${parent} \\+ 8 frames @ 8 fps`));
     expect(extended.stdout.trim().split('\n').at(-1)).toMatch(new RegExp(`${id}/output/video\\.mp4$`));
     const store = new SqliteJobStore(join(dataDir, 'videobot.db'), systemClock);
     try {

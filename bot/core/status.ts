@@ -103,7 +103,9 @@ export function summary(job: Job): string {
   if (job.source?.kind === 'combine') return `${job.source.clipIds.length} clips joined · ${p.frames} frames @ ${p.fps} fps · ${p.width}×${p.height}`;
   const preset = getPreset(p.model);
   const label = preset?.testOnly ? `${p.model} (test model — random noise)` : (preset?.label ?? p.model);
-  return `${label} · seed ${p.seed} · ${p.frames} frames @ ${p.fps} fps · ${p.width}×${p.height} · ${p.steps} steps · guidance ${p.guidance}`;
+  // An extension's video is its clip plus the continuation from its second frame (the first is the clip's last).
+  const frames = job.source?.kind === 'extend' ? `job ${job.source.parentId} + ${p.frames - 1} frames` : `${p.frames} frames`;
+  return `${label} · seed ${p.seed} · ${frames} @ ${p.fps} fps · ${p.width}×${p.height} · ${p.steps} steps · guidance ${p.guidance}`;
 }
 
 /** Parameters, seed and timings, for a "Details" view. */

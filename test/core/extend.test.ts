@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView } from '../../bot/core/ports.js';
-import { statusActions } from '../../bot/core/status.js';
+import { statusActions, summary } from '../../bot/core/status.js';
 import { createHarness, eventually, type Harness } from '../support/harness.js';
 
 class Chat implements ChatSurface {
@@ -60,6 +60,7 @@ describe('Extend', () => {
     expect(job.source).toEqual({ kind: 'extend', parentId: first.id, extensions: 1 });
     expect(job.params).toMatchObject({ mode: 'i2v', model: 'tiny-random', prompt: 'a fox in the snow', frames: 9, height: 64, width: 96, parentVideo: 'parent.mp4' });
     expect(job.params.image).toBeUndefined();
+    expect(summary(job)).toBe(`tiny-random (test model — random noise) · seed ${job.params.seed} · job ${first.id} + 8 frames @ 8 fps · 96×64 · 4 steps · guidance 6`);
     expect([...((await h.objects.getInput(job.id, 'parent.mp4')) ?? [])]).toEqual([...clipBytes]);
     await eventually(() => h.runner.submitted.some((j) => j.id === job.id), 5000, 'the extension submitted');
     expect(decode(await h.objects.getInput(job.id, 'job.json'))).toMatchObject({ mode: 'i2v', parent_video: 'parent.mp4', prompt: 'a fox in the snow' });
