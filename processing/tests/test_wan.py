@@ -160,3 +160,15 @@ def test_staging_a_wan_preset_adds_no_compile_cache(tmp_path):
     plans = [("lossless", optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True))]
     assert stage.stage_compile_cache(load_presets().get("wan2.2-ti2v-5b"), weights, device="cpu", plans=plans) == []
     assert not (weights / "compile-cache").exists()
+
+
+@pytest.mark.parametrize("name, measured_peak_gib, on_24_gib", [("wan2.2-ti2v-5b", 43.77, "sequential"),
+                                                                 ("wan2.1-t2v-1.3b", 22.59, "model")])
+def test_everything_resident_is_chosen_only_where_the_measured_job_fits(name, measured_peak_gib, on_24_gib):
+    """Peaks of the whole lossless job on an H200 (docs/performance.md, Wan): `auto` keeps every component on
+    the GPU only with more free memory than that; the 1.3B job's peak (UMT5-XXL and the float32 VAE decode)
+    is far above the 8 GiB its model offload needs, so a 24 GiB card offloads instead of running out."""
+    preset = load_presets().get(name)
+    assert pipeline.resident_gib(preset) > measured_peak_gib
+    assert pipeline.choose_memory_plan("auto", "cuda", preset, measured_peak_gib) == "model"
+    assert pipeline.choose_memory_plan("auto", "cuda", preset, 23.0) == on_24_gib  # a 24 GiB card's free memory
