@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Conversation, Job } from '../../bot/core/job.js';
 import { LIVE_STATES } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView } from '../../bot/core/ports.js';
-import { createHarness, type Harness } from '../support/harness.js';
+import { createHarness, eventually, type Harness } from '../support/harness.js';
 
 /** Records what would be public: announcements, retractions, status views. */
 class PublicChat implements ChatSurface {
@@ -12,10 +12,14 @@ class PublicChat implements ChatSurface {
   readonly announced: Job[] = [];
   readonly retracted: Conversation[] = [];
   failAnnounce = false;
-  /** When set, announce waits for it (to line requests up). */
+  /** When set, announce waits for it (to line requests up); `waiting` counts the announcements held there. */
   gate: Promise<void> | undefined;
+  waiting = 0;
   async announce(job: Job): Promise<Conversation> {
-    if (this.gate) await this.gate;
+    if (this.gate) {
+      this.waiting++;
+      await this.gate;
+    }
     if (this.failAnnounce) throw new Error('channel gone');
     this.announced.push(job);
     return { ...job.conversation, statusMessageId: `m-${job.id}` };
@@ -93,7 +97,7 @@ describe('intake (JobService.submit)', () => {
     let open!: () => void;
     chat.gate = new Promise((r) => (open = r));
     const racing = [1, 2].map(() => h.service.submit({ requester: alice, conversation, request: { prompt: 'y' }, requestKey: 'k2' }));
-    await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => chat.waiting === 2, 2000, 'both requests past the lookup');
     open();
     const [a, b] = await Promise.all(racing);
     expect([a!.created, b!.created].sort()).toEqual([false, true]);
