@@ -1,4 +1,6 @@
 // The platform registry: VIDEOBOT_CHAT's names, each platform's required settings and its adapter come from one row.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CHAT_PLATFORMS, CHAT_PLATFORM_IDS, createChats, type ChatContext } from '../../bot/chat/registry.js';
 import { ConfigError, loadConfig } from '../../bot/config.js';
@@ -46,5 +48,11 @@ describe('chat platform registry', () => {
     expect(slack!.surface.platform).toBe('slack');
     expect(slackOnly.ffmpegLookups).toBe(0);
     await slack!.stop();
+  });
+
+  it('loads no chat SDK itself: bot/config.ts reads it, and a bot loads only the SDKs of the platforms it runs', () => {
+    const source = readFileSync(fileURLToPath(new URL('../../bot/chat/registry.ts', import.meta.url)), 'utf8');
+    const valueImports = source.split('\n').filter((line) => /^import (?!type )/.test(line));
+    expect(valueImports).toEqual([]);
   });
 });
