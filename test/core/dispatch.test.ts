@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RunnerSubmitError, UserFacingError } from '../../bot/core/errors.js';
 import type { Conversation, Job } from '../../bot/core/job.js';
 import type { ChatSurface, Logger, StatusView, VideoFile } from '../../bot/core/ports.js';
+import type { JobScope } from '../../bot/core/scope.js';
 import type { FsObjectStore } from '../../bot/local/files.js';
 import { ScriptedRunner, createHarness, eventually, type Harness } from '../support/harness.js';
 
@@ -76,13 +77,14 @@ describe('dispatch', () => {
   let logs: LogLine[];
   afterEach(async () => h?.close());
 
-  async function setup(limits: Record<string, number> = {}) {
+  async function setup(limits: Record<string, number> = {}, scope?: JobScope) {
     chat = new Chat();
     logs = [];
     h = await createHarness([chat], {
       makeRunner: (objects: FsObjectStore) => (runner = new DispatchRunner(objects)),
       logger: recordingLogger(logs),
       limits: { statusIntervalMs: 0, retryBackoffMs: 0, reconcileIntervalMs: 0, ...limits },
+      ...(scope ? { scope } : {}),
     });
   }
 
@@ -200,6 +202,20 @@ describe('dispatch', () => {
       expect(runner.submitted.filter((j) => j.id === job.id)).toHaveLength(2);
       await h.service.stop();
       expect(h.clock.pending).toBe(0);
+    });
+
+    it('looks at a shared queue every queuePollMs (here 30 s), and starts its jobs once it holds the queue', async () => {
+      let free = false; // another process holds the queue until the test frees it
+      await setup({}, { lease: { hold: async () => free, release: async () => {} }, queuePollMs: 30_000 });
+      const job = await submit();
+      await h.service.idle();
+      expect(await stateOf(job.id)).toBe('queued');
+      free = true;
+      await h.clock.advance(29_999);
+      await h.service.idle();
+      expect(runner.submitted).toHaveLength(0);
+      await h.clock.advance(1);
+      await eventually(async () => (await stateOf(job.id)) === 'starting', 2000, 'started by the poll');
     });
   });
 
