@@ -16,6 +16,7 @@ import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { createJobService } from '../../bot/core/service.js';
 import { systemClock } from '../../bot/local/system.js';
+import { sampleJob } from '../support/fixtures.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { createTopicToQueue, FakeSageMakerRuntime, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
 import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
@@ -326,6 +327,32 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     expect(stored?.runnerRef).toBe(`${job.id}-r2`);
     expect(chat.videosOf(job.id)).toHaveLength(1);
   }, 360_000);
+
+  it('queues a video once when the same attempt is submitted again (a restart while submitting), and again for a retry', async () => {
+    const idle = runtime.addEndpoint({ ...endpoint.options, name: 'videobot-async-idle' }); // no instance: requests stay queued
+    const botS3 = new S3Client({ region: REGION, endpoint: moto.url, forcePathStyle: true });
+    const client = new SageMakerRuntimeClient({ region: REGION, endpoint: runtime.url, maxAttempts: 1 });
+    const objects = new S3ObjectStore({ s3: botS3, inputBucket: res.inputBucket, outputBucket: res.outputBucket });
+    const runner = new AsyncEndpointRunner({
+      runtime: client,
+      s3: botS3,
+      objects,
+      events: { start: () => {}, stop: async () => {} },
+      settings: { endpoints: { 'tiny-random': 'videobot-async-idle' }, requestTtlSeconds: 600, invocationTimeoutSeconds: 300 },
+      logger: testLogger(),
+    });
+    const job = sampleJob(`rep${++testNo}`, { state: 'submitting', attempts: 0 });
+    expect(await runner.submit(job)).toEqual({ ref: job.id });
+    expect(await runner.submit(job)).toEqual({ ref: job.id });
+    expect(idle.queue.map((q) => q.inferenceId)).toEqual([job.id]);
+    expect(await runner.describe({ ...job, state: 'starting', attempts: 1, runnerRef: job.id })).toEqual({ status: 'running' });
+    expect(await runner.submit({ ...job, attempts: 1 })).toEqual({ ref: `${job.id}-r2` });
+    expect(idle.queue.map((q) => q.inferenceId)).toEqual([job.id, `${job.id}-r2`]);
+    expect(idle.queue[1]!.inputLocation).toBe(`s3://${res.inputBucket}/jobs/${job.id}/input/invocation-2.json`);
+    idle.queue.length = 0;
+    client.destroy();
+    botS3.destroy();
+  });
 
   it('refuses a model no endpoint serves with a sentence naming the ones that are served', async () => {
     const { chat, bot, alice } = await setup();
