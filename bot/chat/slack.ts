@@ -83,6 +83,9 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
       for (const group of [commands, actions, views, events, shortcuts, admin]) group.register(app, deps);
       app.error(async (err) => log.error({ err }, 'unhandled error in a Slack handler'));
       await app.init(); // auth.test: fails fast on a wrong token or API URL
+      // Slack reports the token's scopes with every answer (x-oauth-scopes): kept to refuse, at submit, what could not be posted.
+      surface.scopes = (await app.client.auth.test()).response_metadata?.scopes;
+      if (surface.scopes && !surface.scopes.includes('files:write')) log.error({ scopes: surface.scopes }, 'the Slack app lacks files:write: videos cannot be posted until it is added and the app reinstalled');
       if (options.mode === 'http') {
         server = (await app.start(options.port)) as Server;
         log.info({ port: (server.address() as AddressInfo).port, path: '/slack/events' }, 'Slack adapter listening (HTTP mode)');

@@ -72,6 +72,8 @@ export class FakeSlack {
   readonly responses: { id: string; body: any; at: number }[] = [];
   /** Envelope acks received over Socket Mode. */
   readonly acks: SocketAck[] = [];
+  /** The bot token's scopes, sent with every answer to it as the x-oauth-scopes header (as Slack does). */
+  scopes: string[] = ['app_mentions:read', 'channels:history', 'chat:write', 'commands', 'files:read', 'files:write', 'groups:history', 'im:history', 'mpim:history'];
   /** Channels where chat.postMessage answers not_in_channel. */
   readonly notInChannel = new Set<string>();
 
@@ -287,6 +289,7 @@ export class FakeSlack {
     this.calls.push({ method, args, token, at: Date.now(), rateLimited: false });
     const expected = method === 'apps.connections.open' ? this.appToken : this.botToken;
     if (token !== expected) return json(res, { ok: false, error: token ? 'invalid_auth' : 'not_authed' });
+    if (token === this.botToken) res.setHeader('x-oauth-scopes', this.scopes.join(','));
     const handler = this.methods[method];
     if (!handler) return json(res, { ok: false, error: 'unknown_method' });
     const failure = this.failures.get(method)?.shift();

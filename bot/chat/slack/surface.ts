@@ -10,6 +10,7 @@
 // client would hold the video back. Edits therefore go through their own client that rejects
 // rate-limited calls at once; this class then waits out Retry-After itself, keeps only the newest view
 // per message (stale progress is dropped) and sends it when the window opens.
+import { checkCanUpload } from './scopes.js';
 import type { webApi } from '@slack/bolt';
 import type { Conversation, Job } from '../../core/job.js';
 import { videoFileName } from '../../core/delivery.js';
@@ -40,6 +41,8 @@ export class SlackSurface implements ChatSurface {
   private draining = false;
   private readonly failuresPosted = new Set<string>();
   private self: Promise<{ userId?: string; botId?: string }> | undefined;
+  /** The bot token's scopes as Slack reported them at start (auth.test); undefined until then. */
+  scopes: readonly string[] | undefined;
 
   constructor(
     /** Uploads and thread replies: the Bolt app's client, which retries (and honours Retry-After) itself. */
@@ -54,6 +57,9 @@ export class SlackSurface implements ChatSurface {
 
   /** Posts the "Queued…" status message; without a thread it becomes the root of the job's thread. */
   async announce(job: Job): Promise<Conversation> {
+    // Fail before the GPU, not after it: without files:write the video could never be posted. (A channel the bot
+    // is not in fails right here too: chat.postMessage answers not_in_channel, and the person is told to invite it.)
+    checkCanUpload(this.scopes);
     const { channelId, threadId } = job.conversation;
     const posted = await this.client.chat.postMessage({
       channel: channelId,
