@@ -55,7 +55,7 @@ export class SetupError extends Error {
 const USAGE = `Usage:
   videobot                      start the bot (chat platforms from VIDEOBOT_CHAT; default: this terminal)
   videobot generate "<prompt>" [--model M] [--seed N] [--frames N | --seconds S] [--steps N]
-                   [--guidance G] [--negative "text"] [--enhance] [--image PATH] [--fit crop|pad]
+                   [--guidance G] [--negative "text"] [--enhance] [--image PATH] [--fit crop|pad] [--size WxH]
                                 make one video; progress on stderr, the MP4 path as the last line of stdout
   videobot generate --extend JOB ["new prompt"]
                                 continue a finished video from its last frame; the joined MP4's path last on stdout

@@ -24,6 +24,8 @@ export interface VideoRequest {
   negative?: string;
   enhance?: boolean;
   fit?: 'crop' | 'pad';
+  /** WIDTHxHEIGHT, one of the model's sizes (presets.json), e.g. 704x1280 for Wan 2.2's portrait; default its first. */
+  size?: string;
 }
 
 type FlagKind = 'int' | 'number' | 'string' | 'bool';
@@ -37,10 +39,11 @@ const FLAGS: Record<string, { key: keyof VideoRequest; kind: FlagKind }> = {
   negative: { key: 'negative', kind: 'string' },
   enhance: { key: 'enhance', kind: 'bool' },
   fit: { key: 'fit', kind: 'string' },
+  size: { key: 'size', kind: 'string' },
 };
 
 export const USAGE =
-  '/video <prompt> [--model PRESET] [--seed N] [--frames N | --seconds S] [--steps N] [--guidance G] [--negative "text"] [--enhance] [--fit crop|pad]';
+  '/video <prompt> [--model PRESET] [--seed N] [--frames N | --seconds S] [--steps N] [--guidance G] [--negative "text"] [--enhance] [--fit crop|pad] [--size WxH]';
 
 /**
  * Phones and chat apps turn a typed "--seed" into "—seed"; a dash is read back as a flag only when it starts a word
@@ -121,6 +124,7 @@ function example(name: string): string {
     guidance: '--guidance 6',
     negative: '--negative "blurry, low quality"',
     fit: '--fit pad',
+    size: '--size 704x1280',
   };
   return examples[name] ?? `--${name} VALUE`;
 }
@@ -182,7 +186,7 @@ export function buildJobParams(request: VideoRequest, ctx: ParamsContext): JobPa
   if (negative.length > MAX_PROMPT_CHARS) {
     throw new InvalidCommandError(`The negative prompt is ${negative.length} characters; the limit is ${MAX_PROMPT_CHARS}.`);
   }
-  const [height, width] = preset.sizes[0]!;
+  const [height, width] = request.size === undefined ? preset.sizes[0]! : sizeOf(preset, request.size);
   return {
     mode,
     model: preset.id,
@@ -216,6 +220,17 @@ function resolvePreset(id: string, mode: Mode, explicit: boolean): Preset {
       ? `${preset.label} animates an image: attach one, or use a text-to-video model (${PRESET_IDS.filter((p) => getPreset(p)!.modes.includes('t2v')).join(', ')}).`
       : `The default model ${preset.label} needs an image.`,
   );
+}
+
+/** [height, width] of a `--size WxH` the preset makes, or one sentence naming the sizes it does. */
+function sizeOf(preset: Preset, text: string): readonly [number, number] {
+  const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/i.exec(text);
+  const found = m ? preset.sizes.find(([h, w]) => w === Number(m[1]) && h === Number(m[2])) : undefined;
+  if (!found) {
+    const sizes = preset.sizes.map(([h, w]) => `${w}x${h}`).join(' or ');
+    throw new InvalidCommandError(`${preset.label} makes ${sizes} video; got --size ${text}.`);
+  }
+  return found;
 }
 
 export function framesMessage(preset: Preset, frames: number): string {

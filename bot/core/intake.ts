@@ -196,6 +196,7 @@ export function createIntake(deps: IntakeDeps) {
       guidance: p.guidance,
       negative: p.negativePrompt,
       fit: p.imageFit,
+      size: `${p.width}x${p.height}`,
       ...(req.redo.newSeed ? {} : { seed: p.seed }),
     };
     return { request, ...(image ? { image } : {}), enhance: false };

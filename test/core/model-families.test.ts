@@ -1,9 +1,12 @@
 // Wan beside CogVideoX with no per-model TypeScript: every rule the bot applies to a Wan request comes from
 // processing/presets.json (frames rule, sizes, fps, modes), and the i2v sibling is found by family and generation.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildJobParams, parseVideoCommand } from '../../bot/core/command.js';
 import { InvalidCommandError } from '../../bot/core/errors.js';
+import type { ChatSurface, StatusView } from '../../bot/core/ports.js';
+import type { Conversation, Job } from '../../bot/core/job.js';
 import { PRESETS, getPreset, imageToVideoPresetFor } from '../../bot/core/presets.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 const ctx = { defaultModel: 'cogvideox-5b', randomSeed: 99 };
 const params = (text: string, image?: string) =>
@@ -63,5 +66,44 @@ describe('Wan presets, read from presets.json', () => {
     }
     expect(getPreset('tiny-random-wan')).toMatchObject({ family: 'wan', testOnly: true, modes: ['t2v', 'i2v'] });
     expect(getPreset('wan2.2-ti2v-5b')!.negativePrompt).not.toBe('');
+  });
+});
+
+describe('--size picks one of the model\'s sizes', () => {
+  it('makes Wan 2.2 in portrait, and refuses a size the model does not make in one sentence naming its sizes', () => {
+    expect(params('a lighthouse at dusk --model wan2.2-ti2v-5b --size 704x1280')).toMatchObject({ width: 704, height: 1280 });
+    expect(params('a lighthouse --model wan2.2-ti2v-5b --size=1280×704')).toMatchObject({ width: 1280, height: 704 });
+    expect(refusal('a lighthouse --model wan2.2-ti2v-5b --size 720x480')).toBe(
+      'Wan2.2-TI2V-5B makes 1280x704 or 704x1280 video; got --size 720x480.',
+    );
+    expect(refusal('a lighthouse --size big')).toBe('CogVideoX-5B makes 720x480 video; got --size big.');
+  });
+
+  describe('through the service', () => {
+    let h: Harness | undefined;
+    afterEach(async () => h?.close());
+
+    class Chat implements ChatSurface {
+      readonly platform = 'test' as const;
+      async announce(job: Job): Promise<Conversation> {
+        return { ...job.conversation, statusMessageId: `m-${job.id}` };
+      }
+      async retract(): Promise<void> {}
+      async showStatus(_job: Job, _view: StatusView): Promise<void> {}
+      async postVideo(): Promise<void> {}
+    }
+
+    it('Retry, Regenerate and Edit prompt keep the portrait size of the video they redo', async () => {
+      h = await createHarness([new Chat()], { access: { maxJobsPerUser: 10 } });
+      const alice = { platform: 'test' as const, userId: 'alice' };
+      const conversation = { platform: 'test' as const, channelId: 'C1' };
+      const { job } = await h.service.submit({
+        requester: alice, conversation, request: { prompt: 'a lighthouse', model: 'wan2.2-ti2v-5b', size: '704x1280' },
+      });
+      expect(job.params).toMatchObject({ width: 704, height: 1280 });
+      const regen = await h.service.submit({ requester: alice, conversation, redo: { jobId: job.id, newSeed: true } });
+      const edit = await h.service.submit({ requester: alice, conversation, redo: { jobId: job.id, prompt: 'a lighthouse in fog' } });
+      for (const redo of [regen, edit]) expect(redo.job.params).toMatchObject({ model: 'wan2.2-ti2v-5b', width: 704, height: 1280 });
+    });
   });
 });
