@@ -5,7 +5,7 @@ import { createSlackAdapter, type SlackAdapter } from '../../bot/chat/slack.js';
 import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
 import { FakeSlack } from './fake-slack.js';
 import { SlackSender, slashCommand } from './payloads.js';
-import { ALICE, APP_TOKEN, BOT_TOKEN, SIGNING_SECRET } from './setup.js';
+import { ALICE, APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, nthSubmitted, startWorld, type SlackWorld } from './setup.js';
 
 describe('Slack: what the app may do, checked at submit', () => {
   let fake: FakeSlack | undefined;
@@ -45,5 +45,29 @@ describe('Slack: what the app may do, checked at submit', () => {
     const slack = await start(['commands', 'chat:write', 'files:read', 'files:write']);
     expect((await slack.form(slashCommand('/video', 'a bee', ALICE, fake!.responseUrl()))).body).toBe('');
     await eventually(() => h!.runner.submitted.length === 1, 5000, 'the job to reach the runner');
+  });
+
+  describe('a video the workspace will not take for its size', () => {
+    let w: SlackWorld | undefined;
+    afterEach(async () => {
+      await w?.close();
+      w = undefined;
+    });
+
+    it('is posted in the thread as where to find it (file_upload_size_restricted), and the job is delivered', async () => {
+      w = await startWorld();
+      await w.slack.form(slashCommand('/video', 'a long take', ALICE, w.fake.responseUrl()));
+      const job = await nthSubmitted(w);
+      w.fake.failNext('files.getUploadURLExternal', 'file_upload_size_restricted');
+      await w.h.runner.complete(job.id);
+      await eventually(async () => (await w!.h.store.get(job.id))?.state === 'delivered', 5000, 'delivered');
+      const posted = w.fake.callsTo('chat.postMessage').map((c) => c.args).filter((a) => String(a.text).includes('more than this workspace lets apps upload'));
+      expect(posted).toHaveLength(1);
+      const stored = (await w.h.store.get(job.id))!;
+      expect(posted[0]).toMatchObject({ channel: ALICE.channel, thread_ts: stored.conversation.statusMessageId });
+      expect(posted[0]!.text).toContain("this bot has no download links, so it is saved on the bot's machine");
+      expect(posted[0]!.text).not.toContain('file:');
+      expect(w.fake.uploads.size).toBe(0);
+    });
   });
 });

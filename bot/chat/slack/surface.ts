@@ -13,9 +13,19 @@
 import { checkCanUpload } from './scopes.js';
 import type { webApi } from '@slack/bolt';
 import type { Conversation, Job } from '../../core/job.js';
-import { videoFileName } from '../../core/delivery.js';
+import { shareableLink, videoFileName } from '../../core/delivery.js';
 import type { ChatSurface, EditBudget, Logger, StatusView, VideoFile } from '../../core/ports.js';
-import { failureMessage, statusMessage, videoComment } from './blocks.js';
+import { escape, failureMessage, statusMessage, videoComment } from './blocks.js';
+import { formatBytes } from '../../core/status.js';
+
+/** files.getUploadURLExternal's answer when the workspace restricts uploads of this size. */
+const SIZE_RESTRICTED = 'file_upload_size_restricted';
+/** How long a download link posted instead of an upload stays valid. */
+const LINK_TTL_SECONDS = 6 * 3600;
+
+function slackError(err: unknown): string | undefined {
+  return (err as { data?: { error?: string } } | undefined)?.data?.error;
+}
 
 type WebClient = webApi.WebClient;
 type Rendered = ReturnType<typeof statusMessage>;
@@ -98,8 +108,32 @@ export class SlackSurface implements ChatSurface {
     };
     // Another process took this delivery over (it found the upload cut off): it posts the video.
     if (!(await video.confirm())) return;
-    await this.client.filesUploadV2(thread ? { ...upload, channel_id: channelId, thread_ts: thread } : { ...upload, channel_id: channelId });
+    try {
+      await this.client.filesUploadV2(thread ? { ...upload, channel_id: channelId, thread_ts: thread } : { ...upload, channel_id: channelId });
+    } catch (err) {
+      if (slackError(err) !== SIZE_RESTRICTED) throw err;
+      await this.postLinkInstead(job, video, bytes.byteLength);
+      return;
+    }
     this.log.info({ jobId: job.id, channel: channelId, bytes: bytes.byteLength }, 'video uploaded to Slack');
+  }
+
+  /**
+   * The workspace restricts uploads of this size (files.getUploadURLExternal: file_upload_size_restricted): the video
+   * goes into the thread as a time-limited link where the backend has links, else the message says where it is.
+   */
+  private async postLinkInstead(job: Job, video: VideoFile, bytes: number): Promise<void> {
+    const { channelId, threadId, statusMessageId } = job.conversation;
+    const thread = threadId ?? statusMessageId;
+    const where = await video.link(LINK_TTL_SECONDS).catch(() => undefined);
+    const link = shareableLink(where);
+    const tooBig = `The video is ${formatBytes(bytes)}, more than this workspace lets apps upload`;
+    const text = link
+      ? `${tooBig}, so here is a download link (valid for ${LINK_TTL_SECONDS / 3600} hours): <${link}|${escape(video.fileName)}>`
+      : `${tooBig}, and this bot has no download links, so it is saved on the bot's machine: ask whoever runs the bot for it.`;
+    await this.client.chat.postMessage({ channel: channelId, ...(thread ? { thread_ts: thread } : {}), text: `${videoComment(job)}\n${text}` });
+    // Where on the bot's machine goes to the log (its admin), never into the channel.
+    this.log.info({ jobId: job.id, channel: channelId, bytes, ...(link ? {} : { savedAt: where }) }, 'upload size restricted in this workspace; posted a link instead');
   }
 
   /**
