@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
+// docs/testing.md: what each suite runs against, and the suite's time per file before and after.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -7,5 +8,12 @@ export default defineConfig({
     hookTimeout: 60_000,
     // CI has two cores; integration suites start servers and Python children.
     maxWorkers: 2,
+    // Each worker loads the SDKs (Bolt, discord.js, the AWS clients) once for all the files it runs, not once per
+    // file: that load was most of the suite's import time. So a test file must leave nothing behind for the next
+    // one: no vi.mock, no fake timers, no process-wide listeners; servers, stores and child processes closed in
+    // afterEach/afterAll. (process.env: only the dummy AWS credentials of test/aws/moto.ts, the same for every file.)
+    isolate: false,
+    // Anything slower than this is listed as slow in the report; the suite's own numbers are in docs/testing.md.
+    slowTestThreshold: 1000,
   },
 });
