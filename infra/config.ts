@@ -124,7 +124,9 @@ export interface AppConfig {
   readonly instanceTypes: readonly string[];
   /** Set when the bot runs videos on asynchronous endpoints instead of Processing jobs. */
   readonly asyncEndpoints?: { readonly presets: readonly string[]; readonly maxInstances: number };
-  readonly bedrock?: { readonly modelId: string; readonly guardrail?: { readonly id: string; readonly version: string } };
+  readonly bedrock?: { readonly modelId: string };
+  /** A Bedrock guardrail screens every prompt (ApplyGuardrail), whichever enhancer runs, or none. */
+  readonly guardrail?: { readonly id: string; readonly version: string };
 
   readonly retention: {
     readonly inputDays: number;
@@ -175,15 +177,9 @@ export function parseAppConfig(
     instanceType: c.instanceType,
     instanceTypes: c.instanceTypes,
     ...(c.runner === 'async' ? { asyncEndpoints: { presets: [...new Set(c.asyncPresets)], maxInstances: c.asyncMaxInstances } } : {}),
-    ...(c.enhancer === 'bedrock'
-      ? {
-          bedrock: {
-            modelId: c.bedrockModelId ?? defaultBedrockModel(c.region),
-            ...(c.bedrockGuardrailId && c.bedrockGuardrailVersion
-              ? { guardrail: { id: c.bedrockGuardrailId, version: c.bedrockGuardrailVersion } }
-              : {}),
-          },
-        }
+    ...(c.enhancer === 'bedrock' ? { bedrock: { modelId: c.bedrockModelId ?? defaultBedrockModel(c.region) } } : {}),
+    ...(c.bedrockGuardrailId && c.bedrockGuardrailVersion
+      ? { guardrail: { id: c.bedrockGuardrailId, version: c.bedrockGuardrailVersion } }
       : {}),
     retention: {
       inputDays: c.inputRetentionDays,

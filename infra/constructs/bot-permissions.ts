@@ -21,7 +21,9 @@ export interface BotPermissionsProps {
   readonly processingJobs: ProcessingJobLimits;
   /** Prefix of the job files inside the input and output buckets, e.g. "jobs/". */
   readonly jobFilesPrefix: string;
-  readonly bedrock?: { readonly modelId: string; readonly guardrailId?: string };
+  readonly bedrock?: { readonly modelId: string };
+  /** The Bedrock guardrail that screens prompts (bot/aws/guardrail.ts), with or without the Bedrock enhancer. */
+  readonly guardrailId?: string;
 }
 
 /**
@@ -138,15 +140,15 @@ export class BotPermissions extends Construct {
           'A cross-Region inference profile runs the model in whichever Region of its geography has capacity; the statement is only usable through our profile (bedrock:InferenceProfileArn condition).',
         );
       }
-      if (props.bedrock.guardrailId) {
-        role.addToPrincipalPolicy(
-          new iam.PolicyStatement({
-            sid: 'BedrockGuardrail',
-            actions: ['bedrock:ApplyGuardrail'],
-            resources: [stack.formatArn({ service: 'bedrock', resource: 'guardrail', resourceName: props.bedrock.guardrailId })],
-          }),
-        );
-      }
+    }
+    if (props.guardrailId) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'BedrockGuardrail',
+          actions: ['bedrock:ApplyGuardrail'],
+          resources: [stack.formatArn({ service: 'bedrock', resource: 'guardrail', resourceName: props.guardrailId })],
+        }),
+      );
     }
   }
 }

@@ -37,6 +37,7 @@ export type ServiceConfig = Pick<
   | 'instanceTypes'
   | 'asyncEndpoints'
   | 'bedrock'
+  | 'guardrail'
   | 'retention'
   | 'alarmEmail'
   | 'botImageDirectory'
@@ -142,7 +143,7 @@ export class ServiceStack extends Stack {
         instanceType: config.instanceType,
         instanceTypes: config.instanceTypes,
         ...(config.bedrock ? { bedrockModelId: config.bedrock.modelId } : {}),
-        ...(config.bedrock?.guardrail ? { bedrockGuardrail: config.bedrock.guardrail } : {}),
+        ...(config.guardrail ? { bedrockGuardrail: config.guardrail } : {}),
       }),
       secrets,
       healthPort: HEALTH_PORT,
@@ -166,9 +167,8 @@ export class ServiceStack extends Stack {
         tagKeys: PROCESSING_JOB_TAG_KEYS,
       },
       jobFilesPrefix: JOB_PREFIX,
-      ...(config.bedrock
-        ? { bedrock: { modelId: config.bedrock.modelId, ...(config.bedrock.guardrail ? { guardrailId: config.bedrock.guardrail.id } : {}) } }
-        : {}),
+      ...(config.bedrock ? { bedrock: { modelId: config.bedrock.modelId } } : {}),
+      ...(config.guardrail ? { guardrailId: config.guardrail.id } : {}),
     });
 
     if (httpMode) {

@@ -293,6 +293,16 @@ describe('IAM', () => {
     expect(env(off).VIDEOBOT_ENHANCER).toBe('off');
   });
 
+  it('grants ApplyGuardrail for a configured guardrail even with the enhancer off (moderation screens every prompt)', () => {
+    const off = build({ enhancer: 'off', bedrockGuardrailId: 'gr-9', bedrockGuardrailVersion: '3' });
+    const bedrock = taskRoleStatements(off).filter((s) => actionsOf(s).some((a) => a.startsWith('bedrock:')));
+    expect(bedrock.map((s) => [actionsOf(s), flat(s.Resource)])).toEqual([
+      [['bedrock:ApplyGuardrail'], 'arn:aws:bedrock:eu-west-1:{AWS::AccountId}:guardrail/gr-9'],
+    ]);
+    expect(env(off).BEDROCK_GUARDRAIL_ID).toBe('gr-9');
+    expect(env(off).BEDROCK_GUARDRAIL_VERSION).toBe('3');
+  });
+
   /** Statements of the policies attached to one role. */
   function roleStatements(role: { node: { defaultChild?: unknown } }): PolicyStatementJson[] {
     const id = socket.id(role);
