@@ -12,12 +12,18 @@ export interface DiscordWorld {
   close(): Promise<void>;
 }
 
+/**
+ * Status edits per channel in these suites: Discord's 5, over a quarter of a second instead of 5.25 s, so a test waits
+ * for no rate window; the shared budget itself (and its 5-second default) is tested in edit-budget.test.ts.
+ */
+export const TEST_CHANNEL_EDITS = { edits: 5, windowMs: 250 } as const;
+
 export async function startWorld(
   options: Partial<DiscordAdapterOptions> = {},
   service: Parameters<typeof createHarness>[1] & Partial<JobServiceDeps> = {},
 ): Promise<DiscordWorld> {
   const fake = await FakeDiscord.start();
-  const adapter = createDiscordAdapter({ token: TOKEN, applicationId: fake.applicationId, apiUrl: fake.apiUrl, logger: testLogger(), ...options });
+  const adapter = createDiscordAdapter({ token: TOKEN, applicationId: fake.applicationId, apiUrl: fake.apiUrl, logger: testLogger(), channelEdits: TEST_CHANNEL_EDITS, ...options });
   const h = await createHarness([adapter.surface], service);
   await adapter.start(h.service);
   return {
