@@ -7,8 +7,8 @@ import { DynamoJobStore } from './dynamodb.js';
 import { SqsEventConsumer } from './events.js';
 import { stageModel, type StageModelOptions, type StageModelResult } from './model-cache.js';
 import { S3ObjectStore } from './s3.js';
-import { parseAsyncNotification, type AsyncNotification } from './async-events.js';
 import { AsyncEndpointRunner, type AsyncEndpointSettings, type NotificationSource } from './async-runner.js';
+import { CombineRoutingRunner, parseQueueEvent, splitQueue, type QueueEvent } from './combine-router.js';
 import { SageMakerRunner, type ProcessingSettings, type StateChangeSource } from './sagemaker.js';
 
 /** For processes that do not consume the event queue: they never receive a state change. */
@@ -56,7 +56,8 @@ export interface AwsBackendOptions {
 export interface AwsBackend {
   readonly store: DynamoJobStore;
   readonly objects: S3ObjectStore;
-  readonly runner: SageMakerRunner | AsyncEndpointRunner;
+  /** Processing jobs, or (VIDEOBOT_AWS_RUNNER=async) the endpoints for videos and Processing jobs for a Combine. */
+  readonly runner: SageMakerRunner | CombineRoutingRunner;
   /** Bedrock, when the settings name a model. */
   readonly enhancer: Enhancer | undefined;
   /** ApplyGuardrail on prompts, when a guardrail is configured. */
@@ -89,24 +90,25 @@ export function createAwsBackend(settings: AwsSettings, logger: Logger, options:
     ...(options.eventWaitSeconds !== undefined ? { waitSeconds: options.eventWaitSeconds } : {}),
   };
   const progressPoll = options.progressPollMs ? { progressPollMs: options.progressPollMs } : {};
-  const runner = settings.asyncEndpoints
-    ? new AsyncEndpointRunner({
-        runtime: clients.sagemakerRuntime,
-        s3: clients.s3,
-        objects,
-        events: options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer<AsyncNotification>({ ...queue, parse: parseAsyncNotification }),
-        settings: settings.asyncEndpoints,
-        logger,
-        ...progressPoll,
-      })
-    : new SageMakerRunner({
-        sagemaker: clients.sagemaker,
-        objects,
-        events: options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer(queue),
-        settings: settings.processing,
-        logger,
-        ...progressPoll,
-      });
+  const processingRunner = (events: StateChangeSource): SageMakerRunner =>
+    new SageMakerRunner({ sagemaker: clients.sagemaker, objects, events, settings: settings.processing, logger, ...progressPoll });
+  let runner: SageMakerRunner | CombineRoutingRunner;
+  if (settings.asyncEndpoints) {
+    // Videos go to the GPU endpoints; a Combine stays a Processing job on the CPU instance (combine-router.ts).
+    const queueEvents = options.consumeEvents === false ? { notifications: NO_EVENTS, stateChanges: NO_EVENTS } : splitQueue(new SqsEventConsumer<QueueEvent>({ ...queue, parse: parseQueueEvent }));
+    const videos = new AsyncEndpointRunner({
+      runtime: clients.sagemakerRuntime,
+      s3: clients.s3,
+      objects,
+      events: queueEvents.notifications,
+      settings: settings.asyncEndpoints,
+      logger,
+      ...progressPoll,
+    });
+    runner = new CombineRoutingRunner(videos, processingRunner(queueEvents.stateChanges));
+  } else {
+    runner = processingRunner(options.consumeEvents === false ? NO_EVENTS : new SqsEventConsumer(queue));
+  }
   const enhancer = settings.bedrock
     ? new BedrockEnhancer({
         client: clients.bedrock,

@@ -1,7 +1,7 @@
 // Choosing the AWS runner: VIDEOBOT_AWS_RUNNER=async and its endpoints, checked once by loadConfig, wired by createAwsBackend.
 import { describe, expect, it } from 'vitest';
-import { AsyncEndpointRunner } from '../../bot/aws/async-runner.js';
 import { createAwsBackend } from '../../bot/aws/backend.js';
+import { CombineRoutingRunner } from '../../bot/aws/combine-router.js';
 import { SageMakerRunner } from '../../bot/aws/sagemaker.js';
 import { loadConfig } from '../../bot/config.js';
 import { awsSettings } from '../../bot/main.js';
@@ -39,8 +39,8 @@ describe('VIDEOBOT_AWS_RUNNER', () => {
       invocationTimeoutSeconds: 3600,
     });
     const backend = createAwsBackend(awsSettings(config), testLogger(), { consumeEvents: false });
-    expect(backend.runner).toBeInstanceOf(AsyncEndpointRunner);
-    expect(backend.runner.maxRuntimeMs).toBe((1800 + 3600) * 1000); // queue wait plus run time
+    expect(backend.runner).toBeInstanceOf(CombineRoutingRunner); // a Combine stays a Processing job (combine-router.test.ts)
+    expect(backend.runner.maxRuntimeMs).toBe((1800 + 3600) * 1000); // queue wait plus run time, longer than a Processing job's hour
     await backend.close();
   });
 
