@@ -1,7 +1,10 @@
 // The asynchronous-endpoint runner end to end: a real JobService on DynamoDB, S3 and SQS (moto), SNS topics in moto
-// subscribed to the bot's queue, the SageMaker runtime fake with one endpoint whose instances run the real
-// `python -m processing serve` worker (VIDEOBOT_SERVE_TRANSPORT=http) on the tiny-random preset.
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+// subscribed to the bot's queue, and the SageMaker runtime fake with two endpoints: one whose instances run the real
+// `python -m processing serve` worker (VIDEOBOT_SERVE_TRANSPORT=http) on the tiny-random preset, for the cold start
+// and the warm second video; one whose instances run the stub worker (test/support/stub-serve-http.mjs: the same HTTP
+// and S3 contract without torch, steered by cues in the prompt such as stub:hold) for the lifecycle cases.
+// processing/tests/test_serve_http.py covers the real worker's side of the contract.
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -18,7 +21,7 @@ import { createJobService } from '../../bot/core/service.js';
 import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
-import { createTopicToQueue, FakeSageMakerRuntime, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
+import { createTopicToQueue, FakeSageMakerRuntime, STUB_WORKER_COMMAND, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
 import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
 
 class RecordingChat implements ChatSurface {
@@ -42,8 +45,9 @@ class RecordingChat implements ChatSurface {
 
 const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
 const ENDPOINT = 'videobot-async-tiny-random';
-/** Long enough on a CPU for the test to act while it denoises (the worker checks cancel at every step). */
-const LONG = { steps: 30, frames: 9 };
+const STUB_ENDPOINT = 'videobot-async-stub';
+/** Cue for the stub worker: the job stops after its first denoising step until `<output>release` exists in S3. */
+const HOLD = 'stub:hold';
 
 describe('parseAsyncNotification', () => {
   const success = {
@@ -95,10 +99,13 @@ describe('parseAsyncNotification', () => {
   });
 });
 
-describe('AsyncEndpointRunner with JobService, moto and the real serve-http worker', () => {
+describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (real, and the stub)', () => {
   let moto: Moto;
   let res: AwsResources;
   let runtime: FakeSageMakerRuntime;
+  /** Instances run the real worker. */
+  let real: FakeAsyncEndpoint;
+  /** Instances run the stub worker. */
   let endpoint: FakeAsyncEndpoint;
   let s3: S3Client;
   const running: Bot[] = [];
@@ -121,7 +128,7 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     const errorTopicArn = await createTopicToQueue(moto.url, `videobot-async-error-${testNo}`, res.queueArn, true);
     runtime = new FakeSageMakerRuntime();
     await runtime.start();
-    endpoint = runtime.addEndpoint({
+    real = runtime.addEndpoint({
       name: ENDPOINT,
       motoUrl: moto.url,
       s3OutputPath: `s3://${res.outputBucket}/async-results/`,
@@ -130,10 +137,11 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
       errorTopicArn,
       workerArgs: ['--progress-interval', '0.05', '--cancel-poll', '0.05'],
     });
+    endpoint = runtime.addEndpoint({ ...real.options, name: STUB_ENDPOINT, workerCommand: STUB_WORKER_COMMAND });
   }, 60_000);
   afterEach(async () => {
     while (running.length) await running.pop()!.close();
-    await eventually(() => endpoint.backlogSize() === 0 || endpoint.instances.length === 0, 150_000, 'the endpoint drained');
+    for (const e of [real, endpoint]) await eventually(() => e.backlogSize() === 0 || e.instances.length === 0, 150_000, 'the endpoint drained');
     endpoint.dropNotifications = 0;
     endpoint.duplicateNotifications = false;
     endpoint.autoScaleOut = false;
@@ -144,7 +152,7 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     await moto?.stop();
   }, 60_000);
 
-  async function startBot(chat: RecordingChat, idPrefix: string): Promise<Bot> {
+  async function startBot(chat: RecordingChat, idPrefix: string, endpointName = STUB_ENDPOINT): Promise<Bot> {
     const logger = testLogger();
     const dynamoBase = new DynamoDBClient({ region: REGION, endpoint: moto.url });
     const dynamo = DynamoDBDocumentClient.from(dynamoBase, { marshallOptions: { removeUndefinedValues: true } });
@@ -159,7 +167,7 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
       s3: botS3,
       objects,
       events,
-      settings: { endpoints: { 'tiny-random': ENDPOINT }, requestTtlSeconds: 600, invocationTimeoutSeconds: 300 },
+      settings: { endpoints: { 'tiny-random': endpointName }, requestTtlSeconds: 600, invocationTimeoutSeconds: 300 },
       logger,
       progressPollMs: 50,
     });
@@ -192,10 +200,10 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     return bot;
   }
 
-  async function setup() {
+  async function setup(endpointName = STUB_ENDPOINT) {
     const chat = new RecordingChat();
     const prefix = `a${++testNo}x`;
-    return { chat, bot: await startBot(chat, prefix), prefix, alice: { platform: 'slack' as const, userId: `U-${prefix}` } };
+    return { chat, bot: await startBot(chat, prefix, endpointName), prefix, alice: { platform: 'slack' as const, userId: `U-${prefix}` } };
   }
 
   const stateOf = async (bot: Bot, id: string) => (await bot.store.get(id))?.state;
@@ -204,11 +212,24 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
   const outputNames = async (jobId: string) =>
     ((await s3.send(new ListObjectsV2Command({ Bucket: res.outputBucket, Prefix: `jobs/${jobId}/output/` }))).Contents ?? []).map((o) => o.Key!.split('/').pop());
   const doneOf = (inferenceId: string) => endpoint.done.filter((d) => d.request.inferenceId === inferenceId);
+  /** Lets a stub:hold job go on (the stub worker looks for the marker with the cancel marker). */
+  const release = (jobId: string) =>
+    s3.send(new PutObjectCommand({ Bucket: res.outputBucket, Key: `jobs/${jobId}/output/release`, Body: '' }));
+  /** True once the stub worker holds the job: its progress.json in S3 is at the first denoising step. */
+  const holding = async (jobId: string) => {
+    try {
+      const o = await s3.send(new GetObjectCommand({ Bucket: res.outputBucket, Key: `jobs/${jobId}/output/progress.json` }));
+      const p = JSON.parse(await o.Body!.transformToString()) as { phase?: string; step?: number };
+      return p.phase === 'denoising' && (p.step ?? 0) >= 1;
+    } catch {
+      return false;
+    }
+  };
   const settle = () => new Promise((r) => setTimeout(r, 1500)); // a late duplicate has time to arrive
 
-  it('queues with no instance, scales out from zero, delivers once; the next video finds the pipeline loaded', async () => {
-    await endpoint.scaleTo(0);
-    const { chat, bot, alice } = await setup();
+  it('queues with no instance, scales out from zero, delivers once; the next video finds the pipeline loaded (real worker)', async () => {
+    await real.scaleTo(0);
+    const { chat, bot, alice } = await setup(ENDPOINT);
     const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a bee', seed: 42 } });
     await waitState(bot, job.id, 'starting');
     const call = runtime.calls.find((c) => c.headers['x-amzn-sagemaker-inference-id'] === job.id)!;
@@ -219,10 +240,10 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
       'x-amzn-sagemaker-requestttlseconds': '600',
       'x-amzn-sagemaker-invocationtimeoutseconds': '300',
     });
-    expect(endpoint.hasBacklogWithoutCapacity()).toBe(true); // what the scale-out-from-zero alarm watches
-    expect(endpoint.backlogSize()).toBe(1);
+    expect(real.hasBacklogWithoutCapacity()).toBe(true); // what the scale-out-from-zero alarm watches
+    expect(real.backlogSize()).toBe(1);
 
-    await endpoint.scaleTo(1);
+    await real.scaleTo(1);
     await waitState(bot, job.id, 'delivered');
     expect(chat.videosOf(job.id)).toHaveLength(1);
     expect(new TextDecoder().decode(chat.videosOf(job.id)[0]!.bytes.slice(4, 8))).toBe('ftyp');
@@ -233,7 +254,8 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     const { job: second } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a wasp', seed: 43 } });
     await waitState(bot, second.id, 'delivered');
     expect((await bot.store.get(second.id))?.result?.metadata).toMatchObject({ runtime: { resident: true } });
-    expect(endpoint.backlogSize()).toBe(0);
+    expect(real.backlogSize()).toBe(0);
+    await real.scaleTo(0); // its torch process leaves room for the rest
   }, 300_000);
 
   it('posts once when the notification arrives twice', async () => {
@@ -265,10 +287,11 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     const prefix = `a${++testNo}x`;
     const alice = { platform: 'slack' as const, userId: `U-${prefix}` };
     const first = await startBot(chat, prefix);
-    const { job } = await first.service.submit({ requester: alice, conversation, request: { prompt: 'a fox', ...LONG } });
+    const { job } = await first.service.submit({ requester: alice, conversation, request: { prompt: `a fox ${HOLD}` } });
     await waitState(first, job.id, 'running');
     await first.close();
-    await eventually(() => doneOf(job.id).length === 1, 150_000, 'the worker answered'); // its notification waits in the queue
+    await release(job.id);
+    await eventually(() => doneOf(job.id).length === 1, 30_000, 'the worker answered'); // its notification waits in the queue
     const second = await startBot(chat, `${prefix}b`);
     await waitState(second, job.id, 'delivered');
     await settle();
@@ -279,10 +302,11 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
   it('cancels a running video between steps', async () => {
     await endpoint.scaleTo(1);
     const { chat, bot, alice } = await setup();
-    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'stop me', ...LONG } });
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: `stop me ${HOLD}` } });
     await waitState(bot, job.id, 'running');
+    await eventually(() => holding(job.id), 30_000, 'the job holds mid-denoising');
     await bot.service.cancel(job.id, alice);
-    await eventually(() => doneOf(job.id).length === 1, 150_000, 'the worker answered');
+    await eventually(() => doneOf(job.id).length === 1, 30_000, 'the worker answered');
     expect(JSON.parse(doneOf(job.id)[0]!.answer)).toMatchObject({ status: 'cancelled' });
     const names = await outputNames(job.id);
     expect(names).not.toContain('video.mp4');
@@ -295,7 +319,7 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
   it('cancels a request still in the queue: the worker answers cancelled without making anything', async () => {
     await endpoint.scaleTo(1);
     const { chat, bot, alice } = await setup();
-    const { job: first } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'in front', ...LONG } });
+    const { job: first } = await bot.service.submit({ requester: alice, conversation, request: { prompt: `in front ${HOLD}` } });
     await waitState(bot, first.id, 'running'); // the one instance is busy (one invocation at a time)
     const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'never mind' } });
     await waitState(bot, job.id, 'starting');
@@ -304,7 +328,8 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     expect(cancelled.state).toBe('cancelled');
     expect(await outputNames(job.id)).toEqual(['cancel']);
 
-    await eventually(() => doneOf(job.id).length === 1, 120_000, 'the worker took the request');
+    await release(first.id);
+    await eventually(() => doneOf(job.id).length === 1, 30_000, 'the worker took the request');
     expect(JSON.parse(doneOf(job.id)[0]!.answer)).toMatchObject({ job_id: job.id, status: 'cancelled' });
     await waitState(bot, first.id, 'delivered');
     await settle();
@@ -312,21 +337,24 @@ describe('AsyncEndpointRunner with JobService, moto and the real serve-http work
     expect(await stateOf(bot, job.id)).toBe('cancelled');
     expect(chat.videosOf(job.id)).toHaveLength(0);
     expect(chat.videosOf(first.id)).toHaveLength(1);
-  }, 240_000);
+  }, 60_000);
 
   it('makes the video again on a fresh instance when the worker dies mid-job, and posts it once', async () => {
     await endpoint.scaleTo(1);
     const { chat, bot, alice } = await setup();
-    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a crash', ...LONG } });
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: `a crash ${HOLD}` } });
     await waitState(bot, job.id, 'running');
     await endpoint.crashWorkerOf(job.id);
     await eventually(() => doneOf(job.id)[0]?.status === 'Failed', 30_000, 'the error notification');
-    await waitState(bot, job.id, 'delivered', 240_000); // the retry waits for the replaced instance
+    // The retry (submitted with its outputs cleared) holds on the replaced instance like the first attempt.
+    await eventually(() => endpoint.inFlight.has(`${job.id}-r2`), 30_000, 'the retry on the replaced instance');
+    await release(job.id);
+    await waitState(bot, job.id, 'delivered', 30_000);
     const stored = await bot.store.get(job.id);
     expect(stored?.attempts).toBe(2);
     expect(stored?.runnerRef).toBe(`${job.id}-r2`);
     expect(chat.videosOf(job.id)).toHaveLength(1);
-  }, 360_000);
+  }, 60_000);
 
   it('queues a video once when the same attempt is submitted again (a restart while submitting), and again for a retry', async () => {
     const idle = runtime.addEndpoint({ ...endpoint.options, name: 'videobot-async-idle' }); // no instance: requests stay queued

@@ -7,7 +7,9 @@
 //   (MaxConcurrentInvocationsPerInstance = 1), reads the body from S3 (moto), POSTs it to its container's
 //   /invocations, stores a 2xx answer at the OutputLocation and publishes the success notification, or stores the
 //   failure at the FailureLocation and publishes the error notification (SNS in moto, subscribed to the bot's queue).
-// The container is the real worker (`python -m processing serve-http`), one process per instance. The instance count
+// The container is a worker process per instance: the real one (`python -m processing serve` with
+// VIDEOBOT_SERVE_TRANSPORT=http, i.e. serve-http) by default, or the command the test gives (STUB_WORKER_COMMAND: the
+// stub worker, test/support/stub-serve-http.mjs, the same HTTP and S3 contract without torch). The instance count
 // is the test's to drive (scaleTo), as Application Auto Scaling would from the backlog metrics the fake reports;
 // `autoScaleOut` does what the HasBacklogWithoutCapacity step policy does: one instance when work waits and none runs.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +19,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { REGION, freePort } from './moto.js';
+
+/** The endpoint container's command before its flags: the real resident worker from the project's venv. */
+export const REAL_WORKER_COMMAND: readonly string[] = [resolve('.venv/bin/python'), '-m', 'processing', 'serve'];
+/** The stub worker (test/support/stub-serve-http.mjs) on the node running the tests. */
+export const STUB_WORKER_COMMAND: readonly string[] = [process.execPath, resolve('test/support/stub-serve-http.mjs')];
 
 const ACCOUNT = '123456789012';
 const INFERENCE_ID = /^\S[\p{L}\p{N}\p{P}\p{S} ]{0,63}$/u;
@@ -85,6 +92,8 @@ export interface FakeAsyncEndpointOptions {
   readonly s3FailurePath: string;
   readonly successTopicArn: string;
   readonly errorTopicArn: string;
+  /** The worker's command before its flags (default REAL_WORKER_COMMAND). */
+  readonly workerCommand?: readonly string[];
   /** Extra flags for `serve-http` (the test's progress and cancel intervals). */
   readonly workerArgs?: readonly string[];
 }
@@ -151,9 +160,10 @@ export class FakeAsyncEndpoint {
   private async launch(): Promise<Instance> {
     const port = await freePort();
     const workdir = mkdtempSync(join(tmpdir(), 'videobot-endpoint-'));
+    const [command, ...prefix] = this.options.workerCommand ?? REAL_WORKER_COMMAND;
     const child = spawn(
-      resolve('.venv/bin/python'),
-      ['-m', 'processing', 'serve', '--host', '127.0.0.1', '--port', String(port), '--device', 'cpu',
+      command!,
+      [...prefix, '--host', '127.0.0.1', '--port', String(port), '--device', 'cpu',
         '--models-dir', join(workdir, 'models'), '--workdir', join(workdir, 'work'), ...(this.options.workerArgs ?? [])],
       {
         stdio: ['ignore', 'ignore', 'pipe'],

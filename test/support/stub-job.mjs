@@ -12,7 +12,8 @@
 //   stub:hold        after the first denoising step, wait until OUT/release exists (cancel, restart, queue tests)
 //   stub:step-ms=N   N ms per denoising step (default 10)
 // The video and poster are copies of test/fixtures/stub-job/ (96×64, 9 frames, 8 fps, H.264).
-import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// stub-serve-http.mjs imports runJob and Cancelled (the HTTP worker of an asynchronous endpoint runs the same job).
+import { copyFileSync, existsSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -20,7 +21,7 @@ const HERE = import.meta.dirname;
 const FIXTURES = resolve(HERE, '..', 'fixtures', 'stub-job');
 const LIMITS = JSON.parse(readFileSync(resolve(HERE, '..', '..', 'processing', 'limits.json'), 'utf8'));
 
-class Cancelled extends Error {}
+export class Cancelled extends Error {}
 
 function writeJson(path, payload) {
   const tmp = join(dirname(path), `.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`);
@@ -36,8 +37,11 @@ function cues(prompt) {
   return found;
 }
 
-/** Runs one job; returns its exit code. `cancelled()` is checked at each phase and step, as processing/serve.py does. */
-async function runJob(inputDir, outputDir, cancelled = () => false) {
+/**
+ * Runs one job; returns its exit code. `cancelled()` is checked at each phase and step, as processing/serve.py does;
+ * `observe(payload)` is called after each progress.json is written (the serve-http worker's observer).
+ */
+export async function runJob(inputDir, outputDir, cancelled = () => false, observe = () => {}) {
   const started = Date.now();
   let job;
   try {
@@ -58,6 +62,7 @@ async function runJob(inputDir, outputDir, cancelled = () => false) {
       elapsed_s: (Date.now() - started) / 1000,
       updated_at: new Date().toISOString(),
     });
+    observe({ phase, step, total: stepsTotal });
   };
   progress('loading');
   if (cue.fail) {
@@ -169,17 +174,18 @@ async function commandServe() {
   }
 }
 
-const argv = process.argv.slice(2);
-if (argv[0] === '-m' && argv[1] === 'processing') argv.splice(0, 2);
-const command = argv[0];
-let code;
-if (command === 'run') code = await commandRun(argv.slice(1));
-else if (command === 'serve') code = await commandServe();
-else if (command === 'probe') {
-  process.stdout.write(`${JSON.stringify({ cuda: false, device_name: null, free_gib: null, total_gib: null })}\n`);
-  code = 0;
-} else {
+async function main(argv) {
+  if (argv[0] === '-m' && argv[1] === 'processing') argv.splice(0, 2);
+  const command = argv[0];
+  if (command === 'run') return commandRun(argv.slice(1));
+  if (command === 'serve') return commandServe();
+  if (command === 'probe') {
+    process.stdout.write(`${JSON.stringify({ cuda: false, device_name: null, free_gib: null, total_gib: null })}\n`);
+    return 0;
+  }
   process.stderr.write(`stub job: unknown command ${JSON.stringify(argv)}\n`);
-  code = 2;
+  return 2;
 }
-process.exit(code);
+
+// Run as a program (node stub-job.mjs …, stub-python), not when imported.
+if (process.argv[1] && realpathSync(process.argv[1]) === import.meta.filename) process.exit(await main(process.argv.slice(2)));
