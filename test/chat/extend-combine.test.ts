@@ -1,12 +1,46 @@
-// Extend and Combine end to end in the terminal chat: /video, /extend and /combine through the real LocalRunner
-// running the real processing job (tiny-random on the CPU, the project's ffmpeg), checked frame by frame.
+// Extend and Combine end to end in the terminal chat: /video, /extend and /combine through the real LocalRunner,
+// checked frame by frame. The clip to extend comes from the stub job (its video is what tiny-random makes: 96×64,
+// 9 frames, 8 fps, H.264), so only the continuation pays for torch; /extend runs the real processing job (tiny-random
+// on the CPU) and /combine the real join (the project's ffmpeg). processing/tests/test_extend.py and test_combine.py
+// check the seam and the join on the job's side.
 import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createShellAdapter } from '../../bot/chat/shell.js';
+import type { Job } from '../../bot/core/job.js';
+import type { Runner, RunnerEvent } from '../../bot/core/ports.js';
 import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
 import { realLocalRunner } from '../support/local-runner.js';
+import { stubLocalRunner } from '../support/stub-job.js';
 import { PYTHON, REPO_ROOT, hasPython } from '../support/video.js';
+
+/** Runs the jobs named in `onStub` on the stub job's LocalRunner and every other job on the real one. */
+class SplitRunner implements Runner {
+  constructor(private readonly stub: Runner, private readonly real: Runner, private readonly onStub: ReadonlySet<string>) {}
+  get maxRuntimeMs() {
+    return this.real.maxRuntimeMs;
+  }
+  private of(job: Job): Runner {
+    return this.onStub.has(job.id) ? this.stub : this.real;
+  }
+  submit(job: Job) {
+    return this.of(job).submit(job);
+  }
+  cancel(job: Job) {
+    return this.of(job).cancel(job);
+  }
+  describe(job: Job) {
+    return this.of(job).describe(job);
+  }
+  async start(onEvent: (event: RunnerEvent) => Promise<void>) {
+    await this.stub.start(onEvent);
+    await this.real.start(onEvent);
+  }
+  async stop() {
+    await this.stub.stop();
+    await this.real.stop();
+  }
+}
 
 /** Frames of each MP4 (decoded by the job's own reader) and whether `joined` starts with `clip` frame for frame. */
 function seam(clip: string, joined: string): { clip: number; joined: number; clipIntact: boolean; lastFrameAt: number } {
@@ -42,15 +76,20 @@ describe.skipIf(!hasPython)('terminal chat: /extend and /combine with tiny-rando
     const output = new PassThrough();
     output.on('data', (d: Buffer) => (screen += d.toString()));
     const shell = createShellAdapter({ input, output, userId: 'me', logger: testLogger() });
-    h = await createHarness([shell.surface], { makeRunner: (objects) => realLocalRunner(objects), access: { maxJobsPerUser: 10 } });
+    h = await createHarness([shell.surface], {
+      makeRunner: (objects) => new SplitRunner(stubLocalRunner(objects), realLocalRunner(objects), new Set(['j0001'])),
+      access: { maxJobsPerUser: 10 },
+    });
     await shell.start(h.service);
 
-    type('/video a red fox in the snow --frames 9 --steps 2 --seed 3');
+    type('/video a red fox in the snow --frames 9 --steps 2 --seed 3'); // the stub job's clip
     await shown('[j0001] Video ready:');
+    expect((await h.store.get('j0001'))?.result?.metadata).toMatchObject({ runtime: { stub: true } });
     type('/extend j0001 the fox runs into the forest');
     await shown('[j0002] Video ready:');
     const job = await h.store.get('j0002');
     expect(job).toMatchObject({ state: 'delivered', source: { kind: 'extend', parentId: 'j0001', extensions: 1 }, params: { prompt: 'the fox runs into the forest', mode: 'i2v' } });
+    expect(job?.result?.metadata).toMatchObject({ model: { preset: 'tiny-random' }, job: { parent_video: 'parent.mp4' } }); // the real job
     // 9 + 9 − 1 frames: the clip unchanged, its last frame once (index 8), then the continuation's new frames.
     expect(seam(videoOf('j0001'), videoOf('j0002'))).toEqual({ clip: 9, joined: 17, clipIntact: true, lastFrameAt: 8 });
 
