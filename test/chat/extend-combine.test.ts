@@ -3,7 +3,10 @@
 // 9 frames, 8 fps, H.264), so only the continuation pays for torch; /extend runs the real processing job (tiny-random
 // on the CPU) and /combine the real join (the project's ffmpeg). processing/tests/test_extend.py and test_combine.py
 // check the seam and the join on the job's side.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createShellAdapter } from '../../bot/chat/shell.js';
@@ -11,7 +14,7 @@ import type { Job } from '../../bot/core/job.js';
 import type { Runner, RunnerEvent } from '../../bot/core/ports.js';
 import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
 import { realLocalRunner } from '../support/local-runner.js';
-import { stubLocalRunner } from '../support/stub-job.js';
+import { STUB_JOB, stubLocalRunner } from '../support/stub-job.js';
 import { PYTHON, REPO_ROOT, hasPython } from '../support/video.js';
 
 /** Runs the jobs named in `onStub` on the stub job's LocalRunner and every other job on the real one. */
@@ -103,4 +106,43 @@ describe.skipIf(!hasPython)('terminal chat: /extend and /combine with tiny-rando
     type('/extend');
     await shown('Which video? /extend <id> [new prompt] (see /jobs)', 5000);
   }, 300_000);
+
+  it('the stub job refuses an Extend or a Combine whose clips are not in its input, in the real job\'s words', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'videobot-stub-inputs-'));
+    try {
+      const contract = join(REPO_ROOT, 'test', 'fixtures', 'contract');
+      const stubAnswer = (fixture: string, clips: string[]) => {
+        const input = mkdtempSync(join(dir, 'in-'));
+        const output = mkdtempSync(join(dir, 'out-'));
+        copyFileSync(join(contract, fixture), join(input, 'job.json'));
+        for (const clip of clips) copyFileSync(join(REPO_ROOT, 'test', 'fixtures', 'stub-job', 'video.mp4'), join(input, clip));
+        const r = spawnSync(process.execPath, [STUB_JOB, 'run', '--input-dir', input, '--output-dir', output], { encoding: 'utf8' });
+        const error = r.status === 0 ? undefined : (JSON.parse(readFileSync(join(output, 'error.json'), 'utf8')) as { code: string; message: string });
+        return { status: r.status, error };
+      };
+      // The real job's sentences for the same inputs (processing/extend.py, combine.py; no torch needed).
+      const empty = join(dir, 'empty');
+      mkdirSync(empty);
+      const real = JSON.parse(execFileSync(PYTHON, ['-c', [
+        'import json, sys',
+        'from pathlib import Path',
+        'from processing import combine, extend',
+        'from processing.errors import JobError',
+        'def said(f):',
+        '    try: f()',
+        '    except JobError as e: return e.message',
+        'empty = Path(sys.argv[1]); contract = Path(sys.argv[2])',
+        'job = json.loads((contract / "job-combine.json").read_text())',
+        'print(json.dumps({"extend": said(lambda: extend.last_frame(empty / "parent.mp4", 64, 96, 8)),',
+        '                  "combine": said(lambda: combine.validate_combine(job, empty))}))',
+      ].join('\n'), empty, contract], { cwd: REPO_ROOT, encoding: 'utf8' })) as { extend: string; combine: string };
+
+      expect(stubAnswer('job-extend.json', [])).toEqual({ status: 2, error: expect.objectContaining({ code: 'INVALID_JOB', message: real.extend }) });
+      expect(stubAnswer('job-combine.json', [])).toEqual({ status: 2, error: expect.objectContaining({ code: 'INVALID_JOB', message: real.combine }) });
+      expect(stubAnswer('job-extend.json', ['parent.mp4'])).toEqual({ status: 0, error: undefined });
+      expect(stubAnswer('job-combine.json', ['clip-0.mp4', 'clip-1.mp4', 'clip-2.mp4'])).toEqual({ status: 0, error: undefined });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -11,7 +11,9 @@
 //   stub:kill        SIGKILL itself mid-run (killed, e.g. out of memory)
 //   stub:hold        after the first denoising step, wait until OUT/release exists (cancel, restart, queue tests)
 //   stub:step-ms=N   N ms per denoising step (default 10)
-// The video and poster are copies of test/fixtures/stub-job/ (96×64, 9 frames, 8 fps, H.264).
+// The video and poster are copies of test/fixtures/stub-job/ (96×64, 9 frames, 8 fps, H.264), for an Extend
+// (`parent_video`) and a Combine (`mode: combine`) too, once their input files are there: a clip missing from the
+// input is INVALID_JOB with processing/extend.py's and combine.py's sentences.
 // stub-serve-http.mjs imports runJob and Cancelled (the HTTP worker of an asynchronous endpoint runs the same job).
 import { copyFileSync, existsSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -49,6 +51,8 @@ export async function runJob(inputDir, outputDir, cancelled = () => false, obser
   } catch (err) {
     return fail(outputDir, 'INVALID_JOB', `job.json could not be read (${err.code ?? err.message}).`);
   }
+  const missing = missingInput(job, inputDir);
+  if (missing) return fail(outputDir, 'INVALID_JOB', missing);
   const cue = cues(job.prompt);
   const total = Number.isInteger(job.steps) ? job.steps : 2;
   const stepMs = cue['step-ms'] !== undefined ? Number(cue['step-ms']) : 10;
@@ -99,6 +103,19 @@ export async function runJob(inputDir, outputDir, cancelled = () => false, obser
   });
   progress('done');
   return 0;
+}
+
+/** The sentence of processing/extend.py last_frame / combine.py validate_combine when an input clip is missing. */
+function missingInput(job, inputDir) {
+  if (typeof job.parent_video === 'string' && !existsSync(join(inputDir, job.parent_video))) {
+    return `The clip to extend (${job.parent_video}) is missing from the job's input.`;
+  }
+  if (job.mode !== 'combine') return undefined;
+  const clips = job.clips;
+  if (!Array.isArray(clips) || !clips.every((c) => typeof c === 'string' && c)) return "'clips' must be a list of file names.";
+  if (clips.length < 2 || clips.length > 10) return `Combine joins 2 to 10 clips; got ${clips.length}.`;
+  const at = clips.findIndex((c) => !existsSync(join(inputDir, c)));
+  return at >= 0 ? `Clip ${at + 1} (${clips[at]}) is missing from the job's input.` : undefined;
 }
 
 function fail(outputDir, code, message) {
