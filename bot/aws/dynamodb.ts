@@ -1,7 +1,8 @@
 // JobStore on one DynamoDB table: every transition a conditional write, a TTL, a per-user index, a live-job list.
 //
 // Items (pk / sk; the key, index and TTL attribute names come from table-layout.ts, which infra and the tests read too):
-//   JOB#<id> / JOB        the job; gsi1pk = USER#<platform>#<userId>, gsi1sk = <createdAt, 15 digits>#<id> (index byUser)
+//   JOB#<id> / JOB        the job; gsi1pk = USER#<platform>#<userId>, gsi1sk = <createdAt, 15 digits>#<id> (index byUser);
+//                         once delivered also gsi2pk = CONV#<platform>#<channelId>#<threadId>, gsi2sk = gsi1sk (index byConversation)
 //   REQ#<requestKey> / REQ  the request key's owner; written with the job so a platform retry finds the first job
 //   LIVE / JOB#<id>       present while the job is unfinished; written with the job, deleted in the same
 //                         transaction that makes it final, so listByState reads one small partition consistently;
@@ -29,7 +30,7 @@ import {
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition, isFinal } from '../core/job.js';
 import { JOB_TABLE, TABLE_ATTRIBUTES } from './table-layout.js';
-import type { CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, TimeSource, UserStanding } from '../core/ports.js';
+import type { ConversationKey, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, TimeSource, UserStanding } from '../core/ports.js';
 
 export interface DynamoJobStoreOptions {
   readonly client: DynamoDBDocumentClient;
@@ -38,11 +39,12 @@ export interface DynamoJobStoreOptions {
   /** VIDEOBOT_JOB_TTL_DAYS: DynamoDB deletes a job this long after it was created. */
   readonly ttlDays: number;
   readonly userIndexName?: string;
+  readonly conversationIndexName?: string;
 }
 
 type Item = Record<string, unknown>;
 
-const { partitionKey: PK, sortKey: SK, userIndex: USER_INDEX, ttlAttribute: TTL } = JOB_TABLE;
+const { partitionKey: PK, sortKey: SK, userIndex: USER_INDEX, conversationIndex: CONVERSATION_INDEX, ttlAttribute: TTL } = JOB_TABLE;
 /** An item's place in the table. */
 const itemKey = (partition: string, sort: string) => ({ [PK]: partition, [SK]: sort });
 const LIVE_PK = 'LIVE';
@@ -53,6 +55,8 @@ const jobKey = (id: string) => itemKey(`JOB#${id}`, 'JOB');
 const liveKey = (id: string) => itemKey(LIVE_PK, `JOB#${id}`);
 const requestKeyKey = (key: string) => itemKey(`REQ#${key}`, 'REQ');
 const userPartition = (platform: Platform, userId: string) => `USER#${platform}#${userId}`;
+const conversationPartition = (c: ConversationKey) => `CONV#${c.platform}#${c.channelId}#${c.threadId ?? ''}`;
+const createdSortKey = (job: Pick<Job, 'createdAt' | 'id'>) => `${String(job.createdAt).padStart(15, '0')}#${job.id}`;
 const holdKey = (hold: SlotHold) => itemKey(userPartition(hold.owner.platform, hold.owner.userId), `HOLD#${hold.id}`);
 const slotsKey = (owner: string) => itemKey(owner, 'SLOTS');
 const standingKey = (owner: SlotOwner) => itemKey(userPartition(owner.platform, owner.userId), 'STANDING');
@@ -355,6 +359,29 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     return jobs.slice(0, limit);
   }
 
+  /** The sparse conversation index, oldest first (an index read: a video delivered a moment ago may be missing). */
+  async listDeliveredInConversation(conversation: ConversationKey, limit: number): Promise<Job[]> {
+    const jobs: Job[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: this.options.conversationIndexName ?? CONVERSATION_INDEX.name,
+          KeyConditionExpression: `${CONVERSATION_INDEX.partitionKey} = :conversation`,
+          ExpressionAttributeValues: { ':conversation': conversationPartition(conversation) },
+          ScanIndexForward: true,
+          Limit: limit,
+          ExclusiveStartKey: start,
+        }),
+      );
+      // Only delivered jobs are in the index; a job expired from the table may linger there a while.
+      jobs.push(...(page.Items ?? []).map(fromItem).filter((j) => j.state === 'delivered'));
+      start = page.LastEvaluatedKey;
+    } while (start && jobs.length < limit);
+    return jobs.slice(0, limit);
+  }
+
   async blockedTerms(): Promise<string[]> {
     const items = await this.queryAll({
       TableName: this.table,
@@ -456,7 +483,10 @@ export class DynamoJobStore implements JobStore, SettingsStore {
       ...job,
       ...jobKey(job.id),
       [USER_INDEX.partitionKey]: userPartition(job.requester.platform, job.requester.userId),
-      [USER_INDEX.sortKey]: `${String(job.createdAt).padStart(15, '0')}#${job.id}`,
+      [USER_INDEX.sortKey]: createdSortKey(job),
+      ...(job.state === 'delivered'
+        ? { [CONVERSATION_INDEX.partitionKey]: conversationPartition(job.conversation), [CONVERSATION_INDEX.sortKey]: createdSortKey(job) }
+        : {}),
       [TTL]: this.expiresAt(job.createdAt),
     };
   }

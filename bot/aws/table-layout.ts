@@ -7,6 +7,12 @@ export const JOB_TABLE = {
   sortKey: 'sk',
   /** A person's jobs, newest last: partition USER#<platform>#<userId>, sort <createdAt, 15 digits>#<id>. Projects every attribute. */
   userIndex: { name: 'byUser', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  /**
+   * Delivered videos of one conversation (a Slack thread, a Discord channel or thread, a terminal session), oldest first:
+   * partition CONV#<platform>#<channelId>#<threadId or empty>, sort as userIndex. Sparse: only delivered jobs carry it
+   * (Combine of a thread's clips). Projects every attribute.
+   */
+  conversationIndex: { name: 'byConversation', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
   /** Epoch seconds; DynamoDB deletes an item some time after it. */
   ttlAttribute: 'expiresAt',
 } as const;
@@ -17,5 +23,7 @@ export const TABLE_ATTRIBUTES = [
   JOB_TABLE.sortKey,
   JOB_TABLE.userIndex.partitionKey,
   JOB_TABLE.userIndex.sortKey,
+  JOB_TABLE.conversationIndex.partitionKey,
+  JOB_TABLE.conversationIndex.sortKey,
   JOB_TABLE.ttlAttribute,
 ] as const;

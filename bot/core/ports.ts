@@ -108,7 +108,12 @@ export interface JobStore {
   countDeliveredSince(platform: Platform, userId: string, sinceMs: number): Promise<number>;
   /** The person's delivered jobs, newest (by creation) first, up to `limit`: their video history. */
   listDeliveredByUser(platform: Platform, userId: string, limit: number): Promise<Job[]>;
+  /** The delivered jobs of one conversation (same platform, channel and thread), oldest (by creation) first, up to `limit`. */
+  listDeliveredInConversation(conversation: ConversationKey, limit: number): Promise<Job[]>;
 }
+
+/** Where jobs were asked: a Slack thread, a Discord channel or thread, a terminal session. */
+export type ConversationKey = Pick<Conversation, 'platform' | 'channelId' | 'threadId'>;
 
 /** Where a moderation check is made: the prompt as typed (before anything runs), or the enhancer's rewrite of it. */
 export interface ModerationContext {

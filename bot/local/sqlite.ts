@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Job, JobPatch, JobProgress, JobState, Platform } from '../core/job.js';
 import { FINAL_STATES, applyTransition } from '../core/job.js';
-import type { CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, TimeSource, UserStanding } from '../core/ports.js';
+import type { ConversationKey, CreateOutcome, JobStore, Reservation, SettingsStore, SlotHold, SlotLimits, SlotOwner, TimeSource, UserStanding } from '../core/ports.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (platform, user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE INDEX IF NOT EXISTS jobs_by_conversation ON jobs (json_extract(data, '$.conversation.channelId'), created_at) WHERE state = 'delivered';
 CREATE TABLE IF NOT EXISTS leases (
   name TEXT PRIMARY KEY,
   holder TEXT NOT NULL,
@@ -166,6 +167,17 @@ export class SqliteJobStore implements JobStore, SettingsStore {
     const rows = this.db
       .prepare("SELECT data FROM jobs WHERE platform = ? AND user_id = ? AND state = 'delivered' ORDER BY created_at DESC, id DESC LIMIT ?")
       .all(platform, userId, limit) as Row[];
+    return rows.map((r) => JSON.parse(r.data) as Job);
+  }
+
+  async listDeliveredInConversation(conversation: ConversationKey, limit: number): Promise<Job[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT data FROM jobs WHERE state = 'delivered' AND json_extract(data, '$.conversation.channelId') = ?
+           AND json_extract(data, '$.conversation.platform') = ? AND coalesce(json_extract(data, '$.conversation.threadId'), '') = ?
+         ORDER BY created_at ASC, id ASC LIMIT ?`,
+      )
+      .all(conversation.channelId, conversation.platform, conversation.threadId ?? '', limit) as Row[];
     return rows.map((r) => JSON.parse(r.data) as Job);
   }
 

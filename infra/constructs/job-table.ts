@@ -39,5 +39,12 @@ export class JobTable extends Construct {
       sortKey: { name: JOB_TABLE.userIndex.sortKey, type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    // Sparse: only delivered jobs carry its keys (Combine of a thread's clips).
+    this.table.addGlobalSecondaryIndex({
+      indexName: JOB_TABLE.conversationIndex.name,
+      partitionKey: { name: JOB_TABLE.conversationIndex.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: JOB_TABLE.conversationIndex.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
   }
 }

@@ -83,6 +83,7 @@ describe('DynamoJobStore', () => {
     ]);
     expect(table.GlobalSecondaryIndexes?.map((i) => [i.IndexName, i.KeySchema, i.Projection?.ProjectionType])).toEqual([
       [JOB_TABLE.userIndex.name, [{ AttributeName: JOB_TABLE.userIndex.partitionKey, KeyType: 'HASH' }, { AttributeName: JOB_TABLE.userIndex.sortKey, KeyType: 'RANGE' }], 'ALL'],
+      [JOB_TABLE.conversationIndex.name, [{ AttributeName: JOB_TABLE.conversationIndex.partitionKey, KeyType: 'HASH' }, { AttributeName: JOB_TABLE.conversationIndex.sortKey, KeyType: 'RANGE' }], 'ALL'],
     ]);
     const ttl = await base.send(new DescribeTimeToLiveCommand({ TableName: res.table }));
     expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: JOB_TABLE.ttlAttribute, TimeToLiveStatus: 'ENABLED' });

@@ -115,7 +115,14 @@ export async function createResources(motoUrl: string, tag: string): Promise<Aws
     new CreateTableCommand({
       TableName: table,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [JOB_TABLE.partitionKey, JOB_TABLE.sortKey, JOB_TABLE.userIndex.partitionKey, JOB_TABLE.userIndex.sortKey].map((name) => ({
+      AttributeDefinitions: [
+        JOB_TABLE.partitionKey,
+        JOB_TABLE.sortKey,
+        JOB_TABLE.userIndex.partitionKey,
+        JOB_TABLE.userIndex.sortKey,
+        JOB_TABLE.conversationIndex.partitionKey,
+        JOB_TABLE.conversationIndex.sortKey,
+      ].map((name) => ({
         AttributeName: name,
         AttributeType: 'S',
       })),
@@ -123,16 +130,14 @@ export async function createResources(motoUrl: string, tag: string): Promise<Aws
         { AttributeName: JOB_TABLE.partitionKey, KeyType: 'HASH' },
         { AttributeName: JOB_TABLE.sortKey, KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: JOB_TABLE.userIndex.name,
-          KeySchema: [
-            { AttributeName: JOB_TABLE.userIndex.partitionKey, KeyType: 'HASH' },
-            { AttributeName: JOB_TABLE.userIndex.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
+      GlobalSecondaryIndexes: [JOB_TABLE.userIndex, JOB_TABLE.conversationIndex].map((index) => ({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
+        ],
+        Projection: { ProjectionType: 'ALL' as const },
+      })),
     }),
   );
   await ddb.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: JOB_TABLE.ttlAttribute, Enabled: true } }));

@@ -134,23 +134,34 @@ describe('buckets', () => {
 
 describe('job table', () => {
   it('keeps the deployed layout: renaming a key or the index would make CloudFormation replace the table and its jobs', () => {
-    expect(JOB_TABLE).toEqual({ partitionKey: 'pk', sortKey: 'sk', userIndex: { name: 'byUser', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }, ttlAttribute: 'expiresAt' });
+    expect(JOB_TABLE).toEqual({ partitionKey: 'pk', sortKey: 'sk', userIndex: { name: 'byUser', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+      conversationIndex: { name: 'byConversation', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+      ttlAttribute: 'expiresAt',
+    });
   });
 
   it('has the key schema, index and TTL the DynamoDB job store uses (bot/aws/table-layout.ts)', () => {
-    const { partitionKey, sortKey, userIndex, ttlAttribute } = JOB_TABLE;
+    const { partitionKey, sortKey, userIndex, conversationIndex, ttlAttribute } = JOB_TABLE;
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
         { AttributeName: partitionKey, KeyType: 'HASH' },
         { AttributeName: sortKey, KeyType: 'RANGE' },
       ],
-      AttributeDefinitions: Match.arrayWith([partitionKey, sortKey, userIndex.partitionKey, userIndex.sortKey].map((name) => ({ AttributeName: name, AttributeType: 'S' }))),
+      AttributeDefinitions: Match.arrayWith([partitionKey, sortKey, userIndex.partitionKey, userIndex.sortKey, conversationIndex.partitionKey, conversationIndex.sortKey].map((name) => ({ AttributeName: name, AttributeType: 'S' }))),
       GlobalSecondaryIndexes: [
         {
           IndexName: userIndex.name,
           KeySchema: [
             { AttributeName: userIndex.partitionKey, KeyType: 'HASH' },
             { AttributeName: userIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: conversationIndex.name,
+          KeySchema: [
+            { AttributeName: conversationIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: conversationIndex.sortKey, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
         },

@@ -14,6 +14,17 @@ export interface OpenedJobStore {
   close(): Promise<void>;
 }
 
+/** Index reads (DynamoDB's GSI) are eventually consistent: a listing may lag a write a moment. */
+async function eventuallyListed(list: () => Promise<readonly Job[]>, expected: readonly string[]): Promise<void> {
+  let got: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    got = (await list()).map((j) => j.id);
+    if (JSON.stringify(got) === JSON.stringify(expected)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(got).toEqual(expected);
+}
+
 const progressAt = (step: number): JobProgress => ({ phase: 'denoising', step, total: 10, etaS: 10 - step, elapsedS: step });
 
 let runs = 0;
@@ -50,6 +61,38 @@ export function describeJobStoreContract(name: string, open: () => Promise<Opene
       expect(await store.create(job)).toEqual({ created: true, job });
       expect(await store.get(job.id)).toEqual(job);
       expect(await store.get(`${tag}-missing`)).toBeUndefined();
+    });
+
+    it("lists a conversation's delivered jobs oldest first: its thread only, delivered only, up to the limit", async () => {
+      const thread = { platform: 'slack' as const, channelId: `${tag}-C`, threadId: '1700000000.0001' };
+      const made: Job[] = [];
+      const at = async (over: Partial<Job>, id: string) => {
+        await clock.advance(1000);
+        return newJob(id, { createdAt: clock.now(), updatedAt: clock.now(), ...over });
+      };
+      // The first clip is delivered through a transition (the index entry must follow the state), the rest as created.
+      const first = await at({ state: 'uploading', conversation: thread }, 'a');
+      await store.create(first);
+      made.push(first);
+      for (const [id, over] of [
+        ['other-thread', { state: 'delivered', conversation: { ...thread, threadId: '1700000000.0002' } }],
+        ['no-thread', { state: 'delivered', conversation: { platform: 'slack', channelId: thread.channelId } }],
+        ['b', { state: 'delivered', conversation: thread, requester: { platform: 'slack', userId: user(2) } }],
+        ['failed', { state: 'failed', conversation: thread }],
+        ['running', { state: 'running', conversation: thread }],
+        ['c', { state: 'delivered', conversation: thread }],
+      ] as const) {
+        const job = await at(over as Partial<Job>, id);
+        await store.create(job);
+        made.push(job);
+      }
+      await eventuallyListed(() => store.listDeliveredInConversation(thread, 10), [`${tag}-b`, `${tag}-c`]);
+      await store.transition(first.id, ['uploading'], 'delivered');
+      await eventuallyListed(() => store.listDeliveredInConversation(thread, 10), [`${tag}-a`, `${tag}-b`, `${tag}-c`]);
+      expect(ids(await store.listDeliveredInConversation(thread, 2))).toEqual([`${tag}-a`, `${tag}-b`]);
+      expect(ids(await store.listDeliveredInConversation({ platform: 'slack', channelId: thread.channelId }, 10))).toEqual([`${tag}-no-thread`]);
+      expect(ids(await store.listDeliveredInConversation({ ...thread, platform: 'discord' }, 10))).toEqual([]);
+      expect((await store.listDeliveredInConversation(thread, 10))[0]).toEqual({ ...(await store.get(first.id)) });
     });
 
     it('keeps what an Extend or a Combine builds on (source, parentVideo, clips) through transitions', async () => {
