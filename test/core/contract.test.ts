@@ -61,7 +61,7 @@ describe('job.json of Extend and Combine', () => {
     return sampleJob(id, { state: 'delivered', params, ...over });
   };
   const lineage = (jobs: Job[]) => ({
-    store: { get: async (id: string) => jobs.find((j) => j.id === id) },
+    store: { get: async (id: string) => jobs.find((j) => j.id === id), listDeliveredInConversation: async () => [] },
     objects: { statOutput: async () => 1 },
     isAdmin: () => false,
   });
