@@ -4,6 +4,8 @@
 // and the warm second video; one whose instances run the stub worker (test/support/stub-serve-http.mjs: the same HTTP
 // and S3 contract without torch, steered by cues in the prompt such as stub:hold) for the lifecycle cases.
 // processing/tests/test_serve_http.py covers the real worker's side of the contract.
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -355,6 +357,52 @@ describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (r
     expect(stored?.runnerRef).toBe(`${job.id}-r2`);
     expect(chat.videosOf(job.id)).toHaveLength(1);
   }, 60_000);
+
+  it('the stub worker answers as the real one: ping, the 400 reasons, done-before and cancelled-while-queued', async () => {
+    await endpoint.scaleTo(1);
+    const url = endpoint.instances[0]!.url;
+    expect((await fetch(`${url}/ping`)).status).toBe(200);
+    const bodies = [
+      'not json',
+      '[1]',
+      JSON.stringify({ job_id: 'j', input: '/local/dir', output: 's3://b/jobs/j/output/' }),
+      JSON.stringify({ input: 's3://b/jobs/j/input/', output: 's3://b/jobs/j/output/' }),
+      JSON.stringify({ job_id: 'a/b', input: 's3://b/i/', output: 's3://b/o/' }),
+      JSON.stringify({ job_id: 'j', attempt: 0, input: 's3://b/i/', output: 's3://b/o/' }),
+      JSON.stringify({ job_id: 'j', attempt: true, input: 's3://b/i/', output: 's3://b/o/' }),
+      JSON.stringify({ job_id: 'j', input: 's3://b/i/', output: 's3://b' }),
+    ];
+    // processing/serve_http.py's Invocation.parse on the same bodies (it imports no torch).
+    const script = [
+      'import json, sys',
+      'from processing.serve_http import BadRequest, Invocation',
+      'def reason(body):',
+      '    try: Invocation.parse(body.encode()); return None',
+      '    except BadRequest as e: return str(e)',
+      'print(json.dumps([reason(b) for b in json.loads(sys.stdin.read())]))',
+    ].join('\n');
+    const reasons = JSON.parse(execFileSync(resolve('.venv/bin/python'), ['-c', script], { input: JSON.stringify(bodies), encoding: 'utf8' })) as string[];
+    for (const [i, body] of bodies.entries()) {
+      const r = await fetch(`${url}/invocations`, { method: 'POST', body });
+      expect({ status: r.status, answer: await r.json() }).toEqual({ status: 400, answer: { error: reasons[i] } });
+    }
+
+    const put = (key: string, body: string) => s3.send(new PutObjectCommand({ Bucket: res.outputBucket, Key: key, Body: body }));
+    const invoke = async (jobId: string) => {
+      const r = await fetch(`${url}/invocations`, {
+        method: 'POST',
+        body: JSON.stringify({ job_id: jobId, attempt: 1, input: `s3://${res.inputBucket}/jobs/${jobId}/input/`, output: `s3://${res.outputBucket}/jobs/${jobId}/output/` }),
+      });
+      return { status: r.status, answer: (await r.json()) as Record<string, unknown> };
+    };
+    const done = `done${++testNo}`;
+    await put(`jobs/${done}/output/metadata.json`, '{}');
+    expect(await invoke(done)).toEqual({ status: 200, answer: { job_id: done, attempt: 1, output: `s3://${res.outputBucket}/jobs/${done}/output/`, status: 'done-before' } });
+    const queued = `queued${testNo}`;
+    await put(`jobs/${queued}/output/cancel`, '');
+    expect((await invoke(queued)).answer).toMatchObject({ job_id: queued, status: 'cancelled' });
+    expect(await outputNames(queued)).toEqual(['cancel']);
+  });
 
   it('queues a video once when the same attempt is submitted again (a restart while submitting), and again for a retry', async () => {
     const idle = runtime.addEndpoint({ ...endpoint.options, name: 'videobot-async-idle' }); // no instance: requests stay queued
