@@ -1,4 +1,5 @@
 // The terminal chat: /video, /enhance, /extend, /combine, /jobs, /cancel, /help in a shell, with a live progress line.
+import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
@@ -25,6 +26,8 @@ export interface ShellOptions {
   readonly notices?: readonly string[];
   /** Called when the user types /quit or closes the input. */
   readonly onExit?: () => void;
+  /** Names this terminal session; `/combine` with no ids joins the session's videos (default: a random id). */
+  readonly sessionId?: string;
 }
 
 const HELP = `Commands:
@@ -34,6 +37,7 @@ const HELP = `Commands:
   /generate             Make a video from the last enhanced prompt.
   /extend <id> [prompt] Continue a finished video from its last frame (its prompt unless you give one).
   /combine <id> <id> …  Join finished videos, in this order, into one (same size and frame rate).
+  /combine              Join this session's finished videos, oldest first.
   /jobs                 Your recent jobs.
   /videos [page]        Your videos, 10 a page (admins: /videos @user [page]).
   /details <id>         Parameters, seed and timings of a job.
@@ -47,6 +51,8 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
   const out = options.output;
   const tty = Boolean(out.isTTY);
   const user = { platform: 'shell' as const, userId: options.userId };
+  /** Every job of this session is asked here: the session is its thread (what /combine with no ids joins). */
+  const conversation = { platform: 'shell' as const, channelId: 'terminal', threadId: `session-${options.sessionId ?? randomUUID().slice(0, 8)}` };
   let service: JobService | undefined;
   let rl: Interface | undefined;
   let liveLine = false;
@@ -165,7 +171,7 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
     const image = imagePath ? readImageFile(imagePath) : undefined;
     const { job, created } = await service!.submit({
       requester: user,
-      conversation: { platform: 'shell', channelId: 'terminal' },
+      conversation,
       request,
       ...(image ? { image } : {}),
     });
@@ -174,7 +180,7 @@ export function createShellAdapter(options: ShellOptions): ChatAdapter & { reado
 
   /** Extend and Combine: new jobs made from earlier videos, announced like any other. */
   async function submitDerived(ask: Pick<ExtendRequest, 'extend'> | Pick<CombineRequest, 'combine'>): Promise<void> {
-    await service!.submit({ requester: user, conversation: { platform: 'shell', channelId: 'terminal' }, ...ask });
+    await service!.submit({ requester: user, conversation, ...ask });
   }
 
   return {
