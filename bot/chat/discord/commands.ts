@@ -71,11 +71,17 @@ export function commandDefinitions(): RESTPostAPIApplicationCommandsJSONBody[] {
     {
       type: ApplicationCommandType.ChatInput,
       name: COMBINE_COMMAND,
-      description: 'Join delivered videos, in the order given, into one (same size and frame rate)',
+      description: "Join videos into one (same size and frame rate): the ids given, or this thread's or channel's",
       contexts,
       integration_types: integrationTypes,
       options: [
-        { type: ApplicationCommandOptionType.String, name: 'jobs', description: 'Job ids in order, separated by spaces (each video card shows its job id)', required: true, max_length: 1000 },
+        {
+          type: ApplicationCommandOptionType.String,
+          name: 'jobs',
+          description: "Job ids in order, separated by spaces; leave out to join this thread's or channel's videos, oldest first",
+          required: false,
+          max_length: 1000,
+        },
       ],
     },
     { type: ApplicationCommandType.Message, name: ANIMATE_COMMAND, contexts, integration_types: integrationTypes },

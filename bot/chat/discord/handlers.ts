@@ -139,10 +139,13 @@ async function enhanceCommand(ctx: HandlerContext, i: ChatInputCommandInteractio
   await i.editReply(enhancedMessage(idea, enhanced));
 }
 
-/** /combine jobs:"j1 j2 …": one job that joins the clips without the GPU. */
+/**
+ * /combine jobs:"j1 j2 …": one job that joins the clips without the GPU. With no ids, the videos asked for in this
+ * channel (a Discord thread is a channel of its own), oldest first.
+ */
 async function combineCommand(ctx: HandlerContext, i: ChatInputCommandInteraction): Promise<void> {
   await i.deferReply(EPHEMERAL);
-  await submit(ctx, i, { combine: { jobIds: parseCombineIds(i.options.getString('jobs', true)) } });
+  await submit(ctx, i, { combine: { jobIds: parseCombineIds(i.options.getString('jobs') ?? '') } });
 }
 
 async function animateCommand(ctx: HandlerContext, i: MessageContextMenuCommandInteraction): Promise<void> {
