@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ANIMATE_SHORTCUT } from '../../bot/chat/slack/blocks.js';
+import { ANIMATE_SHORTCUT, COMBINE_SHORTCUT } from '../../bot/chat/slack/blocks.js';
 import { REPO_ROOT } from '../support/video.js';
 
 const manifest = readFileSync(join(REPO_ROOT, 'slack', 'manifest.yaml'), 'utf8');
@@ -23,9 +23,10 @@ function listUnder(key: string): string[] {
 }
 
 describe('slack/manifest.yaml', () => {
-  it('declares the two slash commands and the message shortcut the handlers register', () => {
+  it('declares the slash commands and the message shortcut the handlers register', () => {
     expect([...manifest.matchAll(/^\s*- command: (\S+)$/gm)].map((m) => m[1])).toEqual(['/video', '/enhance', '/combine', '/videos', '/videobot-admin']);
     expect(manifest).toMatch(new RegExp(`callback_id: ${ANIMATE_SHORTCUT}\\n`));
+    expect(manifest).toMatch(new RegExp(`callback_id: ${COMBINE_SHORTCUT}\\n`));
     expect(manifest).toMatch(/type: message\n/);
   });
 

@@ -133,7 +133,7 @@ export function viewSubmission(view: { id: string; callback_id: string; private_
   };
 }
 
-export function messageShortcut(callbackId: string, who: Who, message: { ts: string; text: string; user: string; files?: object[] }, responseUrl: string): object {
+export function messageShortcut(callbackId: string, who: Who, message: { ts: string; thread_ts?: string; text: string; user: string; files?: object[] }, responseUrl: string): object {
   return {
     type: 'message_action',
     callback_id: callbackId,

@@ -26,6 +26,8 @@ export const ACTION = {
 export const PROMPT_VIEW = 'videobot_prompt';
 export const DETAILS_VIEW = 'videobot_details';
 export const ANIMATE_SHORTCUT = 'animate_with_videobot';
+/** The message shortcut "Combine thread videos" (slack/manifest.yaml): a slash command carries no thread, a shortcut does. */
+export const COMBINE_SHORTCUT = 'combine_thread_videos';
 export const PROMPT_BLOCK = 'prompt';
 export const PROMPT_INPUT = 'text';
 

@@ -14,7 +14,7 @@ export function register(app: App, deps: HandlerDeps): void {
   app.command('/combine', (args) => combine(args, deps));
 }
 
-const COMBINE_HELP = `Usage: \`/combine <job> <job> …\` — joins delivered videos, in the order given, into one (same size and frame rate; job ids are on each video's card).`;
+const COMBINE_HELP = `Usage: \`/combine <job> <job> …\` — joins delivered videos, in the order given, into one (same size and frame rate; job ids are on each video's card). To join a thread's videos, use the "Combine thread videos" shortcut (More actions ⋯) on a message in that thread.`;
 
 /** /combine j1 j2 …: one job that joins the clips without the GPU; a refusal is the acknowledgement itself. */
 async function combine({ command, ack, respond }: CommandArgs, deps: HandlerDeps): Promise<void> {
