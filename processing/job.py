@@ -16,8 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from processing import parallel
 from processing import combine, extend
+from processing import parallel
 from processing import presets as presets_module
 from processing.contract import (OUTPUT_FILES, SAGEMAKER_OUTPUT, clear_outputs, read_job_file,  # noqa: F401
                                  report_failure, write_metadata)

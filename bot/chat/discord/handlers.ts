@@ -25,7 +25,6 @@ import { checkCanPostVideos } from './permissions.js';
 import { downloadImage, firstImage } from './images.js';
 import { channelErrorText, type ChannelMessages } from './messages.js';
 import { animateUploadModal, enhancedMessage, promptModal } from './render.js';
-
 import { videoRequestFrom } from './video-options.js';
 
 export interface HandlerContext {
