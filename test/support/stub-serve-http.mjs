@@ -122,17 +122,27 @@ function createStubWorker({ s3, progressIntervalS, cancelPollS }) {
         }
       }
     })();
-    // progress.json at every phase change and at most every progressIntervalS within a phase (ProgressUploader).
+    // progress.json at every phase change and at most every progressIntervalS within a phase (ProgressUploader); a
+    // step held back goes up when the interval ends, so a job held by stub:hold shows the step it holds at.
     let uploads = Promise.resolve();
     let lastPhase;
     let lastAt = -Infinity;
-    const observe = (payload) => {
-      const now = performance.now() / 1000;
-      if (payload.phase === lastPhase && now - lastAt < progressIntervalS) return;
-      lastPhase = payload.phase;
-      lastAt = now;
+    let trailing;
+    const upload = () => {
+      clearTimeout(trailing);
+      trailing = undefined;
+      lastAt = performance.now() / 1000;
       const body = readFileSync(join(localOut, 'progress.json'));
       uploads = uploads.then(() => output.put('progress.json', body)).catch(() => {}); // best effort, as the real one
+    };
+    const observe = (payload) => {
+      const waited = performance.now() / 1000 - lastAt;
+      if (payload.phase !== lastPhase || waited >= progressIntervalS) {
+        lastPhase = payload.phase;
+        upload();
+      } else {
+        trailing ??= setTimeout(upload, (progressIntervalS - waited) * 1000);
+      }
     };
     try {
       await new S3Folder(s3, invocation.input).downloadTo(localIn);
@@ -145,6 +155,7 @@ function createStubWorker({ s3, progressIntervalS, cancelPollS }) {
         status = 'cancelled';
       } finally {
         watching = false;
+        clearTimeout(trailing);
         await watch;
         await uploads;
       }
@@ -212,3 +223,6 @@ const server = createStubWorker({
 });
 server.listen(Number(flag(argv, '--port', '8080')), flag(argv, '--host', '0.0.0.0'));
 process.on('SIGTERM', () => process.exit(0));
+// A container dies with its endpoint: the stub goes when the process that started it (the fake) is gone.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && process.exit(0), 200).unref();
