@@ -196,6 +196,22 @@ export class DynamoJobStore implements JobStore, SettingsStore {
     return items;
   }
 
+  /** Jobs a query matches (kept by `keep`), page after page until `limit` are found; the first `limit`. */
+  private async queryJobsUntil(
+    input: Omit<QueryCommandInput, 'ExclusiveStartKey'>,
+    limit: number,
+    keep: (job: Job) => boolean = () => true,
+  ): Promise<Job[]> {
+    const jobs: Job[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.options.client.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+      jobs.push(...(page.Items ?? []).map(fromItem).filter(keep));
+      start = page.LastEvaluatedKey;
+    } while (start && jobs.length < limit);
+    return jobs.slice(0, limit);
+  }
+
   /** Counts what a query matches over all its pages (a page stops at 1 MB read, matches or not). */
   private async countAll(input: Omit<QueryCommandInput, 'Select' | 'ExclusiveStartKey'>): Promise<number> {
     let count = 0;
@@ -337,49 +353,36 @@ export class DynamoJobStore implements JobStore, SettingsStore {
 
   /** The user index, newest first, filtered to delivered jobs; pages on until `limit` are found (a page's Limit counts before the filter). */
   async listDeliveredByUser(platform: Platform, userId: string, limit: number): Promise<Job[]> {
-    const jobs: Job[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: this.index,
-          KeyConditionExpression: `${USER_INDEX.partitionKey} = :user`,
-          FilterExpression: '#state = :delivered',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered' },
-          ScanIndexForward: false,
-          Limit: Math.max(limit, 25),
-          ExclusiveStartKey: start,
-        }),
-      );
-      jobs.push(...(page.Items ?? []).map(fromItem));
-      start = page.LastEvaluatedKey;
-    } while (start && jobs.length < limit);
-    return jobs.slice(0, limit);
+    return this.queryJobsUntil(
+      {
+        TableName: this.table,
+        IndexName: this.index,
+        KeyConditionExpression: `${USER_INDEX.partitionKey} = :user`,
+        FilterExpression: '#state = :delivered',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':user': userPartition(platform, userId), ':delivered': 'delivered' },
+        ScanIndexForward: false,
+        Limit: Math.max(limit, 25),
+      },
+      limit,
+    );
   }
 
   /** The sparse conversation index, oldest first (an index read: a video delivered a moment ago may be missing). */
   async listDeliveredInConversation(conversation: ConversationKey, limit: number): Promise<Job[]> {
-    const jobs: Job[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.options.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: this.options.conversationIndexName ?? CONVERSATION_INDEX.name,
-          KeyConditionExpression: `${CONVERSATION_INDEX.partitionKey} = :conversation`,
-          ExpressionAttributeValues: { ':conversation': conversationPartition(conversation) },
-          ScanIndexForward: true,
-          Limit: limit,
-          ExclusiveStartKey: start,
-        }),
-      );
-      // Only delivered jobs are in the index; a job expired from the table may linger there a while.
-      jobs.push(...(page.Items ?? []).map(fromItem).filter((j) => j.state === 'delivered'));
-      start = page.LastEvaluatedKey;
-    } while (start && jobs.length < limit);
-    return jobs.slice(0, limit);
+    // Only delivered jobs are in the index; a job expired from the table may linger there a while.
+    return this.queryJobsUntil(
+      {
+        TableName: this.table,
+        IndexName: this.options.conversationIndexName ?? CONVERSATION_INDEX.name,
+        KeyConditionExpression: `${CONVERSATION_INDEX.partitionKey} = :conversation`,
+        ExpressionAttributeValues: { ':conversation': conversationPartition(conversation) },
+        ScanIndexForward: true,
+        Limit: limit,
+      },
+      limit,
+      (j) => j.state === 'delivered',
+    );
   }
 
   async blockedTerms(): Promise<string[]> {
