@@ -14,6 +14,17 @@ export function register(app: App, deps: HandlerDeps): void {
   app.command('/combine', (args) => combine(args, deps));
 }
 
+/** Acks the command once: with a private reply, or empty; true when this call was the ack (Slack takes one within 3 s). */
+function acknowledgeOnce(ack: CommandArgs['ack']): (reply?: string) => Promise<boolean> {
+  let acked = false;
+  return async (reply?: string) => {
+    if (acked) return false;
+    acked = true;
+    await ack(reply === undefined ? undefined : { response_type: 'ephemeral', text: reply });
+    return true;
+  };
+}
+
 const COMBINE_HELP = `Usage: \`/combine <job> <job> …\` — joins delivered videos, in the order given, into one (same size and frame rate; job ids are on each video's card). To join a thread's videos, use the "Combine thread videos" shortcut (More actions ⋯) on a message in that thread.`;
 
 /** /combine j1 j2 …: one job that joins the clips without the GPU; a refusal is the acknowledgement itself. */
@@ -23,13 +34,7 @@ async function combine({ command, ack, respond }: CommandArgs, deps: HandlerDeps
     await ack({ response_type: 'ephemeral', text: COMBINE_HELP });
     return;
   }
-  let acked = false;
-  const acknowledge = async (reply?: string) => {
-    if (acked) return false;
-    acked = true;
-    await ack(reply === undefined ? undefined : { response_type: 'ephemeral', text: reply });
-    return true;
-  };
+  const acknowledge = acknowledgeOnce(ack);
   const tell = async (message: string) => {
     if (!(await acknowledge(message))) await respond({ response_type: 'ephemeral', text: message });
   };
@@ -53,13 +58,7 @@ async function video({ command, ack, respond }: CommandArgs, deps: HandlerDeps):
     await ack({ response_type: 'ephemeral', text: VIDEO_HELP });
     return;
   }
-  let acked = false;
-  const acknowledge = async (reply?: string) => {
-    if (acked) return false;
-    acked = true;
-    await ack(reply === undefined ? undefined : { response_type: 'ephemeral', text: reply });
-    return true;
-  };
+  const acknowledge = acknowledgeOnce(ack);
   // Until the request is admitted (checked, slot held), a refusal is the acknowledgement itself; later, a private reply.
   const tell = async (message: string, err: unknown) => {
     const reply = err instanceof InvalidCommandError ? `${message}\n${VIDEO_HELP}` : message;
