@@ -10,12 +10,13 @@
 // nothing.
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { InvokeEndpointAsyncCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { OUTPUT_FILES, parseFailure, parseProgress } from '../core/contract.js';
+import { OUTPUT_FILES, parseFailure } from '../core/contract.js';
 import { FAILURE_TEXT, RunnerSubmitError, type JobFailure } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
 import type { AsyncNotification } from './async-events.js';
 import { awsErrorName, httpStatusOf, parseS3Uri } from './clients.js';
+import { readNewProgress } from './job-outputs.js';
 import type { S3ObjectStore } from './s3.js';
 import { classifySubmitError } from './sagemaker.js';
 
@@ -302,12 +303,7 @@ export class AsyncEndpointRunner implements Runner {
 
   private async pollOne(jobId: string, watched: Watched): Promise<void> {
     try {
-      const bytes = await this.options.objects.getOutput(jobId, OUTPUT_FILES.progress);
-      if (!bytes) return;
-      const raw = new TextDecoder().decode(bytes);
-      if (raw === watched.last) return;
-      watched.last = raw;
-      const progress = parseProgress(raw);
+      const progress = await readNewProgress(this.options.objects, jobId, watched);
       if (progress) await this.emit({ jobId, kind: 'progress', progress, ref: watched.ref });
     } catch (err) {
       this.log.warn({ jobId, err }, 'reading progress failed');

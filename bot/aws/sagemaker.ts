@@ -8,7 +8,7 @@ import {
   type DescribeProcessingJobCommandOutput,
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
-import { OUTPUT_FILES, parseFailure, parseProgress } from '../core/contract.js';
+import { OUTPUT_FILES, parseFailure } from '../core/contract.js';
 import { FAILURE_TEXT, RunnerSubmitError, type JobFailure } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
@@ -16,6 +16,7 @@ import { getPreset } from '../core/presets.js';
 import { asPrefixUri, awsErrorName, httpStatusOf } from './clients.js';
 import { COMBINE_INSTANCE_TYPE } from './instance-types.js';
 import type { ProcessingJobStateChange, StateChangeHandler } from './events.js';
+import { readNewProgress } from './job-outputs.js';
 import type { S3ObjectStore } from './s3.js';
 
 /** SageMaker's rule for processing job names. */
@@ -452,12 +453,7 @@ export class SageMakerRunner implements Runner {
 
   private async pollOne(jobId: string, watched: Watched): Promise<void> {
     try {
-      const bytes = await this.options.objects.getOutput(jobId, OUTPUT_FILES.progress);
-      if (!bytes) return;
-      const raw = new TextDecoder().decode(bytes);
-      if (raw === watched.last) return;
-      watched.last = raw;
-      const progress = parseProgress(raw);
+      const progress = await readNewProgress(this.options.objects, jobId, watched);
       if (progress) await this.emit({ jobId, kind: 'progress', progress });
     } catch (err) {
       this.log.warn({ jobId, err }, 'reading progress failed');
