@@ -109,15 +109,28 @@ SPECS = {
 }
 
 
+def add_shared_options(parser: argparse.ArgumentParser) -> None:
+    """The options every family's benchmark takes (bench.py here, bench_wan.py for Wan)."""
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--work-dir", type=Path, default=None, help="where the job's weights are saved")
+    parser.add_argument("--compile-backend", default=None,
+                        help="torch.compile backend for the lossless/fast blocks (default: inductor on CUDA, "
+                             "off on CPU)")
+    parser.add_argument("--budget-s", type=float, default=float("inf"),
+                        help="skip a section that would end after this many seconds")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results, rewritten after every section")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m processing.benchmarks.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cogvideox-5b", choices=sorted(SPECS))
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {','.join(SECTIONS)}")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    add_shared_options(parser)
     parser.add_argument("--denoise-steps", type=int, default=50)
     parser.add_argument("--denoise-speeds", default="lossless,fast",
                         help="pipeline loops to time in `denoise` (fast's PSNR needs lossless before it)")
@@ -137,14 +150,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "is named NAME-gpusN and compared with the same job on 1 (decoded MP4 frames)")
     parser.add_argument("--fp32-reference", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the transformer in float32 to size the bf16 error of every variant")
-    parser.add_argument("--work-dir", type=Path, default=None, help="where the job's weights are saved")
-    parser.add_argument("--compile-backend", default=None,
-                        help="torch.compile backend for the lossless/fast blocks (default: inductor on CUDA, "
-                             "off on CPU)")
-    parser.add_argument("--budget-s", type=float, default=float("inf"),
-                        help="skip a section that would end after this many seconds")
-    parser.add_argument("--out", type=Path, default=None, help="JSON results, rewritten after every section")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser.parse_args(argv)
 
 

@@ -97,19 +97,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", required=True, choices=sorted(SPECS))
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--step-speeds", default="stock,lossless,fast", help="transformer variants in `steps`")
     parser.add_argument("--job-speeds", default="stock,lossless", help="whole-job runs, in order")
     parser.add_argument("--job-steps", type=int, default=50)
-    parser.add_argument("--work-dir", type=Path, default=None, help="where the job's weights are saved")
-    parser.add_argument("--compile-backend", default=None,
-                        help="torch.compile backend (default: inductor on CUDA, off on CPU)")
-    parser.add_argument("--budget-s", type=float, default=float("inf"),
-                        help="skip a section that would end after this many seconds")
-    parser.add_argument("--out", type=Path, default=None, help="JSON results, rewritten after every section")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    from processing.benchmarks.bench import add_shared_options
+
+    add_shared_options(parser)
     return parser.parse_args(argv)
 
 
