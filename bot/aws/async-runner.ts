@@ -16,7 +16,7 @@ import type { Job } from '../core/job.js';
 import type { Logger, Runner, RunnerEvent, RunnerStatus } from '../core/ports.js';
 import type { AsyncNotification } from './async-events.js';
 import { awsErrorName, httpStatusOf, parseS3Uri } from './clients.js';
-import { readNewProgress } from './job-outputs.js';
+import { ProgressPoller } from './job-outputs.js';
 import type { S3ObjectStore } from './s3.js';
 import { classifySubmitError } from './sagemaker.js';
 
@@ -129,22 +129,17 @@ export interface AsyncEndpointRunnerOptions {
   readonly progressPollMs?: number;
 }
 
-interface Watched {
-  readonly ref: string;
-  last?: string;
-}
-
 export class AsyncEndpointRunner implements Runner {
   /** The inference id of each job's current attempt, as far as this process knows (others are stale). */
   private readonly current = new Map<string, string>();
-  private readonly watched = new Map<string, Watched>();
+  /** Reads the progress.json of running jobs (the ref is the inference id). */
+  private readonly progress: ProgressPoller;
   private onEvent: ((event: RunnerEvent) => Promise<void>) | undefined;
-  private poller: ReturnType<typeof setInterval> | undefined;
-  private polling = false;
   private readonly log: Logger;
 
   constructor(private readonly options: AsyncEndpointRunnerOptions) {
     this.log = options.logger.child({ component: 'async-endpoint-runner' });
+    this.progress = new ProgressPoller(options.objects, this.log, options.progressPollMs);
   }
 
   /** A request may wait its TTL in the queue and then run up to the invocation timeout. */
@@ -155,12 +150,11 @@ export class AsyncEndpointRunner implements Runner {
   async start(onEvent: (event: RunnerEvent) => Promise<void>): Promise<void> {
     this.onEvent = onEvent;
     this.options.events.start((notification) => this.onNotification(notification));
-    this.poller ??= setInterval(() => void this.pollProgress(), this.options.progressPollMs ?? 5000);
+    this.progress.start((jobId, ref, progress) => this.emit({ jobId, kind: 'progress', progress, ref }));
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.poller);
-    this.poller = undefined;
+    this.progress.stop();
     await this.options.events.stop();
     this.onEvent = undefined;
   }
@@ -218,7 +212,7 @@ export class AsyncEndpointRunner implements Runner {
   async cancel(job: Job): Promise<void> {
     const { objects } = this.options;
     await this.putObject(objects.outputBucket, objects.outputPrefix(job.id) + CANCEL_MARKER, '');
-    this.watched.delete(job.id);
+    this.progress.unwatch(job.id);
     this.log.info({ jobId: job.id }, 'cancel marker written');
   }
 
@@ -268,8 +262,7 @@ export class AsyncEndpointRunner implements Runner {
     const invoked = await this.readInvoked(jobId, attempt);
     const outcome = await this.outcome(jobId, invoked, notification);
     this.log.debug({ jobId, ref, status: notification.status, outcome: outcome?.status }, 'asynchronous request finished');
-    this.watched.delete(jobId);
-    await this.pollOne(jobId, { ref });
+    await this.progress.finalRead(jobId, ref);
     if (!outcome || outcome.status === 'completed') {
       const metadata = outcome?.status === 'completed' ? outcome.metadata : undefined;
       if (!metadata) {
@@ -288,26 +281,7 @@ export class AsyncEndpointRunner implements Runner {
 
   private track(jobId: string, ref: string): void {
     this.current.set(jobId, ref);
-    if (this.watched.get(jobId)?.ref !== ref) this.watched.set(jobId, { ref });
-  }
-
-  private async pollProgress(): Promise<void> {
-    if (this.polling || !this.onEvent) return;
-    this.polling = true;
-    try {
-      await Promise.all([...this.watched].map(([jobId, watched]) => this.pollOne(jobId, watched)));
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  private async pollOne(jobId: string, watched: Watched): Promise<void> {
-    try {
-      const progress = await readNewProgress(this.options.objects, jobId, watched);
-      if (progress) await this.emit({ jobId, kind: 'progress', progress, ref: watched.ref });
-    } catch (err) {
-      this.log.warn({ jobId, err }, 'reading progress failed');
-    }
+    this.progress.watch(jobId, ref);
   }
 
   private async readInvoked(jobId: string, attempt: number): Promise<Invoked | undefined> {

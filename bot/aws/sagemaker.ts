@@ -16,7 +16,7 @@ import { getPreset } from '../core/presets.js';
 import { asPrefixUri, awsErrorName, httpStatusOf } from './clients.js';
 import { COMBINE_INSTANCE_TYPE } from './instance-types.js';
 import type { ProcessingJobStateChange, StateChangeHandler } from './events.js';
-import { readNewProgress } from './job-outputs.js';
+import { ProgressPoller } from './job-outputs.js';
 import type { S3ObjectStore } from './s3.js';
 
 /** SageMaker's rule for processing job names. */
@@ -271,28 +271,22 @@ export interface SageMakerRunnerOptions {
   readonly progressPollMs?: number;
 }
 
-interface Watched {
-  readonly name: string;
-  last?: string;
-}
-
 export class SageMakerRunner implements Runner {
   /** The processing job of each job's current attempt, as far as this process knows (events of others are stale). */
   private readonly current = new Map<string, string>();
-  /** Running jobs whose progress.json is polled. */
-  private readonly watched = new Map<string, Watched>();
+  /** Reads the progress.json of running jobs (the ref is the processing job's name). */
+  private readonly progress: ProgressPoller;
   /**
    * Jobs this process submitted. JobService moves them to `starting` itself (with the runner ref and the attempt
    * count) once submit() returns, so their InProgress event must not race it with a bare `started`.
    */
   private readonly submittedHere = new Set<string>();
   private onEvent: ((event: RunnerEvent) => Promise<void>) | undefined;
-  private poller: ReturnType<typeof setInterval> | undefined;
-  private polling = false;
   private readonly log: Logger;
 
   constructor(private readonly options: SageMakerRunnerOptions) {
     this.log = options.logger.child({ component: 'sagemaker-runner' });
+    this.progress = new ProgressPoller(options.objects, this.log, options.progressPollMs);
   }
 
   /** MaxRuntimeInSeconds of every job: SageMaker stops a job there; the service's store-side check backs it up. */
@@ -307,12 +301,11 @@ export class SageMakerRunner implements Runner {
   async start(onEvent: (event: RunnerEvent) => Promise<void>): Promise<void> {
     this.onEvent = onEvent;
     this.options.events.start((change) => this.onStateChange(change));
-    this.poller ??= setInterval(() => void this.pollProgress(), this.options.progressPollMs ?? 5000);
+    this.progress.start((jobId, _name, progress) => this.emit({ jobId, kind: 'progress', progress }));
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.poller);
-    this.poller = undefined;
+    this.progress.stop();
     await this.options.events.stop();
     this.onEvent = undefined;
   }
@@ -407,7 +400,7 @@ export class SageMakerRunner implements Runner {
         return this.emit({ jobId, kind: 'started', ref: change.jobName });
       case 'Completed': {
         this.finished(jobId);
-        await this.pollOne(jobId, { name: change.jobName });
+        await this.progress.finalRead(jobId, change.jobName);
         const metadata = (await this.options.objects.getOutputJson(jobId, OUTPUT_FILES.metadata)) ?? {};
         return this.emit({ jobId, kind: 'completed', metadata, ref: change.jobName });
       }
@@ -432,32 +425,12 @@ export class SageMakerRunner implements Runner {
 
   private track(jobId: string, name: string): void {
     this.current.set(jobId, name);
-    if (this.watched.get(jobId)?.name !== name) this.watched.set(jobId, { name });
+    this.progress.watch(jobId, name);
   }
 
   private finished(jobId: string): void {
-    this.watched.delete(jobId);
+    this.progress.unwatch(jobId);
     this.submittedHere.delete(jobId);
-  }
-
-  /** Reads progress.json of every running job; Continuous upload mode puts each rewrite in S3. */
-  private async pollProgress(): Promise<void> {
-    if (this.polling || !this.onEvent) return;
-    this.polling = true;
-    try {
-      await Promise.all([...this.watched].map(([jobId, watched]) => this.pollOne(jobId, watched)));
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  private async pollOne(jobId: string, watched: Watched): Promise<void> {
-    try {
-      const progress = await readNewProgress(this.options.objects, jobId, watched);
-      if (progress) await this.emit({ jobId, kind: 'progress', progress });
-    } catch (err) {
-      this.log.warn({ jobId, err }, 'reading progress failed');
-    }
   }
 
   private async failureOf(jobId: string, reason: string | undefined, exitMessage: string | undefined): Promise<JobFailure> {
