@@ -1,16 +1,18 @@
 // `npx videobot generate`: the one-shot command for scripts. Each case runs the command in this process through
 // bot/main.ts's main with its own stdout, stderr and signals (test/support/videobot.ts), on the stub job
 // (test/support/stub-python as VIDEOBOT_PYTHON); the real entry point (bin/videobot.mjs) runs once as a process of
-// its own with the real tiny-random job, and the bot runs as a process of its own beside a command.
+// its own with the real tiny-random job, and the bot runs as a process of its own beside a command (bundled: one
+// file to load, see support/harness.ts botBundle).
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteJobStore } from '../bot/local/sqlite.js';
 import { sampleJob } from './support/fixtures.js';
-import { eventually } from './support/harness.js';
+import { botBundle, eventually } from './support/harness.js';
 import { STUB_PYTHON } from './support/stub-job.js';
-import { hasPython, probeVideo } from './support/video.js';
+import { hasPython, probeVideo, REPO_ROOT } from './support/video.js';
 import { runCommand, spawnVideobot, startCommand } from './support/videobot.js';
 
 const dirs: string[] = [];
@@ -141,6 +143,16 @@ describe.skipIf(!hasPython)('bin/videobot.mjs generate with the real job, as a p
   }, 300_000);
 });
 
+/** The bot as a process of its own (cwd: the repository), from the bundle. */
+function spawnBot(bundle: string, botEnv: NodeJS.ProcessEnv) {
+  const proc = spawn(process.execPath, [bundle], { cwd: REPO_ROOT, env: botEnv });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, out: () => out, exit };
+}
+
 const framesOf = (video: string) => (JSON.parse(readFileSync(join(video, '..', 'metadata.json'), 'utf8')) as { job: { frames: number } }).job.frames;
 
 describe('videobot generate with the stub job', () => {
@@ -190,10 +202,15 @@ describe('videobot generate with the stub job', () => {
     store.close();
   });
 
+  let bundle: string;
+  beforeAll(async () => {
+    bundle = await botBundle();
+  }, 120_000);
+
   it('runs while the bot runs: the bot (a process of its own) runs the job, the command reports it', async () => {
     const dataDir = freshDataDir();
     mkdirSync(dataDir, { recursive: true });
-    const bot = spawnVideobot([], env(dataDir, { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', ...STUB }));
+    const bot = spawnBot(bundle, env(dataDir, { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', ...STUB }));
     try {
       await eventually(() => bot.out().includes('type /help'), 60_000, 'the bot to start');
       const r = await videobotIn(dataDir, STUB, 'generate', 'a fox', '--model', 'tiny-random', '--frames', '9', '--steps', '1');

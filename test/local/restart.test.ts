@@ -4,9 +4,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
-import { eventually, ManualClock } from '../support/harness.js';
+import { botBundle, eventually, ManualClock } from '../support/harness.js';
 import { releaseWhenHolding, STUB_PYTHON } from '../support/stub-job.js';
 import { REPO_ROOT } from '../support/video.js';
 
@@ -15,8 +15,14 @@ interface Bot {
   output: () => string;
 }
 
+// The bot, bundled (support/harness.ts botBundle): each start loads one file instead of tsx compiling and loading module by module.
+let bundle: string;
+beforeAll(async () => {
+  bundle = await botBundle();
+}, 120_000);
+
 function startBot(dataDir: string): Bot {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bot/main.ts'], {
+  const proc = spawn(process.execPath, [bundle], {
     cwd: REPO_ROOT,
     // Adopting a running job is the one-process-per-video mode's; resident workers: worker-restart.test.ts.
     env: { PATH: process.env.PATH, HOME: process.env.HOME, VIDEOBOT_DATA_DIR: dataDir, VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', VIDEOBOT_DEVICE: 'cpu', LOG_LEVEL: 'debug', VIDEOBOT_RESIDENT_WORKER: 'false', VIDEOBOT_PYTHON: STUB_PYTHON },
@@ -45,7 +51,7 @@ describe('restart while a job runs', () => {
     });
     const first = startBot(dataDir);
     cleanups.push(() => first.proc.kill('SIGKILL'));
-    await eventually(() => first.output().includes('type /help'), 60_000, 'first bot ready'); // tsx compiles the bot at each start: slow on a loaded machine
+    await eventually(() => first.output().includes('type /help'), 60_000, 'first bot ready');
     first.proc.stdin.write('/video a bee on a flower stub:hold --frames 49 --steps 40\n');
     const running = await eventually(async () => (await store.listByState(['running']))[0], 60_000, 'job running');
     const pidFile = join(dataDir, 'objects', 'jobs', running.id, 'runner.json');

@@ -1,8 +1,11 @@
 // Shared test wiring: a real JobService on SQLite (in memory) and files in a temp folder, with a scriptable runner.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pino from 'pino';
+import type { Plugin } from 'esbuild';
 import type { Job } from '../../bot/core/job.js';
 import type { ChatSurface, IdGenerator, Logger, Runner, RunnerEvent, RunnerStatus } from '../../bot/core/ports.js';
 import { createJobService, type JobServiceDeps } from '../../bot/core/service.js';
@@ -10,6 +13,7 @@ import { FsObjectStore } from '../../bot/local/files.js';
 import { SqliteJobStore } from '../../bot/local/sqlite.js';
 import { systemClock } from '../../bot/local/system.js';
 import { FakeClock } from './fake-clock.js';
+import { REPO_ROOT } from './video.js';
 
 export function testLogger(): Logger {
   return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -130,4 +134,64 @@ export async function eventually<T>(check: () => T | undefined | false | Promise
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * bot/main.ts and its dependencies bundled into one file, for tests that start the bot as a process of its own again
+ * and again (kill and restart, signals, a bot beside a command): node loads it in under a second, where loading
+ * discord.js, Bolt and the AWS SDKs module by module through tsx takes two seconds and more at every start. It runs
+ * main() as bot/main.ts does when run directly, with the same REPO_ROOT (the job's cwd, VIDEOBOT_PYTHON's base).
+ * Built again whenever bot/, the processing JSON it reads or package-lock.json changes; kept in node_modules/.cache.
+ * The real entry points keep their own tests: bin/videobot.mjs (test/cli.test.ts), the image's CMD (test/infra/bot-image).
+ */
+export async function botBundle(): Promise<string> {
+  const inputs = [...filesUnder(join(REPO_ROOT, 'bot')), ...['processing/limits.json', 'processing/presets.json', 'package-lock.json', 'test/support/harness.ts'].map((f) => join(REPO_ROOT, f))];
+  const hash = createHash('sha256');
+  for (const file of inputs.sort()) hash.update(file).update('\0').update(readFileSync(file)).update('\0');
+  const dir = join(REPO_ROOT, 'node_modules', '.cache', 'videobot-test-bot');
+  const bundle = join(dir, `${hash.digest('hex').slice(0, 16)}.mjs`);
+  if (existsSync(bundle)) return bundle;
+  mkdirSync(dir, { recursive: true });
+  const { build } = await import('esbuild');
+  const partial = `${bundle}.${process.pid}.tmp`;
+  await build({
+    stdin: {
+      contents: "import { main } from './bot/main.ts';\nvoid main(process.argv.slice(2), process.env).then((code) => process.exit(code));\n",
+      resolveDir: REPO_ROOT,
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: `node${process.versions.node.split('.')[0]}`,
+    outfile: partial,
+    external: ['better-sqlite3'], // a native addon: loaded from node_modules as usual
+    plugins: [mainAtHome],
+    // CommonJS dependencies require() Node's modules; an ES module bundle has no require of its own.
+    banner: { js: "import { createRequire as __videobotRequire } from 'node:module'; const require = __videobotRequire(import.meta.url);" },
+    logLevel: 'error',
+  });
+  renameSync(partial, bundle); // atomic: a test file building it at the same time reads a whole bundle or none
+  return bundle;
+}
+
+/** bot/main.ts finds the repository from its own URL: in the bundle it keeps the URL it has in the repository. */
+const mainAtHome: Plugin = {
+  name: 'bot-main-url',
+  setup(b) {
+    const main = join(REPO_ROOT, 'bot', 'main.ts');
+    b.onLoad({ filter: /[\\/]bot[\\/]main\.ts$/ }, (args) => {
+      if (args.path !== main) return undefined;
+      const source = readFileSync(main, 'utf8');
+      if (!source.includes('import.meta.url')) throw new Error('bot/main.ts no longer finds the repository from import.meta.url: update botBundle()');
+      return { contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(main).href)), loader: 'ts' };
+    });
+  },
+};
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
 }
