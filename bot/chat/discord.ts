@@ -28,6 +28,11 @@ export interface DiscordAdapterOptions {
   readonly restTimeoutMs?: number;
   /** Status edits per channel (default DISCORD_CHANNEL_EDITS); tests shorten the window instead of waiting it out. */
   readonly channelEdits?: EditBudget;
+  /**
+   * discord.js's cap on all REST requests a second (default: its own 50, Discord's global limit). A burst test against
+   * the loopback Discord lifts it, so the per-channel edit budget alone paces the edits (and the test waits less).
+   */
+  readonly globalRequestsPerSecond?: number;
 }
 
 /**
@@ -43,7 +48,11 @@ export function createDiscordAdapter(options: DiscordAdapterOptions): ChatAdapte
   const client = new Client({
     // No privileged intents: interactions arrive without any.
     intents: [GatewayIntentBits.Guilds],
-    rest: { timeout: options.restTimeoutMs ?? 120_000, ...(options.apiUrl ? { api: options.apiUrl } : {}) },
+    rest: {
+      timeout: options.restTimeoutMs ?? 120_000,
+      ...(options.apiUrl ? { api: options.apiUrl } : {}),
+      ...(options.globalRequestsPerSecond ? { globalRequestsPerSecond: options.globalRequestsPerSecond } : {}),
+    },
   });
   client.rest.setToken(options.token);
   const messages = new ChannelMessages(client.rest);

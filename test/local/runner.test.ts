@@ -44,7 +44,7 @@ describe('LocalRunner with the stub job', () => {
   it('delivers the job’s video and metadata, with live progress', async () => {
     const chat = new Chat();
     h = await createHarness([chat], { makeRunner: (o) => stubLocalRunner(o) });
-    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'a bee on a flower stub:step-ms=30', model: 'tiny-random', frames: 17, steps: 30, seed: 5 } });
+    const { job } = await h.service.submit({ requester: user, conversation, request: { prompt: 'a bee on a flower stub:step-ms=30', model: 'tiny-random', frames: 17, steps: 12, seed: 5 } });
     await eventually(async () => (await h!.store.get(job.id))?.state === 'delivered', 20_000, 'delivery');
     expect(chat.videos).toHaveLength(1);
     expect(readFileSync(chat.videos[0]!.path)).toEqual(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'stub-job', 'video.mp4')));
