@@ -32,6 +32,11 @@ export interface SlackAdapterOptions {
   readonly imageLimits?: ImageLimits;
   /** chat.update's budget for the workspace (default SLACK_WORKSPACE_EDITS); tests shorten the window instead of waiting it out. */
   readonly workspaceEdits?: EditBudget;
+  /**
+   * How the Bolt app's client retries a failed call (default: the Web API client's own, ten retries over about half an
+   * hour, each at least a second or two after Retry-After has passed); tests drop that back-off to retry once it has.
+   */
+  readonly clientRetryConfig?: webApi.RetryOptions;
 }
 
 export interface SlackAdapter extends ChatAdapter {
@@ -48,6 +53,7 @@ export function createSlackAdapter(options: SlackAdapterOptions): SlackAdapter {
   const clientOptions: webApi.WebClientOptions = {
     logger,
     ...(options.apiUrl ? { slackApiUrl: options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/` } : {}),
+    ...(options.clientRetryConfig ? { retryConfig: options.clientRetryConfig } : {}),
   };
 
   let receiver: Receiver;

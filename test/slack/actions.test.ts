@@ -2,6 +2,7 @@
 // where the bot token may go when downloading an image, and an Edit prompt for a job that is gone.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { webApi } from '@slack/bolt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isSlackFileUrl } from '../../bot/chat/slack.js';
 import { ACTION, PROMPT_BLOCK, PROMPT_INPUT, PROMPT_VIEW } from '../../bot/chat/slack/blocks.js';
@@ -99,7 +100,8 @@ describe('Slack adapter: buttons, limits, uploads and downloads', () => {
   });
 
   it('honours Retry-After on a 429 from the upload and still delivers the video once', async () => {
-    w = await startWorld();
+    // The client's ten retries as by default, without the second or two of back-off it adds after Retry-After.
+    w = await startWorld({ adapter: { clientRetryConfig: { ...webApi.retryPolicies.tenRetriesInAboutThirtyMinutes, minTimeout: 0 } } });
     const { fake, h, slack } = w;
     await slack.form(slashCommand('/video', 'a bee', ALICE, fake.responseUrl()));
     const job = await nthSubmitted(w);
