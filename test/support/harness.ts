@@ -1,6 +1,6 @@
 // Shared test wiring: a real JobService on SQLite (in memory) and files in a temp folder, with a scriptable runner.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -150,8 +150,16 @@ export async function botBundle(): Promise<string> {
   for (const file of inputs.sort()) hash.update(file).update('\0').update(readFileSync(file)).update('\0');
   const dir = join(REPO_ROOT, 'node_modules', '.cache', 'videobot-test-bot');
   const bundle = join(dir, `${hash.digest('hex').slice(0, 16)}.mjs`);
-  if (existsSync(bundle)) return bundle;
+  if (existsSync(bundle)) {
+    utimesSync(bundle, new Date(), new Date()); // in use: kept (below)
+    return bundle;
+  }
   mkdirSync(dir, { recursive: true });
+  // Bundles of other sources are dropped (~10 MB each) once unused for ten minutes; a newer one may be another run's.
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (Date.now() - statSync(path).mtimeMs > 10 * 60_000) rmSync(path, { force: true });
+  }
   const { build } = await import('esbuild');
   const partial = `${bundle}.${process.pid}.tmp`;
   await build({
