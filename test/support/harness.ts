@@ -146,7 +146,7 @@ export async function eventually<T>(check: () => T | undefined | false | Promise
  */
 export async function botBundle(): Promise<string> {
   const inputs = [...filesUnder(join(REPO_ROOT, 'bot')), ...['processing/limits.json', 'processing/presets.json', 'package-lock.json', 'test/support/harness.ts'].map((f) => join(REPO_ROOT, f))];
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(`node${process.versions.node.split('.')[0]}\0`); // the build's target
   for (const file of inputs.sort()) hash.update(file).update('\0').update(readFileSync(file)).update('\0');
   const dir = join(REPO_ROOT, 'node_modules', '.cache', 'videobot-test-bot');
   const bundle = join(dir, `${hash.digest('hex').slice(0, 16)}.mjs`);
