@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +27,10 @@ from processing.progress import Observer, Progress
 from processing.validation import Job, validate_job
 
 log = logging.getLogger("processing")
+
+# For the bench only (bench.py, outside the image): where to save the float frames before H.264, so two runs (1 and 2
+# GPUs) can be compared without the encoder's decisions in between. Unset in every real job.
+BENCH_FRAMES_ENV = "VIDEOBOT_BENCH_FRAMES"
 
 
 class Cancelled(Exception):
@@ -228,6 +233,10 @@ def encode(frames, job: Job, output_dir: Path, progress: Progress) -> Path:
     from processing import video
 
     progress.phase("encoding")
+    if os.environ.get(BENCH_FRAMES_ENV):
+        import numpy as np
+
+        np.save(os.environ[BENCH_FRAMES_ENV], np.asarray(frames, dtype=np.float16))
     video_path = output_dir / "video.mp4"
     video.encode_mp4(frames, video_path, job.fps)
     video.write_poster(frames, output_dir / "poster.jpg")

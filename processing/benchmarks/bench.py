@@ -930,6 +930,8 @@ class Bench:
             if gpus > 1 and isinstance(results.get(base), dict):
                 results[name]["vs_1_gpu"] = compare_videos(work / f"out-{base.replace('@', '-')}",
                                                            work / f"out-{name.replace('@', '-')}")
+                results[name]["vs_1_gpu"]["float_frames"] = compare_frames(
+                    work / f"frames-{base.replace('@', '-')}.npy", work / f"frames-{name.replace('@', '-')}.npy")
             self.results["sections"]["job"] = results
             self.save()
         return results
@@ -980,6 +982,7 @@ class Bench:
         # A fresh Inductor cache per process: only the job's own compile-cache file carries over,
         # as on a fresh SageMaker container.
         env["TORCHINDUCTOR_CACHE_DIR"] = str(work / f"inductor-{name}")
+        env["VIDEOBOT_BENCH_FRAMES"] = str(work / f"frames-{name}.npy")  # processing/job.py BENCH_FRAMES_ENV
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                           env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "processing", "run", "--input-dir", str(job_dir), "--output-dir", str(out),
@@ -1040,6 +1043,23 @@ def compare_videos(reference_dir: Path, other_dir: Path) -> dict:
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     return {"frames_rel_diff": round(relative_difference(tb, ta), 6),
             "frames_psnr_db": round(psnr(tb / 255, ta / 255), 2), "frames_max_abs_diff": float((ta - tb).abs().max())}
+
+
+def compare_frames(reference: Path, other: Path) -> dict:
+    """The same comparison on the float frames the two jobs decoded, before H.264 (processing/job.py
+    BENCH_FRAMES_ENV): only the GPU arithmetic in between."""
+    import numpy as np
+    import torch
+
+    try:
+        a, b = np.load(reference).astype(np.float32), np.load(other).astype(np.float32)
+    except (OSError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    if a.shape != b.shape:
+        return {"error": f"shapes differ: {a.shape} vs {b.shape}"}
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    return {"rel_diff": round(relative_difference(tb, ta), 6), "psnr_db": round(psnr(tb, ta), 2),
+            "max_abs_diff": float((ta - tb).abs().max())}
 
 
 def optimize_cache_files(models: Path, preset: str) -> dict:

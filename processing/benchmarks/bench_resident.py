@@ -31,6 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=9)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "var" / "models")
+    parser.add_argument("--speed", default="lossless", choices=("stock", "lossless", "fast"))
+    parser.add_argument("--modes", default="resident,one-shot",
+                        help="which series to run, comma-separated: resident (one `serve` worker), one-shot "
+                             "(one `run` process per job); on a GPU the one-shot series of a large model is long")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser.parse_args(argv)
 
@@ -48,12 +52,15 @@ def row(n: int, seconds: float, output_dir: Path) -> dict:
     meta = json.loads((output_dir / "metadata.json").read_text())
     timings = meta["timings_s"]
     return {"job": n, "submit_to_mp4_s": round(seconds, 3), "resident": meta["runtime"].get("resident"),
+            "attention": (meta["runtime"].get("optimizations") or {}).get("attention_ran"),
+            "peak_gib": round((meta["runtime"].get("peak_gpu_memory_bytes") or 0) / 2**30, 2),
             "load_s": meta["runtime"].get("load_s"), "denoise_s": timings.get("denoising"),
             "decode_s": timings.get("decoding"), "encode_s": timings.get("encoding")}
 
 
 def flags(args: argparse.Namespace) -> list[str]:
-    return ["--device", args.device, "--models-dir", str(args.models_dir), "--log-level", "warning"]
+    return ["--device", args.device, "--models-dir", str(args.models_dir), "--speed", args.speed,
+            "--log-level", "warning"]
 
 
 def resident_series(root: Path, args: argparse.Namespace) -> list[dict]:
@@ -101,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vb-bench-") as tmp:
         root = Path(tmp)
-        results = {"resident": resident_series(root, args), "one_process_per_job": one_shot_series(root, args)}
+        modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+        results = {}
+        if "resident" in modes:
+            results["resident"] = resident_series(root, args)
+        if "one-shot" in modes:
+            results["one_process_per_job"] = one_shot_series(root, args)
     machine = f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load {os.getloadavg()[0]:.1f}"
     if args.json:
         print(json.dumps({"model": args.model, "device": args.device, "frames": args.frames, "steps": args.steps,
