@@ -4,8 +4,16 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-export const PYTHON = join(REPO_ROOT, '.venv', 'bin', 'python');
-export const hasPython = existsSync(PYTHON);
+/** The venv's interpreter itself: for a test about that process (its pid, its signals), not only its work. */
+export const REAL_PYTHON = join(REPO_ROOT, '.venv', 'bin', 'python');
+/** Whether the processing job can run here (the venv is installed: scripts/setup-python.sh). */
+export const hasPython = existsSync(REAL_PYTHON);
+/**
+ * The python tests run the processing job with: during a vitest run the fork server's stand-in (test/global-setup.ts),
+ * which runs `python ARGV` in a fork of an interpreter that has the job's libraries imported (same argv, cwd,
+ * environment, stdio, exit code and signals), else the venv's python.
+ */
+export const PYTHON = process.env.VIDEOBOT_TEST_FORK_PYTHON || REAL_PYTHON;
 
 export interface VideoInfo {
   codec: string;
