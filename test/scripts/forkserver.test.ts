@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forkShim } from '../global-setup.js';
 import { eventually } from '../support/harness.js';
 import { hasPython, PYTHON, REAL_PYTHON, REPO_ROOT } from '../support/video.js';
@@ -35,6 +35,13 @@ async function started(code: string) {
 }
 
 describe.skipIf(!hasPython || PYTHON === REAL_PYTHON)('the fork server', () => {
+  beforeAll(() => {
+    // A `-m` command starts the server if this run has none yet and waits for its imports (other commands use it
+    // once it is ready).
+    expect(run(PYTHON, ['-m', 'json.tool'], '{"a": 1}')).toMatchObject({ status: 0, stdout: '{\n    "a": 1\n}\n' });
+    expect(existsSync(join(dirname(PYTHON), 'server.sock.ready'))).toBe(true);
+  }, 120_000);
+
   it('runs a job in a fork of the server, with the client\'s argv, cwd, environment, stdin, stdout, stderr and exit code', () => {
     // The environment but what torch's import adds (the server has imported it; a job imports it too).
     const code = 'import os, sys\nprint(os.getppid(), os.getcwd(), [k for k in os.environ if k != "TORCHINDUCTOR_CACHE_DIR"], sys.argv, sys.stdin.read())\nprint("to stderr", file=sys.stderr)\nsys.exit(3)';

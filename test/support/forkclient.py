@@ -6,8 +6,9 @@ Usage: forkclient.py SOCKET_PATH OWNER_PID ARGV..., run by the stand-in python t
 It sends the server its argv, cwd, environment, umask, ignored signals and its fds 0, 1, 2, gets the forked job's
 pid, forwards SIGTERM, SIGINT and SIGHUP to it, and exits with the job's exit code, or dies of the job's signal
 (as a parent of a real python would see). A SIGKILL of this process closes its connection: the server kills the
-job. The first client of a vitest run (OWNER_PID) starts the server, and waits for its imports like a real python
-would for its own; clients that come meanwhile wait in its listen backlog. Whatever it cannot hand over (no server, an interpreter option it does not handle, an environment the
+job. The first `-m` client of a vitest run (OWNER_PID) starts the server, and waits for its imports as a real python
+would for its own; `-m` clients that come meanwhile wait in its listen backlog, other commands (cheap ones, such as
+a probe of a video) run on the real python until the server is ready. Whatever it cannot hand over (no server, an interpreter option it does not handle, an environment the
 server's imports did not see), it runs on the real python instead: `exec python ARGV...`.
 """
 import json
@@ -73,7 +74,11 @@ def ended(pid_file):
         return False
 
 
-def connect(path, owner):
+def connect(path, owner, argv):
+    """`-m MODULE` (the processing job: ~10 s of imports on its own) starts the server if need be and waits for its
+    imports; anything else (a probe of a video: a fraction of a second) uses the server only once it is ready."""
+    if argv[0] != "-m" and not os.path.exists(f"{path}.ready"):
+        raise FileNotFoundError(f"{path}.ready")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -136,7 +141,7 @@ def main():
             signal.signal(sig, forward)
     sock = None
     try:
-        sock = connect(path, owner)
+        sock = connect(path, owner, argv)
         message = struct.pack(">I", len(request)) + request
         sent = socket.send_fds(sock, [message], [0, 1, 2])
         sock.sendall(message[sent:])  # a stream socket may take part of a large request at a time

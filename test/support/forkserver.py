@@ -5,8 +5,9 @@ A real tiny-random job spends ~10 s of its ~12 s importing torch, diffusers and 
 sends it: it forks, and the child takes the client's stdin/stdout/stderr, cwd, environment and argv and runs what
 `python <argv>` would run (`-m module`, `-c code` or a script). The product never uses it (docs/testing.md).
 
-Usage: python forkserver.py SOCKET_PATH OWNER_PID. The first client that finds no server starts it (so a vitest
-run without a real job pays nothing); it writes SOCKET_PATH.pid, and ends when OWNER_PID (vitest) does, or on SIGTERM.
+Usage: python forkserver.py SOCKET_PATH OWNER_PID. The first `-m` client that finds no server starts it (so a vitest
+run without a real job pays nothing); it writes SOCKET_PATH.pid, then SOCKET_PATH.ready once imported, and ends when
+OWNER_PID (vitest) does, or on SIGTERM.
 
 Protocol (AF_UNIX stream): the client sends a 4-byte big-endian length and a JSON request
 {argv, cwd, env, umask, ignored}, with its fds 0, 1, 2 attached to the first bytes (SCM_RIGHTS). The server
@@ -340,6 +341,7 @@ def main() -> None:
         os.unlink(path)
         sys.exit(1)
     print(f"forkserver: ready in {time.monotonic() - started:.1f} s on {path}", file=sys.stderr, flush=True)
+    open(f"{path}.ready", "w").close()  # clients that would not wait for the imports use it from now on
     request = server.serve()
     if request is None:
         try:
@@ -377,10 +379,12 @@ def finish(code: int, interrupted: bool) -> None:
     threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:
+            continue  # closed by the program (json.tool closes stdout): python skips it too
         try:
             stream.flush()
-        except (OSError, ValueError):
-            code = code or 120
+        except OSError:
+            code = code or 120  # python's exit status when stdout cannot be flushed
     if interrupted:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
