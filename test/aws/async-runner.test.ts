@@ -11,7 +11,7 @@ import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseAsyncNotification, type AsyncNotification } from '../../bot/aws/async-events.js';
 import { AsyncEndpointRunner, invocationOf, mapAsyncFailure, type AsyncEndpointSettings } from '../../bot/aws/async-runner.js';
 import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
@@ -23,8 +23,8 @@ import { createJobService } from '../../bot/core/service.js';
 import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
-import { createTopicToQueue, FakeSageMakerRuntime, STUB_WORKER_COMMAND, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
-import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { createTopic, FakeSageMakerRuntime, STUB_WORKER_COMMAND, subscribeQueue, unsubscribe, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
+import { REGION, createQueue, createResources, queueDepth, uniqueSuffix, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
 class RecordingChat implements ChatSurface {
   readonly platform = 'slack' as const;
@@ -110,8 +110,12 @@ describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (r
   /** Instances run the stub worker. */
   let endpoint: FakeAsyncEndpoint;
   let s3: S3Client;
+  let sqs: SQSClient;
   const running: Bot[] = [];
   let testNo = 0;
+  let topics: { successTopicArn: string; errorTopicArn: string };
+  /** The subscriptions of the queue the notifications go to now. */
+  const subscriptions: string[] = [];
 
   interface Bot {
     service: ReturnType<typeof createJobService>;
@@ -123,11 +127,14 @@ describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (r
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
+    moto = await useMoto();
     res = await createResources(moto.url, 'async');
     s3 = new S3Client({ region: REGION, endpoint: moto.url, forcePathStyle: true });
-    const successTopicArn = await createTopicToQueue(moto.url, `videobot-async-success-${testNo}`, res.queueArn);
-    const errorTopicArn = await createTopicToQueue(moto.url, `videobot-async-error-${testNo}`, res.queueArn, true);
+    sqs = new SQSClient({ region: REGION, endpoint: moto.url });
+    // Named after the file's resources: another file on the run's moto server has topics of its own.
+    const successTopicArn = await createTopic(moto.url, `${res.table}-success`);
+    const errorTopicArn = await createTopic(moto.url, `${res.table}-error`);
+    topics = { successTopicArn, errorTopicArn };
     runtime = new FakeSageMakerRuntime();
     await runtime.start();
     real = runtime.addEndpoint({
@@ -141,6 +148,7 @@ describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (r
     });
     endpoint = runtime.addEndpoint({ ...real.options, name: STUB_ENDPOINT, workerCommand: STUB_WORKER_COMMAND });
   }, 60_000);
+  beforeEach(() => notificationsToNewQueue());
   afterEach(async () => {
     while (running.length) await running.pop()!.close();
     // A test that failed while a stub:hold job held leaves it running: release whatever the stub endpoint still has.
@@ -156,8 +164,24 @@ describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (r
   afterAll(async () => {
     await runtime?.stop();
     s3?.destroy();
+    sqs?.destroy();
     await moto?.stop();
   }, 60_000);
+
+  /**
+   * The endpoint's notifications go to a fresh queue from now on, for a bot started after another one stopped: a
+   * stopped consumer's long poll goes on waiting in moto for up to its wait time, takes the first message that
+   * arrives and hides it for the visibility timeout, a second's delay for the next bot on the same queue.
+   */
+  async function notificationsToNewQueue(): Promise<void> {
+    const { queueUrl, queueArn } = await createQueue(moto.url, `videobot-events-${uniqueSuffix(res.suffix)}`);
+    for (const subscription of subscriptions.splice(0)) await unsubscribe(moto.url, subscription);
+    subscriptions.push(
+      await subscribeQueue(moto.url, topics.successTopicArn, queueArn),
+      await subscribeQueue(moto.url, topics.errorTopicArn, queueArn, true),
+    );
+    res = { ...res, queueUrl, queueArn };
+  }
 
   async function startBot(chat: RecordingChat, idPrefix: string, endpointName = STUB_ENDPOINT): Promise<Bot> {
     const logger = testLogger();
@@ -232,7 +256,15 @@ describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (r
       return false;
     }
   };
-  const settle = () => new Promise((r) => setTimeout(r, 1500)); // a late duplicate has time to arrive
+  /**
+   * Whatever the endpoint still had to say has been said and handled, so a late or repeated notification would have
+   * done its harm: every request finished (the fake publishes its notifications before it lets go of one) and the
+   * bot's queue is empty (the consumer deletes a message only once handled).
+   */
+  const settle = async () => {
+    await eventually(() => endpoint.backlogSize() === 0, 30_000, 'the endpoint finished its requests');
+    await eventually(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 30_000, 'every notification handled');
+  };
 
   it('queues with no instance, scales out from zero, delivers once; the next video finds the pipeline loaded (real worker)', async () => {
     await real.scaleTo(0);
@@ -297,6 +329,7 @@ describe('AsyncEndpointRunner with JobService, moto and the serve-http worker (r
     const { job } = await first.service.submit({ requester: alice, conversation, request: { prompt: `a fox ${HOLD}` } });
     await waitState(first, job.id, 'running');
     await first.close();
+    await notificationsToNewQueue(); // the queue the next bot reads from
     await release(job.id);
     await eventually(() => doneOf(job.id).length === 1, 30_000, 'the worker answered'); // its notification waits in the queue
     const second = await startBot(chat, `${prefix}b`);

@@ -1,6 +1,7 @@
 // End-to-end scenarios: a real JobService on createAwsBackend, with moto (S3 behind a fault proxy, DynamoDB,
 // SQS, EventBridge), the SageMaker fake and the Bedrock fake. The fake "runs" jobs when the test says so.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsBackend, type AwsBackend } from '../../bot/aws/backend.js';
 import { loadConfig } from '../../bot/config.js';
 import { awsSettings } from '../../bot/main.js';
@@ -12,7 +13,7 @@ import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeBedrock } from './fake-bedrock.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
 import { FaultProxy } from './fault-proxy.js';
-import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
 class RecordingChat implements ChatSurface {
   readonly platform = 'slack' as const;
@@ -40,19 +41,24 @@ describe('AWS backend with JobService', () => {
   let sagemaker: FakeSageMaker;
   let bedrock: FakeBedrock;
   let res: AwsResources;
+  let sqs: SQSClient;
   const running: { service: JobService; backend: AwsBackend }[] = [];
   let testNo = 0;
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
+    moto = await useMoto();
     res = await createResources(moto.url, 'e2e');
     proxy = new FaultProxy(moto.url);
     await proxy.start();
-    sagemaker = new FakeSageMaker({ motoUrl: moto.url });
+    sagemaker = new FakeSageMaker({ motoUrl: moto.url, eventBus: res.eventBus });
     await sagemaker.start();
     bedrock = new FakeBedrock();
     await bedrock.start();
+    sqs = new SQSClient({ region: REGION, endpoint: moto.url });
+  });
+  beforeEach(async () => {
+    res = await routeEventsToNewQueue(moto.url, res); // the last test's stopped consumer still polls the old one
   });
   afterEach(async () => {
     while (running.length) await stopBot(running.pop()!);
@@ -61,6 +67,7 @@ describe('AWS backend with JobService', () => {
     await sagemaker?.stop();
     await bedrock?.stop();
     await proxy?.stop();
+    sqs?.destroy();
     await moto?.stop();
   });
 
@@ -120,6 +127,15 @@ describe('AWS backend with JobService', () => {
     const bot = await startBot(chat, prefix);
     return { chat, bot, prefix };
   }
+
+  /**
+   * Every state change SageMaker published so far has reached the bot and been handled (the consumer deletes a
+   * message only then), so a duplicate or late one has done whatever it would do.
+   */
+  const eventsHandled = async () => {
+    await sagemaker.published();
+    await eventually(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 10_000, 'every event handled');
+  };
 
   const stateOf = async (bot: { backend: AwsBackend }, id: string) => (await bot.backend.store.get(id))?.state;
   const waitState = (bot: { backend: AwsBackend }, id: string, state: string, ms = 10_000) =>
@@ -182,7 +198,7 @@ describe('AWS backend with JobService', () => {
     await sagemaker.publish(name); // EventBridge and SQS deliver at least once
     await waitState(bot, job.id, 'delivered');
     await sagemaker.publish(name);
-    await new Promise((r) => setTimeout(r, 1500));
+    await eventsHandled();
     expect(chat.videos).toHaveLength(1);
   });
 
@@ -194,12 +210,14 @@ describe('AWS backend with JobService', () => {
     const name = `videobot-${job.id}`;
     await waitState(first, job.id, 'starting');
     await stopBot(first);
+    // The queue the next bot reads from (the stopped one's last long poll would hide the event for a second).
+    res = await routeEventsToNewQueue(moto.url, res);
     // While no bot runs, the job finishes; its event waits in the queue.
     await sagemaker.complete(name);
     const second = await startBot(chat, `${prefix}b`);
     // Reconciliation (DescribeProcessingJob) and the queued event race; compare-and-set lets one post.
     await waitState(second, job.id, 'delivered');
-    await new Promise((r) => setTimeout(r, 1500));
+    await eventsHandled();
     expect(chat.videos).toHaveLength(1);
     expect(sagemaker.callsOf('DescribeProcessingJob').some((c) => c.ProcessingJobName === name)).toBe(true);
   });
@@ -215,7 +233,7 @@ describe('AWS backend with JobService', () => {
     await eventually(async () => (await bot.backend.store.get(job.id))?.runnerRef === second, 10_000, 'second attempt recorded');
     expect((await bot.backend.store.get(job.id))?.attempts).toBe(2);
     await sagemaker.publish(first); // a late duplicate of attempt 1's failure
-    await new Promise((r) => setTimeout(r, 1200));
+    await eventsHandled();
     expect(await stateOf(bot, job.id)).toBe('starting');
     await sagemaker.complete(second);
     await waitState(bot, job.id, 'delivered');
@@ -249,7 +267,7 @@ describe('AWS backend with JobService', () => {
     expect(cancelled.state).toBe('cancelled');
     expect(sagemaker.callsOf('StopProcessingJob')).toContainEqual({ ProcessingJobName: name });
     await eventually(() => sagemaker.jobs.get(name)?.status === 'Stopped', 5000, 'Stopped');
-    await new Promise((r) => setTimeout(r, 1200)); // the Stopping and Stopped events arrive and change nothing
+    await eventsHandled(); // the Stopping and Stopped events arrive and change nothing
     expect(await stateOf(bot, job.id)).toBe('cancelled');
     expect(chat.videos).toHaveLength(0);
   });

@@ -3,7 +3,7 @@
 // (DynamoDB, S3, SQS, EventBridge) and the SageMaker fake; no endpoint ever sees the Combine.
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AsyncNotification } from '../../bot/aws/async-events.js';
 import { createAwsBackend, type AwsBackend } from '../../bot/aws/backend.js';
 import { CombineRoutingRunner, parseQueueEvent, splitQueue, type QueueEvent } from '../../bot/aws/combine-router.js';
@@ -17,7 +17,7 @@ import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
-import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
 class RecordingChat implements ChatSurface {
   readonly platform = 'slack' as const;
@@ -40,17 +40,22 @@ describe('Combine on the asynchronous-endpoint runner', () => {
   let res: AwsResources;
   let sagemaker: FakeSageMaker;
   let s3: S3Client;
+  let sqs: SQSClient;
   const running: { service: JobService; backend: AwsBackend }[] = [];
   let testNo = 0;
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
+    moto = await useMoto();
     res = await createResources(moto.url, 'route');
-    sagemaker = new FakeSageMaker({ motoUrl: moto.url });
+    sagemaker = new FakeSageMaker({ motoUrl: moto.url, eventBus: res.eventBus });
     await sagemaker.start();
     s3 = new S3Client({ region: REGION, endpoint: moto.url, forcePathStyle: true });
+    sqs = new SQSClient({ region: REGION, endpoint: moto.url });
   }, 60_000);
+  beforeEach(async () => {
+    res = await routeEventsToNewQueue(moto.url, res); // the last test's stopped consumer still polls the old one
+  });
   afterEach(async () => {
     for (const bot of running.splice(0)) {
       await bot.service.stop();
@@ -59,6 +64,8 @@ describe('Combine on the asynchronous-endpoint runner', () => {
   });
   afterAll(async () => {
     await sagemaker?.stop();
+    s3?.destroy();
+    sqs?.destroy();
     await moto?.stop();
   });
 
@@ -127,7 +134,8 @@ describe('Combine on the asynchronous-endpoint runner', () => {
     await sagemaker.complete(name, { video: new Uint8Array([7, 7]), metadata: { output: { frames: 18 } } });
     await sagemaker.publish(name); // delivered at least once
     await eventually(async () => (await stateOf(bot, job.id)) === 'delivered', 10_000, 'delivered');
-    await new Promise((r) => setTimeout(r, 1200));
+    // Both events handled (the consumer deletes a message only then): the second has done whatever it would do.
+    await eventually(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 10_000, 'both events handled');
     expect(chat.videos.map((v) => [v.job.id, [...v.bytes]])).toEqual([[job.id, [7, 7]]]);
 
     // A video of a model no endpoint serves: the endpoint runner's refusal, not a Processing job.
@@ -158,8 +166,17 @@ describe('Combine on the asynchronous-endpoint runner', () => {
   });
 
   it('one queue consumer hands state changes and endpoint notifications each to its runner', async () => {
-    const sqs = new SQSClient({ region: REGION, endpoint: moto.url });
-    const consumer = new SqsEventConsumer<QueueEvent>({ sqs, queueUrl: res.queueUrl, logger: testLogger(), waitSeconds: 1, parse: parseQueueEvent });
+    // The consumer's own client, counting the receives it sends.
+    const consumerSqs = new SQSClient({ region: REGION, endpoint: moto.url });
+    let receives = 0;
+    consumerSqs.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'ReceiveMessageCommand') receives++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countReceives' },
+    );
+    const consumer = new SqsEventConsumer<QueueEvent>({ sqs: consumerSqs, queueUrl: res.queueUrl, logger: testLogger(), waitSeconds: 1, parse: parseQueueEvent });
     const split = splitQueue(consumer);
     const changes: ProcessingJobStateChange[] = [];
     const notifications: AsyncNotification[] = [];
@@ -172,8 +189,13 @@ describe('Combine on the asynchronous-endpoint runner', () => {
     await sqs.send(new SendMessageCommand({ QueueUrl: res.queueUrl, MessageBody: JSON.stringify({ Type: 'Notification', Message: JSON.stringify(notification) }) }));
     await sqs.send(new SendMessageCommand({ QueueUrl: res.queueUrl, MessageBody: JSON.stringify({ detail: { ProcessingJobName: 'videobot-j8', ProcessingJobStatus: 'Completed' } }) }));
     split.stateChanges.start(async (c) => void changes.push(c));
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(changes).toEqual([]); // nothing is taken off the queue before both runners listen
+    // Nothing is taken off the queue before both runners listen: no receive is even sent (a started consumer sends
+    // one at once), and both messages wait in the queue, visible.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receives).toBe(0);
+    expect(changes).toEqual([]);
+    const waiting = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: res.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    expect(waiting.Attributes).toMatchObject({ ApproximateNumberOfMessages: '2', ApproximateNumberOfMessagesNotVisible: '0' });
     split.notifications.start(async (n) => void notifications.push(n));
     await eventually(() => changes.length === 1 && notifications.length === 1, 10_000, 'both events');
     await split.notifications.stop();
@@ -182,5 +204,7 @@ describe('Combine on the asynchronous-endpoint runner', () => {
     expect(notifications[0]).toMatchObject({ inferenceId: 'j9', status: 'Completed' });
     const left = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: res.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
     expect(left.Attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' });
+    expect(receives).toBeGreaterThan(0);
+    consumerSqs.destroy();
   });
 });

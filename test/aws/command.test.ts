@@ -14,7 +14,7 @@ import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
-import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, createResources, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
 describe('videobot generate on the AWS backend', () => {
   let moto: Moto;
@@ -24,9 +24,9 @@ describe('videobot generate on the AWS backend', () => {
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
+    moto = await useMoto();
     res = await createResources(moto.url, 'cmd');
-    sagemaker = new FakeSageMaker({ motoUrl: moto.url });
+    sagemaker = new FakeSageMaker({ motoUrl: moto.url, eventBus: res.eventBus });
     await sagemaker.start();
     sqs = new SQSClient({ region: REGION, endpoint: moto.url });
   });

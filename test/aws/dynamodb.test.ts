@@ -2,7 +2,7 @@
 // the LIVE list and request-key items).
 import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JOB_TABLE } from '../../bot/aws/table-layout.js';
 import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
 import type { Job } from '../../bot/core/job.js';
@@ -10,7 +10,7 @@ import { sampleJob } from '../support/fixtures.js';
 import { ManualClock } from '../support/harness.js';
 import { describeJobStoreContract } from '../support/job-store-contract.js';
 import { describeSettingsStoreContract } from '../support/settings-store-contract.js';
-import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, createJobTable, deleteTable, uniqueSuffix, useDummyCredentials, useMoto, type Moto } from './moto.js';
 
 let n = 0;
 function newJob(clock: ManualClock, over: Partial<Job> = {}): Job {
@@ -38,17 +38,28 @@ function oneRequestAtATime(client: DynamoDBClient): DynamoDBClient {
 
 describe('DynamoJobStore', () => {
   let moto: Moto;
-  let res: AwsResources;
   let base: DynamoDBClient;
   let client: DynamoDBDocumentClient;
   let serialBase: DynamoDBClient;
   let serialClient: DynamoDBDocumentClient;
-  const open = (clock: ManualClock, c = client) => new DynamoJobStore({ client: c, tableName: res.table, clock, ttlDays: 30 });
+  /**
+   * A table per test, not one for the file: moto copies the whole table for every item of a transaction (to roll it
+   * back), and scans all of it for an index query, so on a table that grew through the file the last tests took
+   * seconds each.
+   */
+  let table = '';
+  const suffix = uniqueSuffix('ddb');
+  let tables = 0;
+  const freshTable = async () => {
+    table = `videobot-jobs-${suffix}-${++tables}`;
+    await createJobTable(moto.url, table);
+    return table;
+  };
+  const open = (clock: ManualClock, c = client) => new DynamoJobStore({ client: c, tableName: table, clock, ttlDays: 30 });
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
-    res = await createResources(moto.url, 'ddb');
+    moto = await useMoto();
     base = new DynamoDBClient({ region: REGION, endpoint: moto.url });
     client = DynamoDBDocumentClient.from(base, { marshallOptions: { removeUndefinedValues: true } });
     serialBase = oneRequestAtATime(new DynamoDBClient({ region: REGION, endpoint: moto.url }));
@@ -60,101 +71,104 @@ describe('DynamoJobStore', () => {
     await moto?.stop();
   });
 
-  // One table for the whole file; the contract keeps its tests apart by id and user. Its racing writers still race:
-  // all of them read before any of them writes.
-  describeJobStoreContract('DynamoJobStore', async () => {
+  // Each contract test on a table of its own, dropped after it. Its racing writers still race: all of them read
+  // before any of them writes.
+  const openOnFreshTable = async (c: DynamoDBDocumentClient) => {
     const clock = new ManualClock();
-    return { store: open(clock, serialClient), clock, close: async () => {} };
-  });
+    const name = await freshTable();
+    return { store: open(clock, c), clock, close: () => deleteTable(moto.url, name) };
+  };
+  describeJobStoreContract('DynamoJobStore', () => openOnFreshTable(serialClient));
+  describeSettingsStoreContract('DynamoJobStore', () => openOnFreshTable(client));
 
-  describeSettingsStoreContract('DynamoJobStore', async () => {
-    const clock = new ManualClock();
-    return { store: open(clock), clock, close: async () => {} };
-  });
+  describe('item layout', () => {
+    beforeEach(freshTable);
+    afterEach(() => deleteTable(moto.url, table));
 
-  const item = async (pk: string, sk: string) =>
-    (await base.send(new GetItemCommand({ TableName: res.table, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }))).Item;
+    const item = async (pk: string, sk: string) =>
+      (await base.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }))).Item;
 
-  it('runs on a table laid out as bot/aws/table-layout.ts says, which the CDK construct reads too', async () => {
-    const table = (await base.send(new DescribeTableCommand({ TableName: res.table }))).Table!;
-    expect(table.KeySchema).toEqual([
-      { AttributeName: JOB_TABLE.partitionKey, KeyType: 'HASH' },
-      { AttributeName: JOB_TABLE.sortKey, KeyType: 'RANGE' },
-    ]);
-    expect(table.GlobalSecondaryIndexes?.map((i) => [i.IndexName, i.KeySchema, i.Projection?.ProjectionType])).toEqual([
-      [JOB_TABLE.userIndex.name, [{ AttributeName: JOB_TABLE.userIndex.partitionKey, KeyType: 'HASH' }, { AttributeName: JOB_TABLE.userIndex.sortKey, KeyType: 'RANGE' }], 'ALL'],
-      [JOB_TABLE.conversationIndex.name, [{ AttributeName: JOB_TABLE.conversationIndex.partitionKey, KeyType: 'HASH' }, { AttributeName: JOB_TABLE.conversationIndex.sortKey, KeyType: 'RANGE' }], 'ALL'],
-    ]);
-    const ttl = await base.send(new DescribeTimeToLiveCommand({ TableName: res.table }));
-    expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: JOB_TABLE.ttlAttribute, TimeToLiveStatus: 'ENABLED' });
-  });
+    it('runs on a table laid out as bot/aws/table-layout.ts says, which the CDK construct reads too', async () => {
+      const described = (await base.send(new DescribeTableCommand({ TableName: table }))).Table!;
+      expect(described.KeySchema).toEqual([
+        { AttributeName: JOB_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: JOB_TABLE.sortKey, KeyType: 'RANGE' },
+      ]);
+      expect(described.GlobalSecondaryIndexes?.map((i) => [i.IndexName, i.KeySchema, i.Projection?.ProjectionType])).toEqual([
+        [JOB_TABLE.userIndex.name, [{ AttributeName: JOB_TABLE.userIndex.partitionKey, KeyType: 'HASH' }, { AttributeName: JOB_TABLE.userIndex.sortKey, KeyType: 'RANGE' }], 'ALL'],
+        [JOB_TABLE.conversationIndex.name, [{ AttributeName: JOB_TABLE.conversationIndex.partitionKey, KeyType: 'HASH' }, { AttributeName: JOB_TABLE.conversationIndex.sortKey, KeyType: 'RANGE' }], 'ALL'],
+      ]);
+      const ttl = await base.send(new DescribeTimeToLiveCommand({ TableName: table }));
+      expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: JOB_TABLE.ttlAttribute, TimeToLiveStatus: 'ENABLED' });
+    });
 
-  it('stores the job with its keys, index keys and TTL, and reads it back unchanged', async () => {
-    const clock = new ManualClock();
-    const store = open(clock);
-    const job = newJob(clock);
-    expect(await store.create(job)).toEqual({ created: true, job });
-    expect(await store.get(job.id)).toEqual(job);
-    const stored = (await item(`JOB#${job.id}`, 'JOB'))!;
-    expect(stored.gsi1pk?.S).toBe('USER#slack#U1');
-    expect(stored.gsi1sk?.S).toBe(`${String(job.createdAt).padStart(15, '0')}#${job.id}`);
-    expect(Number(stored.expiresAt?.N)).toBe(Math.floor(job.createdAt / 1000) + 30 * 86400);
-  });
+    it('stores the job with its keys, index keys and TTL, and reads it back unchanged', async () => {
+      const clock = new ManualClock();
+      const store = open(clock);
+      const job = newJob(clock);
+      expect(await store.create(job)).toEqual({ created: true, job });
+      expect(await store.get(job.id)).toEqual(job);
+      const stored = (await item(`JOB#${job.id}`, 'JOB'))!;
+      expect(stored.gsi1pk?.S).toBe('USER#slack#U1');
+      expect(stored.gsi1sk?.S).toBe(`${String(job.createdAt).padStart(15, '0')}#${job.id}`);
+      expect(Number(stored.expiresAt?.N)).toBe(Math.floor(job.createdAt / 1000) + 30 * 86400);
+    });
 
-  it('keeps a LIVE item while the job is unfinished and a REQ item for its request key, both with the TTL', async () => {
-    const clock = new ManualClock();
-    const store = open(clock);
-    const job = newJob(clock, { requestKey: `slack:trigger-${n}` });
-    await store.create(job);
-    const expiresAt = String(Math.floor(job.createdAt / 1000) + 30 * 86400);
-    expect(await item('LIVE', `JOB#${job.id}`)).toMatchObject({ jobId: { S: job.id }, expiresAt: { N: expiresAt } });
-    expect(await item(`REQ#${job.requestKey}`, 'REQ')).toMatchObject({ jobId: { S: job.id }, expiresAt: { N: expiresAt } });
-    await store.transition(job.id, ['queued'], 'submitting');
-    expect(await item('LIVE', `JOB#${job.id}`)).toBeDefined();
-    await store.transition(job.id, ['submitting'], 'cancelled', { finishedAt: clock.now() });
-    expect(await item('LIVE', `JOB#${job.id}`)).toBeUndefined();
-    expect(await item(`REQ#${job.requestKey}`, 'REQ')).toBeDefined();
-    // A job created final never enters the LIVE list.
-    const done = newJob(clock, { state: 'delivered', finishedAt: clock.now() });
-    await store.create(done);
-    expect(await item('LIVE', `JOB#${done.id}`)).toBeUndefined();
-    expect((await store.listByState(['delivered'])).map((j) => j.id)).toContain(done.id);
-  });
+    it('keeps a LIVE item while the job is unfinished and a REQ item for its request key, both with the TTL', async () => {
+      const clock = new ManualClock();
+      const store = open(clock);
+      const job = newJob(clock, { requestKey: `slack:trigger-${n}` });
+      await store.create(job);
+      const expiresAt = String(Math.floor(job.createdAt / 1000) + 30 * 86400);
+      expect(await item('LIVE', `JOB#${job.id}`)).toMatchObject({ jobId: { S: job.id }, expiresAt: { N: expiresAt } });
+      expect(await item(`REQ#${job.requestKey}`, 'REQ')).toMatchObject({ jobId: { S: job.id }, expiresAt: { N: expiresAt } });
+      await store.transition(job.id, ['queued'], 'submitting');
+      expect(await item('LIVE', `JOB#${job.id}`)).toBeDefined();
+      await store.transition(job.id, ['submitting'], 'cancelled', { finishedAt: clock.now() });
+      expect(await item('LIVE', `JOB#${job.id}`)).toBeUndefined();
+      expect(await item(`REQ#${job.requestKey}`, 'REQ')).toBeDefined();
+      // A job created final never enters the LIVE list.
+      const done = newJob(clock, { state: 'delivered', finishedAt: clock.now() });
+      await store.create(done);
+      expect(await item('LIVE', `JOB#${done.id}`)).toBeUndefined();
+      expect((await store.listByState(['delivered'])).map((j) => j.id)).toContain(done.id);
+    });
 
-  it('keeps a slot hold as a HOLD item of the owner, bumps the owner\'s SLOTS version, and deletes the hold with the job\'s create', async () => {
-    const clock = new ManualClock();
-    const store = open(clock);
-    const userId = `U-slots-${++n}`;
-    const owner = `USER#slack#${userId}`;
-    const hold = { id: `h${n}`, owner: { platform: 'slack' as const, userId }, expiresAt: clock.now() + 60_000 };
-    const limits = { maxLive: 2, dailyQuota: 0, deliveredSince: 0 };
-    expect(await store.reserve(hold, limits)).toEqual({ held: true });
-    expect(await item(owner, `HOLD#${hold.id}`)).toMatchObject({ holdUntil: { N: String(hold.expiresAt) }, expiresAt: { N: String(Math.ceil(hold.expiresAt / 1000)) } });
-    expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '1' } });
-    expect(await store.reserve({ ...hold, id: `h${n}b` }, limits)).toEqual({ held: true });
-    expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '2' } });
+    it('keeps a slot hold as a HOLD item of the owner, bumps the owner\'s SLOTS version, and deletes the hold with the job\'s create', async () => {
+      const clock = new ManualClock();
+      const store = open(clock);
+      const userId = `U-slots-${++n}`;
+      const owner = `USER#slack#${userId}`;
+      const hold = { id: `h${n}`, owner: { platform: 'slack' as const, userId }, expiresAt: clock.now() + 60_000 };
+      const limits = { maxLive: 2, dailyQuota: 0, deliveredSince: 0 };
+      expect(await store.reserve(hold, limits)).toEqual({ held: true });
+      expect(await item(owner, `HOLD#${hold.id}`)).toMatchObject({ holdUntil: { N: String(hold.expiresAt) }, expiresAt: { N: String(Math.ceil(hold.expiresAt / 1000)) } });
+      expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '1' } });
+      expect(await store.reserve({ ...hold, id: `h${n}b` }, limits)).toEqual({ held: true });
+      expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '2' } });
 
-    const job = newJob(clock, { requester: { platform: 'slack', userId } });
-    await store.create(job, hold);
-    expect(await item(owner, `HOLD#${hold.id}`)).toBeUndefined();
-    expect(await item('LIVE', `JOB#${job.id}`)).toMatchObject({ owner: { S: owner } });
-    // A refusal writes nothing.
-    expect(await store.reserve({ ...hold, id: `h${n}c` }, limits)).toMatchObject({ held: false, reason: 'live', inProgress: 2 });
-    expect(await item(owner, `HOLD#h${n}c`)).toBeUndefined();
-    expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '2' } });
-  });
+      const job = newJob(clock, { requester: { platform: 'slack', userId } });
+      await store.create(job, hold);
+      expect(await item(owner, `HOLD#${hold.id}`)).toBeUndefined();
+      expect(await item('LIVE', `JOB#${job.id}`)).toMatchObject({ owner: { S: owner } });
+      // A refusal writes nothing.
+      expect(await store.reserve({ ...hold, id: `h${n}c` }, limits)).toMatchObject({ held: false, reason: 'live', inProgress: 2 });
+      expect(await item(owner, `HOLD#h${n}c`)).toBeUndefined();
+      expect(await item(owner, 'SLOTS')).toMatchObject({ version: { N: '2' } });
+    });
 
-  it('counts a live job written before LIVE items carried their owner', async () => {
-    const clock = new ManualClock();
-    const store = open(clock);
-    const userId = `U-legacy-${++n}`;
-    const job = newJob(clock, { requester: { platform: 'slack', userId } });
-    await store.create(job);
-    await base.send(
-      new UpdateItemCommand({ TableName: res.table, Key: { pk: { S: 'LIVE' }, sk: { S: `JOB#${job.id}` } }, UpdateExpression: 'REMOVE #owner', ExpressionAttributeNames: { '#owner': 'owner' } }),
-    );
-    const hold = { id: `h${n}`, owner: { platform: 'slack' as const, userId }, expiresAt: clock.now() + 60_000 };
-    expect(await store.reserve(hold, { maxLive: 1, dailyQuota: 0, deliveredSince: 0 })).toMatchObject({ held: false, reason: 'live', inProgress: 1 });
+    it('counts a live job written before LIVE items carried their owner', async () => {
+      const clock = new ManualClock();
+      const store = open(clock);
+      const userId = `U-legacy-${++n}`;
+      const job = newJob(clock, { requester: { platform: 'slack', userId } });
+      await store.create(job);
+      await base.send(
+        new UpdateItemCommand({ TableName: table, Key: { pk: { S: 'LIVE' }, sk: { S: `JOB#${job.id}` } }, UpdateExpression: 'REMOVE #owner', ExpressionAttributeNames: { '#owner': 'owner' } }),
+      );
+      const hold = { id: `h${n}`, owner: { platform: 'slack' as const, userId }, expiresAt: clock.now() + 60_000 };
+      expect(await store.reserve(hold, { maxLive: 1, dailyQuota: 0, deliveredSince: 0 })).toMatchObject({ held: false, reason: 'live', inProgress: 1 });
+    });
   });
 });
 

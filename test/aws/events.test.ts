@@ -1,13 +1,14 @@
 // EventBridge → SQS → SqsEventConsumer against moto: delivery by the rule, delete-after-handle, loose parsing.
-import { GetQueueAttributesCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SqsEventConsumer, parseStateChange, type ProcessingJobStateChange } from '../../bot/aws/events.js';
 import { eventually, testLogger } from '../support/harness.js';
-import { REGION, awsJson, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, awsJson, createResources, queueDepth as depthOf, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
-function putEvent(moto: Moto, detail: Record<string, unknown>, source = 'aws.sagemaker') {
+/** A state change on the file's bus (createResources: the rule infra puts on the default bus, on a bus of its own). */
+function putEvent(moto: Moto, bus: string, detail: Record<string, unknown>, source = 'aws.sagemaker') {
   return awsJson(moto.url, 'AWSEvents.PutEvents', {
-    Entries: [{ Source: source, DetailType: 'SageMaker Processing Job State Change', Detail: JSON.stringify(detail) }],
+    Entries: [{ EventBusName: bus, Source: source, DetailType: 'SageMaker Processing Job State Change', Detail: JSON.stringify(detail) }],
   });
 }
 
@@ -19,9 +20,12 @@ describe('job events through EventBridge and SQS', () => {
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
+    moto = await useMoto();
     res = await createResources(moto.url, 'ev');
     sqs = new SQSClient({ region: REGION, endpoint: moto.url });
+  });
+  beforeEach(async () => {
+    res = await routeEventsToNewQueue(moto.url, res); // the last test's stopped consumer still polls the old one
   });
   afterEach(async () => {
     await consumer?.stop();
@@ -32,12 +36,7 @@ describe('job events through EventBridge and SQS', () => {
     await moto?.stop();
   });
 
-  async function queueDepth(): Promise<number> {
-    const a = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: res.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-    );
-    return Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  }
+  const queueDepth = () => depthOf(sqs, res.queueUrl);
 
   function consume(handler: (c: ProcessingJobStateChange) => Promise<void>): void {
     consumer = new SqsEventConsumer({ sqs, queueUrl: res.queueUrl, logger: testLogger(), waitSeconds: 1, errorBackoffMs: 50 });
@@ -48,9 +47,9 @@ describe('job events through EventBridge and SQS', () => {
     const seen: ProcessingJobStateChange[] = [];
     consume(async (c) => void seen.push(c));
     // Not ours: another prefix and another source never reach the queue.
-    await putEvent(moto, { ProcessingJobName: 'other-app-1', ProcessingJobStatus: 'Completed' });
-    await putEvent(moto, { ProcessingJobName: 'videobot-x', ProcessingJobStatus: 'Completed' }, 'my.app');
-    await putEvent(moto, {
+    await putEvent(moto, res.eventBus, { ProcessingJobName: 'other-app-1', ProcessingJobStatus: 'Completed' });
+    await putEvent(moto, res.eventBus, { ProcessingJobName: 'videobot-x', ProcessingJobStatus: 'Completed' }, 'my.app');
+    await putEvent(moto, res.eventBus, {
       ProcessingJobName: 'videobot-j1',
       ProcessingJobStatus: 'Failed',
       FailureReason: 'AlgorithmError: see logs',
@@ -76,7 +75,7 @@ describe('job events through EventBridge and SQS', () => {
       calls++;
       if (calls === 1) throw new Error('store unavailable');
     });
-    await putEvent(moto, { ProcessingJobName: 'videobot-j2', ProcessingJobStatus: 'Completed' });
+    await putEvent(moto, res.eventBus, { ProcessingJobName: 'videobot-j2', ProcessingJobStatus: 'Completed' });
     // The queue's visibility timeout is 1 s: the failed message comes back and the second try succeeds.
     await eventually(() => calls >= 2, 10_000, 'redelivery');
     await eventually(async () => (await queueDepth()) === 0, 5000, 'delete');

@@ -51,16 +51,31 @@ export async function snsCall(motoUrl: string, params: Record<string, string>): 
 
 /** An SNS topic in moto that delivers to the queue (the SNS envelope unless `raw`), as infra subscribes it. */
 export async function createTopicToQueue(motoUrl: string, name: string, queueArn: string, raw = false): Promise<string> {
+  const arn = await createTopic(motoUrl, name);
+  await subscribeQueue(motoUrl, arn, queueArn, raw);
+  return arn;
+}
+
+/** An SNS topic in moto; returns its ARN. */
+export async function createTopic(motoUrl: string, name: string): Promise<string> {
   const created = await snsCall(motoUrl, { Action: 'CreateTopic', Name: name });
-  const arn = /<TopicArn>([^<]+)<\/TopicArn>/.exec(created)![1]!;
-  await snsCall(motoUrl, {
+  return /<TopicArn>([^<]+)<\/TopicArn>/.exec(created)![1]!;
+}
+
+/** Subscribes the queue to the topic (raw: without the SNS envelope); returns the subscription's ARN. */
+export async function subscribeQueue(motoUrl: string, topicArn: string, queueArn: string, raw = false): Promise<string> {
+  const subscribed = await snsCall(motoUrl, {
     Action: 'Subscribe',
-    TopicArn: arn,
+    TopicArn: topicArn,
     Protocol: 'sqs',
     Endpoint: queueArn,
     ...(raw ? { 'Attributes.entry.1.key': 'RawMessageDelivery', 'Attributes.entry.1.value': 'true' } : {}),
   });
-  return arn;
+  return /<SubscriptionArn>([^<]+)<\/SubscriptionArn>/.exec(subscribed)![1]!;
+}
+
+export async function unsubscribe(motoUrl: string, subscriptionArn: string): Promise<void> {
+  await snsCall(motoUrl, { Action: 'Unsubscribe', SubscriptionArn: subscriptionArn });
 }
 
 export interface QueuedRequest {

@@ -1,6 +1,8 @@
 // A drivable loopback fake of SageMaker's JSON API for processing jobs (Create / Describe / Stop), after the
 // API reference: it checks names and the request's shape, keeps jobs InProgress until the test moves them,
-// writes the job's outputs into the (moto) S3 output bucket and puts the state-change event on the (moto) bus.
+// writes the job's outputs into the (moto) S3 output bucket and puts the state-change event on the (moto) bus: the
+// test file's own bus (createResources' eventBus), where SageMaker uses the default one, so files sharing the run's
+// moto server do not get each other's events.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { REGION, awsJson } from './moto.js';
@@ -29,6 +31,8 @@ class ApiError extends Error {
 
 export interface FakeSageMakerOptions {
   readonly motoUrl: string;
+  /** The event bus the state changes go to (createResources' eventBus). */
+  readonly eventBus: string;
   /** Put an InProgress event on the bus when a job is created (SageMaker does). */
   readonly emitOnCreate?: boolean;
   /** Leave ProcessingOutputConfig out of event details, so the bot must describe the job to find its id. */
@@ -52,6 +56,8 @@ export class FakeSageMaker {
   readonly calls: { target: string; body: Json }[] = [];
   /** While set, every CreateProcessingJob is answered with this error (after the request's shape was checked). */
   refuseCreate: CreateRefusal | undefined;
+  /** State changes being put on the bus now (StopProcessingJob's second one goes out after the call answered). */
+  private readonly publishing = new Set<Promise<void>>();
   private server?: Server;
   private readonly s3: S3Client;
   url = '';
@@ -148,11 +154,15 @@ export class FakeSageMaker {
     if (job.status !== 'InProgress') throw new ApiError('ValidationException', `The processing job ${name} is in status ${job.status} and cannot be stopped`);
     job.status = 'Stopping';
     await this.publish(name);
-    setTimeout(() => {
-      job.status = 'Stopped';
-      job.endedAt = Date.now() / 1000;
-      void this.publish(name);
-    }, 20);
+    const stopped = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        job.status = 'Stopped';
+        job.endedAt = Date.now() / 1000;
+        resolve(this.publish(name));
+      }, 20),
+    );
+    this.publishing.add(stopped);
+    void stopped.catch(() => {}).finally(() => this.publishing.delete(stopped));
     return {};
   }
 
@@ -186,13 +196,19 @@ export class FakeSageMaker {
     };
   }
 
-  /** Puts the job's current state on the default event bus, as SageMaker does on every status change. */
+  /** Resolves once every state change published so far is on the bus (and so in the queue its rule feeds). */
+  async published(): Promise<void> {
+    while (this.publishing.size) await Promise.allSettled([...this.publishing]);
+  }
+
+  /** Puts the job's current state on the event bus, as SageMaker does on every status change. */
   async publish(name: string): Promise<void> {
     const detail = this.describe(this.mustFind(name));
     if (this.options.thinEvents) delete detail.ProcessingOutputConfig;
     const out = await awsJson(this.options.motoUrl, 'AWSEvents.PutEvents', {
       Entries: [
         {
+          EventBusName: this.options.eventBus,
           Source: 'aws.sagemaker',
           DetailType: 'SageMaker Processing Job State Change',
           Detail: JSON.stringify(detail),

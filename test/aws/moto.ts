@@ -1,12 +1,13 @@
-// Starts moto in server mode (from the project's .venv) on a free loopback port, and creates the AWS resources.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { resolve } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+// moto in server mode (from the project's .venv): the run's shared server (test/aws/moto-global.ts) or one of the
+// file's own, and the AWS resources a test file works in, under names of its own.
+import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { inject } from 'vitest';
 import { JOB_TABLE } from '../../bot/aws/table-layout.js';
+import { startMoto, type Moto } from './moto-server.js';
+
+export { freePort, startMoto, type Moto } from './moto-server.js';
 
 export const REGION = 'us-east-1';
 
@@ -18,55 +19,30 @@ export function useDummyCredentials(): void {
   delete process.env.AWS_PROFILE;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
+/**
+ * The run's moto server when vitest.config.ts has test/aws/moto-global.ts as a globalSetup (its stop() leaves it
+ * running for the other files), else a server of this file's own. Either way the file works in resources of its own
+ * (createResources, createJobTable), so it sees nothing another file does.
+ */
+export async function useMoto(): Promise<Moto> {
+  const broker = inject('motoBroker');
+  if (!broker) return startMoto();
+  const r = await fetch(broker);
+  if (!r.ok) throw new Error(`the run's moto server did not start: ${await r.text()}`);
+  const { url } = (await r.json()) as { url: string };
+  return { url, stop: async () => {} };
 }
 
-export interface Moto {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-/** `.venv/bin/python -m moto.server`; `bash scripts/setup-python.sh` creates the venv with moto[server]. */
-export async function startMoto(): Promise<Moto> {
-  const python = resolve('.venv/bin/python');
-  if (!existsSync(python)) throw new Error('moto needs the project venv: run `bash scripts/setup-python.sh` first');
-  const port = await freePort();
-  const child: ChildProcess = spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto exited (${child.exitCode}): ${stderr}`);
-    try {
-      const r = await fetch(`${url}/moto-api/`);
-      if (r.ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) throw new Error(`moto did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
-        child.once('exit', () => res());
-        child.kill('SIGTERM');
-      }),
-  };
+/**
+ * Messages in the queue, in flight included. A consumer deletes a message only once its handler resolved, so 0 means
+ * every message that reached the queue has been handled: what a test waits for before it checks that a duplicate
+ * or late event changed nothing (instead of sleeping "long enough" for it to arrive).
+ */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
 /** One AWS JSON-protocol call against moto without an SDK client (EventBridge has none in package.json). */
@@ -98,56 +74,109 @@ export interface AwsResources {
   readonly table: string;
   readonly queueUrl: string;
   readonly queueArn: string;
+  /**
+   * The event bus whose state-change rule feeds the queue: the file's own, where SageMaker uses the account's default
+   * bus, so that on a moto server shared by the run one file's processing-job events never reach another's queue.
+   */
+  readonly eventBus: string;
+  /** The state-change rule on that bus, and the suffix of every name here. */
+  readonly rule: string;
+  readonly suffix: string;
+}
+
+/** A unique, lower-case suffix for resource names. */
+export function uniqueSuffix(tag: string): string {
+  return `${tag}-${Math.random().toString(36).slice(2, 8)}`.toLowerCase();
+}
+
+/** The job table with infra's key schema, indexes and TTL (bot/aws/table-layout.ts). */
+export async function createJobTable(motoUrl: string, table: string): Promise<void> {
+  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl });
+  try {
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          JOB_TABLE.partitionKey,
+          JOB_TABLE.sortKey,
+          JOB_TABLE.userIndex.partitionKey,
+          JOB_TABLE.userIndex.sortKey,
+          JOB_TABLE.conversationIndex.partitionKey,
+          JOB_TABLE.conversationIndex.sortKey,
+        ].map((name) => ({
+          AttributeName: name,
+          AttributeType: 'S',
+        })),
+        KeySchema: [
+          { AttributeName: JOB_TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: JOB_TABLE.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [JOB_TABLE.userIndex, JOB_TABLE.conversationIndex].map((index) => ({
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
+          ],
+          Projection: { ProjectionType: 'ALL' as const },
+        })),
+      }),
+    );
+    await ddb.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: JOB_TABLE.ttlAttribute, Enabled: true } }));
+  } finally {
+    ddb.destroy();
+  }
+}
+
+export async function deleteTable(motoUrl: string, table: string): Promise<void> {
+  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl });
+  try {
+    await ddb.send(new DeleteTableCommand({ TableName: table }));
+  } finally {
+    ddb.destroy();
+  }
+}
+
+/** An event queue as infra makes it (a 1 s visibility timeout here, so a failed message comes back soon). */
+export async function createQueue(motoUrl: string, name: string): Promise<{ queueUrl: string; queueArn: string }> {
+  const sqs = new SQSClient({ region: REGION, endpoint: motoUrl });
+  try {
+    const queue = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '1' } }));
+    const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue.QueueUrl!, AttributeNames: ['QueueArn'] }));
+    return { queueUrl: queue.QueueUrl!, queueArn: attrs.Attributes!.QueueArn! };
+  } finally {
+    sqs.destroy();
+  }
+}
+
+/**
+ * A fresh queue that the file's state-change rule feeds from now on, instead of the last one. For a test whose bot
+ * starts after another test's bot stopped: a stopped consumer's long poll goes on waiting in moto for up to its wait
+ * time, takes the first message that arrives and hides it for the visibility timeout, a second's delay for the next
+ * bot on the same queue.
+ */
+export async function routeEventsToNewQueue(motoUrl: string, res: AwsResources): Promise<AwsResources> {
+  const { queueUrl, queueArn } = await createQueue(motoUrl, `videobot-events-${uniqueSuffix(res.suffix)}`);
+  await awsJson(motoUrl, 'AWSEvents.PutTargets', { Rule: res.rule, EventBusName: res.eventBus, Targets: [{ Id: 'bot-queue', Arn: queueArn }] });
+  return { ...res, queueUrl, queueArn };
 }
 
 /** Buckets, the job table (infra's key schema), and a queue fed by the state-change rule; names unique per call. */
 export async function createResources(motoUrl: string, tag: string): Promise<AwsResources> {
-  const suffix = `${tag}-${Math.random().toString(36).slice(2, 8)}`.toLowerCase();
+  const suffix = uniqueSuffix(tag);
   const s3 = new S3Client({ region: REGION, endpoint: motoUrl, forcePathStyle: true });
-  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl });
-  const sqs = new SQSClient({ region: REGION, endpoint: motoUrl });
   const inputBucket = `videobot-input-${suffix}`;
   const outputBucket = `videobot-output-${suffix}`;
   const table = `videobot-jobs-${suffix}`;
+  const eventBus = `videobot-bus-${suffix}`;
+  const rule = `videobot-jobs-${suffix}`;
   await s3.send(new CreateBucketCommand({ Bucket: inputBucket }));
   await s3.send(new CreateBucketCommand({ Bucket: outputBucket }));
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        JOB_TABLE.partitionKey,
-        JOB_TABLE.sortKey,
-        JOB_TABLE.userIndex.partitionKey,
-        JOB_TABLE.userIndex.sortKey,
-        JOB_TABLE.conversationIndex.partitionKey,
-        JOB_TABLE.conversationIndex.sortKey,
-      ].map((name) => ({
-        AttributeName: name,
-        AttributeType: 'S',
-      })),
-      KeySchema: [
-        { AttributeName: JOB_TABLE.partitionKey, KeyType: 'HASH' },
-        { AttributeName: JOB_TABLE.sortKey, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [JOB_TABLE.userIndex, JOB_TABLE.conversationIndex].map((index) => ({
-        IndexName: index.name,
-        KeySchema: [
-          { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
-          { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
-        ],
-        Projection: { ProjectionType: 'ALL' as const },
-      })),
-    }),
-  );
-  await ddb.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: JOB_TABLE.ttlAttribute, Enabled: true } }));
-  const queue = await sqs.send(new CreateQueueCommand({ QueueName: `videobot-events-${suffix}`, Attributes: { VisibilityTimeout: '1' } }));
-  const queueUrl = queue.QueueUrl!;
-  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-  const queueArn = attrs.Attributes!.QueueArn!;
-  const rule = `videobot-jobs-${suffix}`;
-  await awsJson(motoUrl, 'AWSEvents.PutRule', { Name: rule, EventPattern: JSON.stringify(PROCESSING_EVENT_PATTERN), State: 'ENABLED' });
-  await awsJson(motoUrl, 'AWSEvents.PutTargets', { Rule: rule, Targets: [{ Id: 'bot-queue', Arn: queueArn }] });
-  for (const c of [s3, ddb, sqs]) c.destroy();
-  return { inputBucket, outputBucket, table, queueUrl, queueArn };
+  s3.destroy();
+  await createJobTable(motoUrl, table);
+  const { queueUrl, queueArn } = await createQueue(motoUrl, `videobot-events-${suffix}`);
+  await awsJson(motoUrl, 'AWSEvents.CreateEventBus', { Name: eventBus });
+  await awsJson(motoUrl, 'AWSEvents.PutRule', { Name: rule, EventBusName: eventBus, EventPattern: JSON.stringify(PROCESSING_EVENT_PATTERN), State: 'ENABLED' });
+  await awsJson(motoUrl, 'AWSEvents.PutTargets', { Rule: rule, EventBusName: eventBus, Targets: [{ Id: 'bot-queue', Arn: queueArn }] });
+  return { inputBucket, outputBucket, table, queueUrl, queueArn, eventBus, rule, suffix };
 }

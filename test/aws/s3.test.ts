@@ -3,7 +3,7 @@ import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../bot/aws/s3.js';
 import { FaultProxy } from './fault-proxy.js';
-import { REGION, createResources, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, createResources, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
 describe('S3ObjectStore', () => {
   let moto: Moto;
@@ -15,7 +15,7 @@ describe('S3ObjectStore', () => {
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
+    moto = await useMoto();
     res = await createResources(moto.url, 's3');
     proxy = new FaultProxy(moto.url);
     await proxy.start();

@@ -21,7 +21,7 @@ import pino from 'pino';
 import type { ChatSurface, RunnerEvent, StatusView } from '../../bot/core/ports.js';
 import { createHarness, eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
-import { REGION, createResources, freePort, startMoto, useDummyCredentials, type AwsResources, type Moto } from './moto.js';
+import { REGION, createResources, freePort, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
 describe('processing job names', () => {
   it('derives the name from the job id and attempt, within SageMaker\'s pattern', () => {
@@ -91,10 +91,10 @@ describe('SageMakerRunner', () => {
 
   beforeAll(async () => {
     useDummyCredentials();
-    moto = await startMoto();
+    moto = await useMoto();
     res = await createResources(moto.url, 'sm');
     // Events without the job's description: the runner must describe the job to learn its id.
-    fake = new FakeSageMaker({ motoUrl: moto.url, thinEvents: true });
+    fake = new FakeSageMaker({ motoUrl: moto.url, eventBus: res.eventBus, thinEvents: true });
     await fake.start();
     sagemaker = new SageMakerClient({ region: REGION, endpoint: fake.url });
     s3 = new S3Client({ region: REGION, endpoint: moto.url, forcePathStyle: true });
@@ -215,7 +215,7 @@ describe('SageMakerRunner', () => {
 
   describe('a job name with no job', () => {
     it('is told by the error\'s name, whichever words come with it: SageMaker\'s ValidationException', async () => {
-      const strict = new FakeSageMaker({ motoUrl: moto.url, missingJobError: 'ValidationException' });
+      const strict = new FakeSageMaker({ motoUrl: moto.url, eventBus: res.eventBus, missingJobError: 'ValidationException' });
       await strict.start();
       const client = new SageMakerClient({ region: REGION, endpoint: strict.url });
       try {
