@@ -157,6 +157,9 @@ class Server:
             conn.close()
             return None
         if import_time_env(request["env"]) != self.import_env:
+            differ = sorted(set(import_time_env(request["env"]).items()) ^ set(self.import_env.items()))
+            print(f"forkserver: fallback for {request['argv'][:3]}: {sorted({k for k, _ in differ})} differ",
+                  file=sys.stderr, flush=True)
             conn.sendall(b"fallback\n")
             for fd in fds:
                 os.close(fd)
@@ -169,6 +172,7 @@ class Server:
             return self.become_child(conn, fds, request)
         for fd in fds:
             os.close(fd)
+        print(f"forkserver: {pid} runs {request['argv'][:3]}", file=sys.stderr, flush=True)
         self.children[pid] = conn
         self.conns[conn] = pid
         conn.setblocking(False)
