@@ -2,7 +2,7 @@
 // the LIVE list and request-key items).
 import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JOB_TABLE } from '../../bot/aws/table-layout.js';
 import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
 import type { Job } from '../../bot/core/job.js';
@@ -10,7 +10,7 @@ import { sampleJob } from '../support/fixtures.js';
 import { ManualClock } from '../support/harness.js';
 import { describeJobStoreContract } from '../support/job-store-contract.js';
 import { describeSettingsStoreContract } from '../support/settings-store-contract.js';
-import { REGION, createJobTable, deleteTable, uniqueSuffix, useDummyCredentials, useMoto, type Moto } from './moto.js';
+import { REGION, createJobTable, uniqueSuffix, useDummyCredentials, useMoto, type Moto } from './moto.js';
 
 let n = 0;
 function newJob(clock: ManualClock, over: Partial<Job> = {}): Job {
@@ -45,7 +45,7 @@ describe('DynamoJobStore', () => {
   /**
    * A table per test, not one for the file: moto copies the whole table for every item of a transaction (to roll it
    * back), and scans all of it for an index query, so on a table that grew through the file the last tests took
-   * seconds each.
+   * seconds each. The tables stay until moto stops (a few small ones; dropping each cost a request per test).
    */
   let table = '';
   const suffix = uniqueSuffix('ddb');
@@ -53,7 +53,6 @@ describe('DynamoJobStore', () => {
   const freshTable = async () => {
     table = `videobot-jobs-${suffix}-${++tables}`;
     await createJobTable(moto.url, table);
-    return table;
   };
   const open = (clock: ManualClock, c = client) => new DynamoJobStore({ client: c, tableName: table, clock, ttlDays: 30 });
 
@@ -71,19 +70,18 @@ describe('DynamoJobStore', () => {
     await moto?.stop();
   });
 
-  // Each contract test on a table of its own, dropped after it. Its racing writers still race: all of them read
-  // before any of them writes.
+  // Each contract test on a table of its own. Its racing writers still race: all of them read before any of them
+  // writes.
   const openOnFreshTable = async (c: DynamoDBDocumentClient) => {
     const clock = new ManualClock();
-    const name = await freshTable();
-    return { store: open(clock, c), clock, close: () => deleteTable(moto.url, name) };
+    await freshTable();
+    return { store: open(clock, c), clock, close: async () => {} };
   };
   describeJobStoreContract('DynamoJobStore', () => openOnFreshTable(serialClient));
   describeSettingsStoreContract('DynamoJobStore', () => openOnFreshTable(client));
 
   describe('item layout', () => {
     beforeEach(freshTable);
-    afterEach(() => deleteTable(moto.url, table));
 
     const item = async (pk: string, sk: string) =>
       (await base.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }))).Item;

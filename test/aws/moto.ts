@@ -1,6 +1,6 @@
 // moto in server mode (from the project's .venv): the run's shared server (test/aws/moto-global.ts) or one of the
 // file's own, and the AWS resources a test file works in, under names of its own.
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { inject } from 'vitest';
@@ -123,15 +123,6 @@ export async function createJobTable(motoUrl: string, table: string): Promise<vo
       }),
     );
     await ddb.send(new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: JOB_TABLE.ttlAttribute, Enabled: true } }));
-  } finally {
-    ddb.destroy();
-  }
-}
-
-export async function deleteTable(motoUrl: string, table: string): Promise<void> {
-  const ddb = new DynamoDBClient({ region: REGION, endpoint: motoUrl });
-  try {
-    await ddb.send(new DeleteTableCommand({ TableName: table }));
   } finally {
     ddb.destroy();
   }
