@@ -6,10 +6,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { execFileSync } from 'node:child_process';
-import { createAwsBackend, type AwsSettings } from './aws/backend.js';
-import { idleGpuNotes } from './aws/instance-gpus.js';
-import { parseInstanceTypes } from './aws/sagemaker.js';
-import { registerCommands } from './chat/discord/register.js';
+// The AWS backend and the Discord SDK are imported when a config or command needs them (await import below): a local bot
+// on the terminal chat starts without loading discord.js, Bolt or the AWS SDK (~1.5 s; test/startup-imports.test.ts).
+import type { AwsSettings } from './aws/backend.js';
 import { createChats } from './chat/registry.js';
 import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, processIo, runGenerate, type CommandBackend, type CommandIo } from './cli.js';
 import { AWS_REQUIRED, ConfigError, loadConfig, requiredSettings, type Config } from './config.js';
@@ -247,9 +246,19 @@ export function awsSettings(config: Config): AwsSettings {
   };
 }
 
+/** SAGEMAKER_INSTANCE_TYPES as preset → type (loadConfig has checked each pair; bot/aws/sagemaker.ts parseInstanceTypes
+ * says the same, but importing it here would load the SageMaker client for every bot). */
+function parseInstanceTypes(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(pairs.map((pair) => {
+    const at = pair.indexOf('=');
+    return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
+  }));
+}
+
 /** `role`: the bot consumes the AWS job-event queue; a one-shot command leaves it to the bot and looks its job up. */
 async function buildBackend(config: Config, logger: Logger, env: Record<string, string | undefined>, role: 'bot' | 'command'): Promise<Backend> {
   if (config.VIDEOBOT_BACKEND === 'local') return buildLocalBackend(config, logger, env);
+  const [{ createAwsBackend }, { idleGpuNotes }] = await Promise.all([import('./aws/backend.js'), import('./aws/instance-gpus.js')]);
   const aws = createAwsBackend(awsSettings(config), logger, { consumeEvents: role === 'bot' });
   const enhancer = enhancerFor(config).enhancer ?? aws.enhancer;
   return {
@@ -354,6 +363,7 @@ async function registerDiscord(config: Config, io: Pick<CommandIo, 'stdout' | 's
     io.stderr.write('Set DISCORD_TOKEN (the bot token from the Developer Portal, Bot page) to register commands.\n');
     return 2;
   }
+  const { registerCommands } = await import('./chat/discord/register.js');
   const result = await registerCommands({
     token: config.DISCORD_TOKEN,
     ...(config.DISCORD_APPLICATION_ID ? { applicationId: config.DISCORD_APPLICATION_ID } : {}),
@@ -375,6 +385,7 @@ async function stageModels(config: Config, presets: readonly string[], io: Pick<
     return 2;
   }
   const logger = createLogger(config, undefined);
+  const { createAwsBackend } = await import('./aws/backend.js');
   const aws = createAwsBackend(awsSettings(config), logger);
   try {
     for (const preset of presets) {
