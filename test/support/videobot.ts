@@ -1,6 +1,7 @@
 // Runs `videobot` for tests: commands in this process through bot/main.ts's main (what bin/videobot.mjs calls, with a
-// test's stdout, stderr and signals), or the real entry point as a child process where a test needs a process of its
-// own (the bot beside a command, a bot killed and started again, the one end-to-end run of bin/videobot.mjs).
+// test's stdout, stderr and signals), or the real entry point, bin/videobot.mjs, as a child process (spawnVideobot: the
+// one end-to-end run of it). Bots that need a process of their own (beside a command, killed and started again) run
+// from a bundle of bot/main.ts instead: support/harness.ts botBundle.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
