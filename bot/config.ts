@@ -52,6 +52,12 @@ export const configSchema = z.object({
   VIDEOBOT_DEVICE: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
   /** Keep the model loaded between videos in resident workers (`python -m processing serve`); false: one process per video. */
   VIDEOBOT_RESIDENT_WORKER: bool.default(true),
+  /**
+   * How often the bot and each `videobot generate` look at the shared queue and renew its lease (core/scope.ts
+   * DEFAULT_QUEUE_POLL_MS); the lease lasts 15 s, so at most 5 s. Tests shorten it; a job another process freed room
+   * for waits up to this long.
+   */
+  VIDEOBOT_QUEUE_POLL_MS: int(50, 5000).default(1000),
   /** ffmpeg for shrinking videos over a chat's upload limit; default: the one imageio-ffmpeg ships in .venv, else `ffmpeg` on PATH. */
   VIDEOBOT_FFMPEG: optionalString,
 

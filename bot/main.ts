@@ -319,7 +319,7 @@ function buildService(config: Config, backend: Backend, surfaces: ChatSurface[],
     ...(backend.checkModel ? { checkModel: backend.checkModel } : {}),
     settings: backend.settingsStore,
     ...(backend.moderators ? { moderators: backend.moderators } : {}),
-    ...(scope ? { scope } : {}),
+    ...(scope ? { scope: scope.lease ? { ...scope, queuePollMs: config.VIDEOBOT_QUEUE_POLL_MS } : scope } : {}),
   });
 }
 

@@ -26,6 +26,8 @@ const sharedDataDir = freshDataDir();
 
 /** The stub job: the processing contract without torch (test/support/stub-job.mjs), also for `processing probe`. */
 const STUB = { VIDEOBOT_PYTHON: STUB_PYTHON };
+/** Where processes share a data folder: the one that waits looks at the queue every 100 ms instead of every second. */
+const QUICK_QUEUE = { VIDEOBOT_QUEUE_POLL_MS: '100' };
 
 function env(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // The models folder inside the data folder: every job process then names the data folder on its command line.
@@ -187,8 +189,8 @@ describe('videobot generate with the stub job', () => {
     for (let i = 0; i < 20; i++) {
       await store.create(sampleJob(`jold${i}`, { state: 'delivered', requester: me, conversation: { platform: 'cli', channelId: 'cli' }, createdAt: Date.now(), finishedAt: Date.now() }));
     }
-    const a = start(dataDir, ['generate', 'a bee', '--model', 'tiny-random', '--frames', '9', '--steps', '2', '--seed', '5'], STUB);
-    const b = start(dataDir, ['generate', 'a cat', '--model', 'tiny-random', '--frames', '17', '--steps', '1', '--seed', '6'], STUB);
+    const a = start(dataDir, ['generate', 'a bee', '--model', 'tiny-random', '--frames', '9', '--steps', '2', '--seed', '5'], { ...STUB, ...QUICK_QUEUE });
+    const b = start(dataDir, ['generate', 'a cat', '--model', 'tiny-random', '--frames', '17', '--steps', '1', '--seed', '6'], { ...STUB, ...QUICK_QUEUE });
     const [codeA, codeB] = await Promise.all([a.exit, b.exit]);
     expect(codeA, a.err()).toBe(0);
     expect(codeB, b.err()).toBe(0);
@@ -210,10 +212,10 @@ describe('videobot generate with the stub job', () => {
   it('runs while the bot runs: the bot (a process of its own) runs the job, the command reports it', async () => {
     const dataDir = freshDataDir();
     mkdirSync(dataDir, { recursive: true });
-    const bot = spawnBot(bundle, env(dataDir, { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', ...STUB }));
+    const bot = spawnBot(bundle, env(dataDir, { VIDEOBOT_CHAT: 'shell', VIDEOBOT_DEFAULT_MODEL: 'tiny-random', ...STUB, ...QUICK_QUEUE }));
     try {
       await eventually(() => bot.out().includes('type /help'), 60_000, 'the bot to start');
-      const r = await videobotIn(dataDir, STUB, 'generate', 'a fox', '--model', 'tiny-random', '--frames', '9', '--steps', '1');
+      const r = await videobotIn(dataDir, { ...STUB, ...QUICK_QUEUE }, 'generate', 'a fox', '--model', 'tiny-random', '--frames', '9', '--steps', '1');
       expect(r.status, r.stderr).toBe(0);
       const id = jobIdOf(r.stderr)!;
       expect(lastLine(r.stdout)).toContain(`/jobs/${id}/output/video.mp4`);
