@@ -18,10 +18,18 @@ describe('loadConfig', () => {
     expect(c.VIDEOBOT_ALLOW_DOWNLOAD).toBe(true);
   });
 
+  it('polls the shared queue once a second unless told otherwise (50 to 5000 ms: the lease lasts 15 s)', () => {
+    expect(loadConfig({}).VIDEOBOT_QUEUE_POLL_MS).toBe(1000);
+    expect(loadConfig({ VIDEOBOT_QUEUE_POLL_MS: '50' }).VIDEOBOT_QUEUE_POLL_MS).toBe(50);
+    expect(loadConfig({ VIDEOBOT_QUEUE_POLL_MS: '5000' }).VIDEOBOT_QUEUE_POLL_MS).toBe(5000);
+  });
+
   it.each([
     [{ VIDEOBOT_MAX_CONCURRENT_JOBS: 'many' }, /VIDEOBOT_MAX_CONCURRENT_JOBS/],
     [{ VIDEOBOT_DEFAULT_MODEL: 'sora' }, /VIDEOBOT_DEFAULT_MODEL/],
     [{ VIDEOBOT_CHAT: 'irc' }, /VIDEOBOT_CHAT/],
+    [{ VIDEOBOT_QUEUE_POLL_MS: '10' }, /VIDEOBOT_QUEUE_POLL_MS/],
+    [{ VIDEOBOT_QUEUE_POLL_MS: '15000' }, /VIDEOBOT_QUEUE_POLL_MS/],
     [{ OPENAI_BASE_URL: 'not a url' }, /OPENAI_BASE_URL/],
     [{ VIDEOBOT_CHAT: 'slack' }, /Slack needs SLACK_BOT_TOKEN/],
     [{ VIDEOBOT_CHAT: 'slack', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_MODE: 'http' }, /SLACK_SIGNING_SECRET/],
