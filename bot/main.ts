@@ -58,9 +58,11 @@ const USAGE = `Usage:
                                 make one video; progress on stderr, the MP4 path as the last line of stdout
   videobot generate --extend JOB ["new prompt"]
                                 continue a finished video from its last frame; the joined MP4's path last on stdout
-  videobot models stage PRESET [PRESET…]
+  videobot models stage PRESET [PRESET…] [--cpu | --instance-type TYPE]
                                 AWS backend: copy a preset's weights from Hugging Face into the S3 model cache
-                                (a one-off SageMaker job that may use the internet; generation jobs never do)
+                                (a one-off SageMaker job that may use the internet; generation jobs never do), on
+                                the preset's GPU instance type, which also saves its compile cache there;
+                                --cpu: weights only, on a CPU instance; --instance-type: for another GPU type
   videobot discord register     register the Discord slash commands (guild if DISCORD_GUILD_ID is set)
   videobot help                 this text
 Configuration: environment variables or a .env file (see README.md).
@@ -375,27 +377,63 @@ async function registerDiscord(config: Config, io: Pick<CommandIo, 'stdout' | 's
   return 0;
 }
 
-async function stageModels(config: Config, presets: readonly string[], io: Pick<CommandIo, 'stdout' | 'stderr'>): Promise<number> {
+async function stageModels(config: Config, args: readonly string[], io: Pick<CommandIo, 'stdout' | 'stderr'>): Promise<number> {
   if (config.VIDEOBOT_BACKEND !== 'aws') {
     io.stderr.write('`videobot models stage` fills the S3 model cache, so it needs VIDEOBOT_BACKEND=aws. Locally, put the weights in VIDEOBOT_MODELS_DIR/<preset>/ or set VIDEOBOT_ALLOW_DOWNLOAD=true.\n');
     return 2;
   }
+  const parsed = stageArguments(args);
+  if ('problem' in parsed) {
+    io.stderr.write(`${parsed.problem}\n`);
+    return 2;
+  }
+  const { presets, options } = parsed;
   if (presets.length === 0) {
     io.stderr.write('Which model? e.g. `videobot models stage cogvideox-5b`\n');
     return 2;
+  }
+  if (options.instanceType) {
+    const { processingInstanceTypeProblem } = await import('./aws/instance-types.js');
+    const problem = processingInstanceTypeProblem(options.instanceType, '--instance-type');
+    if (problem) {
+      io.stderr.write(`${problem}\n`);
+      return 2;
+    }
   }
   const logger = createLogger(config, undefined);
   const { createAwsBackend } = await import('./aws/backend.js');
   const aws = createAwsBackend(awsSettings(config), logger);
   try {
     for (const preset of presets) {
-      const result = await aws.stageModel(preset);
-      io.stdout.write(result.staged ? `${preset}: staging job ${result.jobName} started; weights go to ${result.destination}\n` : `${preset}: nothing to stage (${result.reason})\n`);
+      const result = await aws.stageModel(preset, options);
+      io.stdout.write(
+        result.staged
+          ? `${preset}: staging job ${result.jobName} started on ${result.instanceType}; weights go to ${result.destination}\n`
+          : `${preset}: nothing to stage (${result.reason})\n`,
+      );
     }
     return 0;
   } finally {
     await aws.close();
   }
+}
+
+/** `models stage` arguments: presets, then at most one of --cpu and --instance-type TYPE (a type Processing offers). */
+function stageArguments(args: readonly string[]): { presets: string[]; options: { onCpu?: boolean; instanceType?: string } } | { problem: string } {
+  const presets: string[] = [];
+  const options: { onCpu?: boolean; instanceType?: string } = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--cpu') options.onCpu = true;
+    else if (arg === '--instance-type' || arg.startsWith('--instance-type=')) {
+      const type = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++i];
+      if (!type) return { problem: '--instance-type needs a type, e.g. --instance-type ml.g6e.2xlarge' };
+      options.instanceType = type;
+    } else if (arg.startsWith('-')) return { problem: `unknown option ${arg}; models stage takes --cpu or --instance-type TYPE` };
+    else presets.push(arg);
+  }
+  if (options.onCpu && options.instanceType) return { problem: 'choose one of --cpu and --instance-type' };
+  return { presets, options };
 }
 
 export async function main(argv: readonly string[], rawEnv: NodeJS.ProcessEnv, io: CommandIo = processIo()): Promise<number> {

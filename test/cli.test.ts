@@ -105,6 +105,35 @@ describe('start-up errors: one sentence and exit code 3, no stack trace', () => 
   });
 });
 
+describe('videobot models stage: bad arguments get one sentence and exit code 2 before anything reaches AWS', () => {
+  // A complete AWS configuration that points nowhere: every case below must stop before the first request.
+  const aws = {
+    PATH: process.env.PATH,
+    VIDEOBOT_BACKEND: 'aws',
+    AWS_REGION: 'us-east-1',
+    VIDEOBOT_INPUT_BUCKET: 'in',
+    VIDEOBOT_OUTPUT_BUCKET: 'out',
+    VIDEOBOT_JOB_TABLE: 'jobs',
+    VIDEOBOT_EVENTS_QUEUE_URL: 'http://127.0.0.1:9/000000000000/events',
+    VIDEOBOT_MODEL_CACHE_URI: 's3://in/models/',
+    SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/videobot-staging',
+    SAGEMAKER_IMAGE_URI: '123456789012.dkr.ecr.us-east-1.amazonaws.com/videobot-processing:abc',
+    VIDEOBOT_ENHANCER: 'off',
+  };
+  it.each([
+    [['cogvideox-5b', '--gpu'], 'unknown option --gpu; models stage takes --cpu or --instance-type TYPE'],
+    [['cogvideox-5b', '--instance-type'], '--instance-type needs a type, e.g. --instance-type ml.g6e.2xlarge'],
+    [['cogvideox-5b', '--cpu', '--instance-type', 'ml.g6e.2xlarge'], 'choose one of --cpu and --instance-type'],
+    [['cogvideox-5b', '--instance-type=ml.p5.48xlarge'], '"ml.p5.48xlarge" (--instance-type) is not an instance type SageMaker offers for Processing jobs; nearest valid choices: ml.p5.4xlarge'],
+    [['--cpu'], 'Which model? e.g. `videobot models stage cogvideox-5b`'],
+  ])('%j', async (args, sentence) => {
+    const r = await runCommand(['models', 'stage', ...args], aws);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().startsWith(sentence), r.stderr).toBe(true);
+    expect(r.stdout).toBe('');
+  });
+});
+
 describe('bad input: one sentence and exit code 2, nothing started', () => {
   it('a bad flag', async () => {
     const r = await videobot('generate', 'a bee', '--model', 'tiny-random', '--steps', '0');

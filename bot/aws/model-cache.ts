@@ -2,7 +2,10 @@
 import { CreateProcessingJobCommand, type SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { getPreset, PRESET_IDS } from '../core/presets.js';
 import { asPrefixUri } from './clients.js';
-import { CONTAINER, type ProcessingSettings } from './sagemaker.js';
+import { CONTAINER, instanceTypeFor, type ProcessingSettings } from './sagemaker.js';
+
+/** A download-only staging job (`onCpu`): no GPU, a large disk. */
+export const CPU_STAGING_INSTANCE_TYPE = 'ml.m5.2xlarge';
 
 export interface StageModelDeps {
   readonly sagemaker: SageMakerClient;
@@ -12,15 +15,22 @@ export interface StageModelDeps {
 }
 
 export interface StageModelOptions {
-  /** Downloading needs no GPU; a CPU instance with a large disk is enough. */
+  /**
+   * Where the staging job runs. By default on the GPU instance type the preset's generation jobs use: after the
+   * download, `stage` compiles the preset's transformer block there and saves the compile cache next to the
+   * weights, keyed by GPU name and torch version, so every later job on that type skips the compile (about 5 s
+   * of its loading; docs/performance.md). Downloading alone needs no GPU: `onCpu` stages on a CPU instance
+   * (cheaper, no compile cache); `instanceType` names any other type.
+   */
   readonly instanceType?: string;
+  readonly onCpu?: boolean;
   readonly volumeGb?: number;
   readonly maxRuntimeSeconds?: number;
 }
 
 export type StageModelResult =
   | { readonly staged: false; readonly reason: string }
-  | { readonly staged: true; readonly jobName: string; readonly destination: string };
+  | { readonly staged: true; readonly jobName: string; readonly destination: string; readonly instanceType: string };
 
 /**
  * Starts `python -m processing stage --model <preset> --dest /opt/ml/processing/output`. The job writes the
@@ -37,6 +47,7 @@ export async function stageModel(deps: StageModelDeps, preset: string, options: 
   const stamp = new Date((deps.now ?? Date.now)()).toISOString().replace(/[-:T]/g, '').slice(0, 14);
   const slug = preset.replace(/[^a-zA-Z0-9]+/g, '-');
   const jobName = `${settings.jobPrefix}-stage-${slug}-${stamp}`.slice(0, 63).replace(/-+$/, '');
+  const instanceType = stagingInstanceType(settings, preset, options);
   await deps.sagemaker.send(
     new CreateProcessingJobCommand({
       ProcessingJobName: jobName,
@@ -48,7 +59,7 @@ export async function stageModel(deps: StageModelDeps, preset: string, options: 
       ProcessingResources: {
         ClusterConfig: {
           InstanceCount: 1,
-          InstanceType: (options.instanceType ?? 'ml.m5.2xlarge') as never,
+          InstanceType: instanceType as never,
           VolumeSizeInGB: options.volumeGb ?? Math.max(settings.volumeGb, 100),
           // No VolumeKmsKeyId, as for generation jobs (sagemaker.ts): an instanceType override with NVMe
           // storage (g5, g6, p5...) would reject it, and the execution role holds no kms:CreateGrant.
@@ -64,5 +75,10 @@ export async function stageModel(deps: StageModelDeps, preset: string, options: 
       Tags: [{ Key: 'videobot:model-stage', Value: preset }],
     }),
   );
-  return { staged: true, jobName, destination };
+  return { staged: true, jobName, destination, instanceType };
+}
+
+/** The instance type a staging job of `preset` runs on (see StageModelOptions). */
+export function stagingInstanceType(settings: ProcessingSettings, preset: string, options: StageModelOptions = {}): string {
+  return options.instanceType ?? (options.onCpu ? CPU_STAGING_INSTANCE_TYPE : instanceTypeFor(settings, preset));
 }

@@ -404,6 +404,7 @@ describe('SageMakerRunner', () => {
       staged: true,
       jobName: 'videobot-stage-cogvideox1-5-5b-20260102030405',
       destination: `s3://${res.inputBucket}/models/cogvideox1.5-5b/`,
+      instanceType: 'ml.g6e.2xlarge',
     });
     const request = fake.jobs.get('videobot-stage-cogvideox1-5-5b-20260102030405')!.request;
     expect(request).toMatchObject({
@@ -423,6 +424,18 @@ describe('SageMakerRunner', () => {
       InstanceType: 'ml.g6.2xlarge',
       VolumeSizeInGB: 120,
     });
+    // By default on the GPU type the preset's own jobs use (a per-preset override wins over the default type): the
+    // compile cache `stage` saves there is keyed by that GPU. --cpu: weights only, on a CPU instance.
+    const perPreset = { ...settings, instanceTypes: { 'cogvideox-5b': 'ml.p5.4xlarge' } };
+    const typeOf = (r: Awaited<ReturnType<typeof stageModel>>) => (r.staged ? fake.jobs.get(r.jobName)!.request.ProcessingResources.ClusterConfig.InstanceType : undefined);
+    const own = await stageModel({ sagemaker, settings: perPreset, now: () => Date.UTC(2026, 0, 2, 3, 4, 7) }, 'cogvideox-5b');
+    expect(own).toMatchObject({ staged: true, instanceType: 'ml.p5.4xlarge' });
+    expect(typeOf(own)).toBe('ml.p5.4xlarge');
+    const fallback = await stageModel({ sagemaker, settings: perPreset, now: () => Date.UTC(2026, 0, 2, 3, 4, 8) }, 'cogvideox-5b-i2v');
+    expect(typeOf(fallback)).toBe('ml.g6e.2xlarge');
+    const cpu = await stageModel({ sagemaker, settings: perPreset, now: () => Date.UTC(2026, 0, 2, 3, 4, 9) }, 'cogvideox-5b', { onCpu: true });
+    expect(cpu).toMatchObject({ staged: true, instanceType: 'ml.m5.2xlarge' });
+    expect(typeOf(cpu)).toBe('ml.m5.2xlarge');
     expect(await stageModel({ sagemaker, settings }, 'tiny-random')).toMatchObject({ staged: false });
     await expect(stageModel({ sagemaker, settings }, 'nope')).rejects.toThrow(/unknown model/);
   });

@@ -414,7 +414,7 @@ describe('processing jobs the bot may start (CreateProcessingJob conditions)', (
     expect(mayCreate(socket, change(request))).toBe(false);
   });
 
-  it('denies the model-staging job (internet on, CPU instance): that one runs with an administrator’s credentials', async () => {
+  it('denies the model-staging job (internet on): that one runs with an administrator’s credentials', async () => {
     let sent: CreateProcessingJobCommandInput | undefined;
     const sagemaker = { send: async (command: { input: CreateProcessingJobCommandInput }) => void (sent = command.input) } as unknown as SageMakerClient;
     await stageModel({ sagemaker, settings: botSettings(socket) }, 'cogvideox-5b');
