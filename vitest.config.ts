@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // The fork server: real tiny-random jobs fork from one interpreter with torch & co. imported (docs/testing.md).
-    globalSetup: ['test/global-setup.ts'],
+    globalSetup: ['test/global-setup.ts', 'test/aws/moto-global.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // CI has two cores; integration suites start servers and Python children.

@@ -3,7 +3,6 @@
 // contract without torch, steered by cues in the prompt such as stub:hold. Notifications lost or repeated, a restart,
 // a crash, cancels. test/aws/async-runner.test.ts has the real worker's cold start.
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { AsyncEndpointRunner } from '../../bot/aws/async-runner.js';
 import { S3ObjectStore } from '../../bot/aws/s3.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
+import { PYTHON } from '../support/video.js';
 import { HOLD, RecordingChat, conversation, describeOnAsyncEndpoints } from './async-endpoints.js';
 import { REGION } from './moto.js';
 
@@ -139,7 +139,7 @@ describeOnAsyncEndpoints('AsyncEndpointRunner with JobService, moto and the stub
       '    except BadRequest as e: return str(e)',
       'print(json.dumps([reason(b) for b in json.loads(sys.stdin.read())]))',
     ].join('\n');
-    const reasons = JSON.parse(execFileSync(resolve('.venv/bin/python'), ['-c', script], { input: JSON.stringify(bodies), encoding: 'utf8' })) as string[];
+    const reasons = JSON.parse(execFileSync(PYTHON, ['-c', script], { input: JSON.stringify(bodies), encoding: 'utf8' })) as string[];
     for (const [i, body] of bodies.entries()) {
       const r = await fetch(`${url}/invocations`, { method: 'POST', body });
       expect({ status: r.status, answer: await r.json() }).toEqual({ status: 400, answer: { error: reasons[i] } });

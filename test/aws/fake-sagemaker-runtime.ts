@@ -18,10 +18,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PYTHON } from '../support/video.js';
 import { REGION, freePort } from './moto.js';
 
-/** The endpoint container's command before its flags: the real resident worker from the project's venv. */
-export const REAL_WORKER_COMMAND: readonly string[] = [resolve('.venv/bin/python'), '-m', 'processing', 'serve'];
+/** The endpoint container's command before its flags: the real resident worker from the project's venv (through the
+ * tests' fork server when it runs: test/support/video.ts PYTHON). */
+export const REAL_WORKER_COMMAND: readonly string[] = [PYTHON, '-m', 'processing', 'serve'];
 /** The stub worker (test/support/stub-serve-http.mjs) on the node running the tests. */
 export const STUB_WORKER_COMMAND: readonly string[] = [process.execPath, resolve('test/support/stub-serve-http.mjs')];
 
