@@ -12,7 +12,7 @@ import { SqliteJobStore } from '../bot/local/sqlite.js';
 import { sampleJob } from './support/fixtures.js';
 import { botBundle, eventually } from './support/harness.js';
 import { STUB_PYTHON } from './support/stub-job.js';
-import { hasPython, probeVideo, REPO_ROOT } from './support/video.js';
+import { hasPython, probeVideo, PYTHON, REPO_ROOT } from './support/video.js';
 import { runCommand, spawnVideobot, startCommand } from './support/videobot.js';
 
 const dirs: string[] = [];
@@ -161,8 +161,9 @@ describe('bad input: one sentence and exit code 2, nothing started', () => {
 
 describe.skipIf(!hasPython)('bin/videobot.mjs generate with the real job, as a process of its own', () => {
   it('prints progress on stderr and the MP4 path as the last stdout line, and exits', async () => {
-    // The real Python (probe and job), and the real entry point: it must end once the command is done.
-    const run = spawnVideobot(['generate', 'a bee on a flower', '--model', 'tiny-random', '--frames', '17', '--steps', '2', '--seed', '11'], env(freshDataDir()));
+    // The real job (through the tests' fork server: PYTHON, docs/testing.md), and the real entry point: it must end
+    // once the command is done.
+    const run = spawnVideobot(['generate', 'a bee on a flower', '--model', 'tiny-random', '--frames', '17', '--steps', '2', '--seed', '11'], env(freshDataDir(), { VIDEOBOT_PYTHON: PYTHON }));
     const status = await run.exit;
     expect(status, run.err()).toBe(0);
     // Progress is polled: on an idle machine two tiny steps can fall between two polls, so any phase line counts
