@@ -16,32 +16,14 @@ import { AsyncEndpointRunner } from '../../bot/aws/async-runner.js';
 import { DynamoJobStore } from '../../bot/aws/dynamodb.js';
 import { SqsEventConsumer } from '../../bot/aws/events.js';
 import { S3ObjectStore } from '../../bot/aws/s3.js';
-import type { Job } from '../../bot/core/job.js';
-import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { createJobService } from '../../bot/core/service.js';
 import { systemClock } from '../../bot/local/system.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { createTopic, FakeSageMakerRuntime, STUB_WORKER_COMMAND, subscribeQueue, unsubscribe, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
 import { REGION, createQueue, createResources, queueDepth, uniqueSuffix, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { RecordingChat } from '../support/recording-chat.js';
+export { RecordingChat };
 
-export class RecordingChat implements ChatSurface {
-  readonly platform = 'slack' as const;
-  readonly views: { job: Job; view: StatusView }[] = [];
-  readonly videos: { job: Job; bytes: Uint8Array }[] = [];
-  async announce(job: Job) {
-    return job.conversation;
-  }
-  async retract(): Promise<void> {}
-  async showStatus(job: Job, view: StatusView): Promise<void> {
-    this.views.push({ job, view });
-  }
-  async postVideo(job: Job, video: VideoFile): Promise<void> {
-    this.videos.push({ job, bytes: await video.read() });
-  }
-  videosOf(jobId: string) {
-    return this.videos.filter((v) => v.job.id === jobId);
-  }
-}
 
 export const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
 export const ENDPOINT = 'videobot-async-tiny-random';

@@ -5,8 +5,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createAwsBackend, type AwsBackend } from '../../bot/aws/backend.js';
 import { loadConfig } from '../../bot/config.js';
 import { awsSettings } from '../../bot/main.js';
-import type { Job } from '../../bot/core/job.js';
-import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { createJobService, type JobService } from '../../bot/core/service.js';
 import { systemClock } from '../../bot/local/system.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
@@ -14,23 +12,8 @@ import { FakeBedrock } from './fake-bedrock.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
 import { FaultProxy } from './fault-proxy.js';
 import { REGION, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { RecordingChat } from '../support/recording-chat.js';
 
-class RecordingChat implements ChatSurface {
-  readonly platform = 'slack' as const;
-  readonly views: { job: Job; view: StatusView }[] = [];
-  readonly videos: { job: Job; bytes: Uint8Array; link?: string }[] = [];
-  async announce(job: Job) {
-    return job.conversation;
-  }
-  async retract(): Promise<void> {}
-  async showStatus(job: Job, view: StatusView): Promise<void> {
-    this.views.push({ job, view });
-  }
-  async postVideo(job: Job, video: VideoFile): Promise<void> {
-    const link = await video.link(600);
-    this.videos.push({ job, bytes: await video.read(), ...(link ? { link } : {}) });
-  }
-}
 
 const alice = { platform: 'slack' as const, userId: 'U-alice' };
 const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };

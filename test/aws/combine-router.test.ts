@@ -9,8 +9,6 @@ import { createAwsBackend, type AwsBackend } from '../../bot/aws/backend.js';
 import { CombineRoutingRunner, parseQueueEvent, splitQueue, type QueueEvent } from '../../bot/aws/combine-router.js';
 import { SqsEventConsumer, type ProcessingJobStateChange } from '../../bot/aws/events.js';
 import { loadConfig } from '../../bot/config.js';
-import type { Job } from '../../bot/core/job.js';
-import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
 import { createJobService, type JobService } from '../../bot/core/service.js';
 import { awsSettings } from '../../bot/main.js';
 import { systemClock } from '../../bot/local/system.js';
@@ -18,19 +16,8 @@ import { sampleJob } from '../support/fixtures.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
 import { REGION, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { RecordingChat } from '../support/recording-chat.js';
 
-class RecordingChat implements ChatSurface {
-  readonly platform = 'slack' as const;
-  readonly videos: { job: Job; bytes: Uint8Array }[] = [];
-  async announce(job: Job) {
-    return job.conversation;
-  }
-  async retract(): Promise<void> {}
-  async showStatus(_job: Job, _view: StatusView): Promise<void> {}
-  async postVideo(job: Job, video: VideoFile): Promise<void> {
-    this.videos.push({ job, bytes: await video.read() });
-  }
-}
 
 const alice = { platform: 'slack' as const, userId: 'U-alice' };
 const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
