@@ -4,7 +4,7 @@ import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aw
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { inject } from 'vitest';
-import { JOB_TABLE } from '../../bot/aws/table-layout.js';
+import { JOB_TABLE, TABLE_ATTRIBUTES } from '../../bot/aws/table-layout.js';
 import { startMoto, type Moto } from './moto-server.js';
 
 export { freePort, startMoto, type Moto } from './moto-server.js';
@@ -97,14 +97,8 @@ export async function createJobTable(motoUrl: string, table: string): Promise<vo
       new CreateTableCommand({
         TableName: table,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          JOB_TABLE.partitionKey,
-          JOB_TABLE.sortKey,
-          JOB_TABLE.userIndex.partitionKey,
-          JOB_TABLE.userIndex.sortKey,
-          JOB_TABLE.conversationIndex.partitionKey,
-          JOB_TABLE.conversationIndex.sortKey,
-        ].map((name) => ({
+        // Every key attribute of the table and its indexes (the TTL attribute is no key).
+        AttributeDefinitions: TABLE_ATTRIBUTES.filter((name) => name !== JOB_TABLE.ttlAttribute).map((name) => ({
           AttributeName: name,
           AttributeType: 'S',
         })),
