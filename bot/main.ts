@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 // The AWS backend and the Discord SDK are imported when a config or command needs them (await import below): a local bot
 // on the terminal chat starts without loading discord.js, Bolt or the AWS SDK (~1.5 s; test/startup-imports.test.ts).
 import type { AwsSettings } from './aws/backend.js';
+import { parseInstanceTypes } from './aws/instance-types.js';
 import { createChats } from './chat/registry.js';
 import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, processIo, runGenerate, type CommandBackend, type CommandIo } from './cli.js';
 import { AWS_REQUIRED, ConfigError, loadConfig, requiredSettings, type Config } from './config.js';
@@ -246,15 +247,6 @@ export function awsSettings(config: Config): AwsSettings {
         }
       : {}),
   };
-}
-
-/** SAGEMAKER_INSTANCE_TYPES as preset → type (loadConfig has checked each pair; bot/aws/sagemaker.ts parseInstanceTypes
- * says the same, but importing it here would load the SageMaker client for every bot). */
-function parseInstanceTypes(pairs: readonly string[]): Record<string, string> {
-  return Object.fromEntries(pairs.map((pair) => {
-    const at = pair.indexOf('=');
-    return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
-  }));
 }
 
 /** `role`: the bot consumes the AWS job-event queue; a one-shot command leaves it to the bot and looks its job up. */

@@ -1,12 +1,14 @@
 // The instance types SageMaker offers for Processing jobs, as the AWS SDK lists them, and the check every setting naming one goes through.
-import { ProcessingInstanceType } from '@aws-sdk/client-sagemaker';
+import offered from './processing-instance-types.json' with { type: 'json' };
 import { PRESET_IDS } from '../core/presets.js';
 
 /**
- * Every `ml.*` type CreateProcessingJob accepts, from the SDK's `ProcessingInstanceType` (the service model).
+ * Every `ml.*` type CreateProcessingJob accepts: the SDK's `ProcessingInstanceType` (the service model), kept as data so
+ * that checking a setting does not load the SageMaker client at every start (~0.25 s). test/aws/instance-types.test.ts
+ * fails when the installed SDK lists other types; regenerate the file as that test says.
  * Processing offers fewer types than training or hosting: among H100s only `ml.p5.4xlarge`, no `ml.p5.48xlarge`.
  */
-export const PROCESSING_INSTANCE_TYPES: readonly string[] = Object.freeze(Object.values(ProcessingInstanceType).sort());
+export const PROCESSING_INSTANCE_TYPES: readonly string[] = Object.freeze([...offered].sort());
 
 const OFFERED = new Set(PROCESSING_INSTANCE_TYPES);
 
@@ -91,4 +93,17 @@ function editDistance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length]!;
+}
+
+/** `["cogvideox-2b=ml.g6.2xlarge", ...]` → { 'cogvideox-2b': 'ml.g6.2xlarge' } (SAGEMAKER_INSTANCE_TYPES). */
+export function parseInstanceTypes(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    const preset = pair.slice(0, at).trim();
+    const type = pair.slice(at + 1).trim();
+    if (at <= 0 || !type) throw new Error(`SAGEMAKER_INSTANCE_TYPES: expected preset=instance-type, got "${pair}"`);
+    out[preset] = type;
+  }
+  return out;
 }

@@ -47,18 +47,7 @@ export interface ProcessingSettings {
   readonly kmsKeyId?: string;
 }
 
-/** `["cogvideox-2b=ml.g6.2xlarge", ...]` → { 'cogvideox-2b': 'ml.g6.2xlarge' }. */
-export function parseInstanceTypes(pairs: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const at = pair.indexOf('=');
-    const preset = pair.slice(0, at).trim();
-    const type = pair.slice(at + 1).trim();
-    if (at <= 0 || !type) throw new Error(`SAGEMAKER_INSTANCE_TYPES: expected preset=instance-type, got "${pair}"`);
-    out[preset] = type;
-  }
-  return out;
-}
+export { parseInstanceTypes } from './instance-types.js';
 
 /**
  * `<prefix>-<jobId>` for a job's first attempt, `<prefix>-<jobId>-r<n>` for retry n (a retried attempt needs a
