@@ -95,3 +95,53 @@ def test_wan_bench_inputs_are_the_shape_the_pipeline_calls_with():
     assert tuple(inputs["timestep"].shape) == (2, 31 * 22 * 40)
     small = bench_wan.transformer_inputs(bench_wan.SPECS["wan2.1-t2v-1.3b"], transformer, "meta")
     assert tuple(small["hidden_states"].shape) == (2, 48, 21, 60, 104) and tuple(small["timestep"].shape) == (2,)
+
+
+def test_compare_frames_reports_the_float_frames_distance(tmp_path):
+    """1 vs 2 GPUs on the frames before H.264 (the job saves them where VIDEOBOT_BENCH_FRAMES says)."""
+    import numpy as np
+
+    a = np.full((2, 4, 4, 3), 0.5, dtype=np.float16)
+    b = a.copy()
+    b[0, 0, 0, 0] = 0.75
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    same = bench.compare_frames(tmp_path / "a.npy", tmp_path / "a.npy")
+    assert same["rel_diff"] == 0 and same["max_abs_diff"] == 0 and same["psnr_db"] == float("inf")
+    apart = bench.compare_frames(tmp_path / "a.npy", tmp_path / "b.npy")
+    assert apart["max_abs_diff"] == 0.25
+    assert apart["rel_diff"] == pytest.approx(0.25 / (0.5 * 96 ** 0.5), rel=1e-3)
+    assert apart["psnr_db"] == pytest.approx(10 * np.log10(96 / 0.0625), rel=1e-3)
+    assert "error" in bench.compare_frames(tmp_path / "a.npy", tmp_path / "missing.npy")
+
+
+def test_a_job_saves_its_float_frames_only_when_the_bench_asks(tmp_path, monkeypatch):
+    import numpy as np
+
+    from processing import job as job_module
+
+    frames = np.random.default_rng(0).random((3, 8, 8, 3), dtype=np.float32)
+    settings_job = type("J", (), {"fps": 8})()
+    progress = type("P", (), {"phase": lambda self, name: None})()
+    monkeypatch.delenv(job_module.BENCH_FRAMES_ENV, raising=False)
+    job_module.encode(frames, settings_job, tmp_path, progress)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster.jpg", "video.mp4"]
+    monkeypatch.setenv(job_module.BENCH_FRAMES_ENV, str(tmp_path / "frames.npy"))
+    job_module.encode(frames, settings_job, tmp_path, progress)
+    saved = np.load(tmp_path / "frames.npy")
+    assert saved.dtype == np.float16 and saved.shape == frames.shape
+    assert np.abs(saved.astype(np.float32) - frames).max() < 1e-3
+
+
+def test_bench_resident_runs_only_the_series_asked_for(monkeypatch):
+    from processing.benchmarks import bench_resident
+
+    args = bench_resident.parse_args(["--modes", "resident", "--speed", "fast", "--device", "cuda"])
+    assert "--speed" in bench_resident.flags(args) and "fast" in bench_resident.flags(args)
+    ran = []
+    monkeypatch.setattr(bench_resident, "resident_series", lambda root, a: ran.append("resident") or [])
+    monkeypatch.setattr(bench_resident, "one_shot_series", lambda root, a: ran.append("one-shot") or [])
+    assert bench_resident.main(["--modes", "resident", "--json"]) == 0
+    assert ran == ["resident"]
+    assert bench_resident.main(["--json"]) == 0
+    assert ran == ["resident", "resident", "one-shot"]
