@@ -21,11 +21,9 @@ import { systemClock } from '../../bot/local/system.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { createTopic, FakeSageMakerRuntime, STUB_WORKER_COMMAND, subscribeQueue, unsubscribe, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
 import { REGION, createQueue, createResources, queueDepth, uniqueSuffix, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
-import { RecordingChat } from '../support/recording-chat.js';
-export { RecordingChat };
+import { RecordingChat, conversation } from '../support/recording-chat.js';
+export { RecordingChat, conversation };
 
-
-export const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
 export const ENDPOINT = 'videobot-async-tiny-random';
 export const STUB_ENDPOINT = 'videobot-async-stub';
 /** Cue for the stub worker: the job stops after its first denoising step until `<output>release` exists in S3. */

@@ -11,12 +11,8 @@ import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeBedrock } from './fake-bedrock.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
 import { FaultProxy } from './fault-proxy.js';
-import { REGION, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
-import { RecordingChat } from '../support/recording-chat.js';
-
-
-const alice = { platform: 'slack' as const, userId: 'U-alice' };
-const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
+import { REGION, botEnv, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { RecordingChat, alice, conversation } from '../support/recording-chat.js';
 
 describe('AWS backend with JobService', () => {
   let moto: Moto;
@@ -56,15 +52,7 @@ describe('AWS backend with JobService', () => {
 
   function config() {
     return loadConfig({
-      VIDEOBOT_BACKEND: 'aws',
-      AWS_REGION: REGION,
-      VIDEOBOT_INPUT_BUCKET: res.inputBucket,
-      VIDEOBOT_OUTPUT_BUCKET: res.outputBucket,
-      VIDEOBOT_JOB_TABLE: res.table,
-      VIDEOBOT_EVENTS_QUEUE_URL: res.queueUrl,
-      VIDEOBOT_MODEL_CACHE_URI: `s3://${res.inputBucket}/models`,
-      SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/videobot-processing',
-      SAGEMAKER_IMAGE_URI: '123456789012.dkr.ecr.us-east-1.amazonaws.com/videobot-processing:abc',
+      ...botEnv(res),
       SAGEMAKER_INSTANCE_TYPES: 'cogvideox-2b=ml.g6.2xlarge',
       SAGEMAKER_SUBNETS: 'subnet-1,subnet-2',
       SAGEMAKER_SECURITY_GROUPS: 'sg-1',

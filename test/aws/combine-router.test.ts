@@ -15,12 +15,8 @@ import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
-import { REGION, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
-import { RecordingChat } from '../support/recording-chat.js';
-
-
-const alice = { platform: 'slack' as const, userId: 'U-alice' };
-const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
+import { REGION, botEnv, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { RecordingChat, alice, conversation } from '../support/recording-chat.js';
 
 describe('Combine on the asynchronous-endpoint runner', () => {
   let moto: Moto;
@@ -58,15 +54,7 @@ describe('Combine on the asynchronous-endpoint runner', () => {
 
   async function startBot(chat: RecordingChat) {
     const config = loadConfig({
-      VIDEOBOT_BACKEND: 'aws',
-      AWS_REGION: REGION,
-      VIDEOBOT_INPUT_BUCKET: res.inputBucket,
-      VIDEOBOT_OUTPUT_BUCKET: res.outputBucket,
-      VIDEOBOT_JOB_TABLE: res.table,
-      VIDEOBOT_EVENTS_QUEUE_URL: res.queueUrl,
-      VIDEOBOT_MODEL_CACHE_URI: `s3://${res.inputBucket}/models`,
-      SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/videobot-processing',
-      SAGEMAKER_IMAGE_URI: '123456789012.dkr.ecr.us-east-1.amazonaws.com/videobot-processing:abc',
+      ...botEnv(res),
       VIDEOBOT_AWS_RUNNER: 'async',
       // No endpoint serves the clips' model: a Combine sent to the endpoints would be refused.
       VIDEOBOT_ASYNC_ENDPOINTS: 'cogvideox-5b=videobot-async-cogvideox-5b',

@@ -14,7 +14,7 @@ import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
-import { REGION, createResources, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { REGION, botEnv, createResources, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 
 describe('videobot generate on the AWS backend', () => {
   let moto: Moto;
@@ -38,15 +38,7 @@ describe('videobot generate on the AWS backend', () => {
 
   const config = () =>
     loadConfig({
-      VIDEOBOT_BACKEND: 'aws',
-      AWS_REGION: REGION,
-      VIDEOBOT_INPUT_BUCKET: res.inputBucket,
-      VIDEOBOT_OUTPUT_BUCKET: res.outputBucket,
-      VIDEOBOT_JOB_TABLE: res.table,
-      VIDEOBOT_EVENTS_QUEUE_URL: res.queueUrl,
-      VIDEOBOT_MODEL_CACHE_URI: `s3://${res.inputBucket}/models`,
-      SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/videobot-processing',
-      SAGEMAKER_IMAGE_URI: '123456789012.dkr.ecr.us-east-1.amazonaws.com/videobot-processing:abc',
+      ...botEnv(res),
       VIDEOBOT_ENHANCER: 'off',
     });
 

@@ -84,6 +84,24 @@ export interface AwsResources {
   readonly suffix: string;
 }
 
+/**
+ * The bot's AWS settings, environment-shaped, for these resources: what every bot under test starts from (a suite adds
+ * its own runner, enhancer, instance types...). The role and image are placeholders: only the fakes read them.
+ */
+export function botEnv(res: AwsResources): Record<string, string> {
+  return {
+    VIDEOBOT_BACKEND: 'aws',
+    AWS_REGION: REGION,
+    VIDEOBOT_INPUT_BUCKET: res.inputBucket,
+    VIDEOBOT_OUTPUT_BUCKET: res.outputBucket,
+    VIDEOBOT_JOB_TABLE: res.table,
+    VIDEOBOT_EVENTS_QUEUE_URL: res.queueUrl,
+    VIDEOBOT_MODEL_CACHE_URI: `s3://${res.inputBucket}/models`,
+    SAGEMAKER_ROLE_ARN: 'arn:aws:iam::123456789012:role/videobot-processing',
+    SAGEMAKER_IMAGE_URI: '123456789012.dkr.ecr.us-east-1.amazonaws.com/videobot-processing:abc',
+  };
+}
+
 /** A unique, lower-case suffix for resource names. */
 export function uniqueSuffix(tag: string): string {
   return `${tag}-${Math.random().toString(36).slice(2, 8)}`.toLowerCase();

@@ -1,6 +1,10 @@
 // A chat surface that records what the service shows and posts: the backend suites' stand-in for Slack or Discord.
-import type { Job } from '../../bot/core/job.js';
+import type { Conversation, Job } from '../../bot/core/job.js';
 import type { ChatSurface, StatusView, VideoFile } from '../../bot/core/ports.js';
+
+/** The person and the thread the backend suites' jobs come from. */
+export const alice = { platform: 'slack' as const, userId: 'U-alice' };
+export const conversation = { platform: 'slack' as const, channelId: 'C1', threadId: '1700000000.0001' };
 
 export class RecordingChat implements ChatSurface {
   readonly platform = 'slack' as const;
@@ -21,4 +25,20 @@ export class RecordingChat implements ChatSurface {
   videosOf(jobId: string) {
     return this.videos.filter((v) => v.job.id === jobId);
   }
+}
+
+/**
+ * A chat surface that shows nothing: it gives each announced job a status message (`m-<job id>`) and keeps the jobs it
+ * announced; status edits and videos go nowhere. For suites about what the service decides, not what it shows.
+ */
+export class QuietChat implements ChatSurface {
+  readonly platform = 'test' as const;
+  readonly announced: Job[] = [];
+  async announce(job: Job): Promise<Conversation> {
+    this.announced.push(job);
+    return { ...job.conversation, statusMessageId: `m-${job.id}` };
+  }
+  async retract(): Promise<void> {}
+  async showStatus(): Promise<void> {}
+  async postVideo(): Promise<void> {}
 }
