@@ -6,29 +6,17 @@ import { createAwsBackend } from '../../bot/aws/backend.js';
 import { GuardrailModerator, UNAVAILABLE_TEXT } from '../../bot/aws/guardrail.js';
 import { loadConfig } from '../../bot/config.js';
 import { awsSettings } from '../../bot/main.js';
-import type { Conversation, Job } from '../../bot/core/job.js';
-import type { ChatSurface, Logger, StatusView } from '../../bot/core/ports.js';
+import type { Logger } from '../../bot/core/ports.js';
 import { createHarness, eventually, testLogger, type Harness } from '../support/harness.js';
 import { FakeBedrock } from './fake-bedrock.js';
 import { REGION, useDummyCredentials } from './moto.js';
+import { QuietChat } from '../support/recording-chat.js';
 
 /** Keeps what is logged, to check the operator's alert (and that the prompt is not in it). */
 function recordingLogger(lines: Record<string, unknown>[]): Logger {
   const log = (level: string) => (obj: object | string, msg?: string) => void lines.push({ level, ...(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }) });
   const logger: Logger = { info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug'), child: () => logger };
   return logger;
-}
-
-class QuietChat implements ChatSurface {
-  readonly platform = 'test' as const;
-  readonly announced: Job[] = [];
-  async announce(job: Job): Promise<Conversation> {
-    this.announced.push(job);
-    return { ...job.conversation, statusMessageId: `m-${job.id}` };
-  }
-  async retract(): Promise<void> {}
-  async showStatus(_job: Job, _view: StatusView): Promise<void> {}
-  async postVideo(): Promise<void> {}
 }
 
 describe('GuardrailModerator', () => {

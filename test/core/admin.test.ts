@@ -1,19 +1,8 @@
 // Admin commands (bot/core/admin.ts) through JobService.admin: parsing, who may use them, and what they change.
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAdminCommand, parseUserRef } from '../../bot/core/admin.js';
-import type { Conversation, Job } from '../../bot/core/job.js';
-import type { ChatSurface, StatusView } from '../../bot/core/ports.js';
 import { createHarness, eventually, type Harness } from '../support/harness.js';
-
-class QuietChat implements ChatSurface {
-  readonly platform = 'test' as const;
-  async announce(job: Job): Promise<Conversation> {
-    return { ...job.conversation, statusMessageId: `m-${job.id}` };
-  }
-  async retract(): Promise<void> {}
-  async showStatus(_job: Job, _view: StatusView): Promise<void> {}
-  async postVideo(): Promise<void> {}
-}
+import { QuietChat } from '../support/recording-chat.js';
 
 const boss = { platform: 'test' as const, userId: 'boss' };
 const alice = { platform: 'test' as const, userId: 'alice' };

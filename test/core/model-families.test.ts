@@ -3,10 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildJobParams, parseVideoCommand } from '../../bot/core/command.js';
 import { InvalidCommandError } from '../../bot/core/errors.js';
-import type { ChatSurface, StatusView } from '../../bot/core/ports.js';
-import type { Conversation, Job } from '../../bot/core/job.js';
 import { PRESETS, getPreset, imageToVideoPresetFor } from '../../bot/core/presets.js';
 import { createHarness, type Harness } from '../support/harness.js';
+import { QuietChat } from '../support/recording-chat.js';
 
 const ctx = { defaultModel: 'cogvideox-5b', randomSeed: 99 };
 const params = (text: string, image?: string) =>
@@ -83,18 +82,8 @@ describe('--size picks one of the model\'s sizes', () => {
     let h: Harness | undefined;
     afterEach(async () => h?.close());
 
-    class Chat implements ChatSurface {
-      readonly platform = 'test' as const;
-      async announce(job: Job): Promise<Conversation> {
-        return { ...job.conversation, statusMessageId: `m-${job.id}` };
-      }
-      async retract(): Promise<void> {}
-      async showStatus(_job: Job, _view: StatusView): Promise<void> {}
-      async postVideo(): Promise<void> {}
-    }
-
     it('Retry, Regenerate and Edit prompt keep the portrait size of the video they redo', async () => {
-      h = await createHarness([new Chat()], { access: { maxJobsPerUser: 10 } });
+      h = await createHarness([new QuietChat()], { access: { maxJobsPerUser: 10 } });
       const alice = { platform: 'test' as const, userId: 'alice' };
       const conversation = { platform: 'test' as const, channelId: 'C1' };
       const { job } = await h.service.submit({

@@ -1,22 +1,10 @@
 // Moderation (bot/core/moderation.ts): whole-word, case- and accent-insensitive blocked terms, applied at intake before
 // anything is posted or run, before enhancement and on the enhanced prompt; bans; refusals counted.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Conversation, Job } from '../../bot/core/job.js';
 import { BANNED_TEXT, REFUSED_TEXT, findBlockedTerm, normalizeTerm, words } from '../../bot/core/moderation.js';
-import type { ChatSurface, Moderator, StatusView } from '../../bot/core/ports.js';
+import type { Moderator } from '../../bot/core/ports.js';
 import { createHarness, eventually, type Harness } from '../support/harness.js';
-
-class PublicChat implements ChatSurface {
-  readonly platform = 'test' as const;
-  readonly announced: Job[] = [];
-  async announce(job: Job): Promise<Conversation> {
-    this.announced.push(job);
-    return { ...job.conversation, statusMessageId: `m-${job.id}` };
-  }
-  async retract(): Promise<void> {}
-  async showStatus(_job: Job, _view: StatusView): Promise<void> {}
-  async postVideo(): Promise<void> {}
-}
+import { QuietChat } from '../support/recording-chat.js';
 
 const alice = { platform: 'test' as const, userId: 'alice' };
 const conversation = { platform: 'test' as const, channelId: 'C1' };
@@ -48,11 +36,11 @@ describe('blocked-term matching', () => {
 
 describe('moderation in the job service', () => {
   let h: Harness;
-  let chat: PublicChat;
+  let chat: QuietChat;
   afterEach(async () => h?.close());
 
   async function setup(opts: Parameters<typeof createHarness>[1] = {}) {
-    chat = new PublicChat();
+    chat = new QuietChat();
     h = await createHarness([chat], { access: { maxJobsPerUser: 10 }, ...opts });
   }
 
