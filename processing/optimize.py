@@ -5,13 +5,16 @@ list) is in processing/families/; this module holds what is the same for every f
 
 lossless keeps the arithmetic of stock diffusers (bf16 everywhere, same fp32 RoPE maths) and
 only changes how it is scheduled on the GPU: one fused QKV matrix multiply instead of three,
-the fastest SDPA kernel for the shape tried first (cuDNN on Hopper), and regional
-torch.compile of the repeated block (compiled once, reused by all 42 CogVideoX-5B blocks), whose
-Inductor/Triton artefacts persist in a compile-cache file so later jobs skip most of the
-compile. Outputs stay within bf16 rounding of stock (docs/performance.md has the numbers).
+the feed-forward's tanh GELU computed in its matrix multiply's epilogue (cuBLASLt, from the fp32
+accumulator: one bf16 rounding fewer than stock, and no extra pass over the 4x-wide activation),
+the fastest attention kernel for the GPU (FlashAttention-4 on Hopper, else cuDNN SDPA), and
+regional torch.compile of the repeated block (compiled once, reused by all 42 CogVideoX-5B
+blocks; Inductor's coordinate-descent tuning of its fused kernels), whose Inductor/Triton
+artefacts persist in a compile-cache file so later jobs skip most of the compile. Outputs stay
+within bf16 rounding of stock (docs/performance.md has the numbers).
 
-fast adds two lossy steps on top: fp8 (e4m3, per-row/per-channel scaled) matrix multiplies in
-the transformer blocks, and, for families whose block list supports it (CogVideoX), a
+fast adds two lossy steps on top: fp8 (e4m3, per-row/per-channel scaled, fast accumulation)
+matrix multiplies in the transformer blocks, and, for families whose block list supports it (CogVideoX), a
 fixed-schedule step cache that, between a few fully computed warm-up and final steps, computes
 the block stack on one step in `interval` and reuses its cached residual on the others.
 """
@@ -66,9 +69,14 @@ FAST_STEP_CACHE = StepCacheSchedule(warmup=6, cooldown=4, interval=4)
 class Options:
     speed: str
     fuse_qkv: bool = False
+    fuse_gelu: bool = False  # the feed-forward's tanh GELU in its matmul's epilogue (LinearGelu)
     attention: str = "default"
     compile_blocks: bool = False
     compile_backend: str = "inductor"
+    # Inductor's coordinate-descent tuning of the fused kernels around the matmuls and attention:
+    # 1% off a 5b step on an H200 (docs/performance.md) for ~7 s more of cold compile, which the
+    # compile cache saves on every later job.
+    tune_kernels: bool = False
     fp8: bool = False
     fp8_min_features: int = FP8_MIN_FEATURES
     step_cache: StepCacheSchedule | None = None
@@ -95,10 +103,12 @@ def options_for(speed: str, device: str, memory_plan: str = "none") -> Options:
     attention = fa4.choose(tuple(torch.cuda.get_device_capability()) if cuda else None,
                            cuda and fa4.available())
     loading = {"direct_load": cuda and memory_plan == "none", "prewarm": compile_blocks}
+    compiling = {"compile_blocks": compile_blocks, "tune_kernels": compile_blocks}
     if speed == "lossless":
-        return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks, **loading)
+        return Options(speed=speed, fuse_qkv=True, fuse_gelu=True, attention=attention, **compiling, **loading)
     fp8 = cuda and resident and torch.cuda.get_device_capability() >= (8, 9)
-    return Options(speed=speed, fuse_qkv=True, attention=attention, compile_blocks=compile_blocks,
+    # Under fp8 the GELU stays where Inductor fuses it with quantising the next matmul's input.
+    return Options(speed=speed, fuse_qkv=True, fuse_gelu=not fp8, attention=attention, **compiling,
                    fp8=fp8, step_cache=FAST_STEP_CACHE, **loading)
 
 
@@ -134,6 +144,55 @@ def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, backe
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
 
 
+# --- the feed-forward's GELU in the matmul's epilogue ------------------------------------------
+
+@torch.library.custom_op("videobot::linear_gelu_tanh", mutates_args=())
+def linear_gelu_tanh(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """gelu_tanh(x Wᵀ + b). On CUDA one cuBLASLt matmul whose epilogue adds the bias and applies the
+    tanh GELU to the fp32 accumulator (`torch._addmm_activation`); elsewhere the same maths unfused.
+
+    An opaque op, because Inductor would otherwise decompose it back into a matmul and a pointwise
+    kernel that reads and writes the 4x-wide activation once more (25 ms of a 5b step on an H200)."""
+    rows = x.reshape(-1, x.shape[-1])
+    if rows.is_cuda:
+        out = torch._addmm_activation(bias, rows, weight.t(), use_gelu=True)  # tanh GELU on CUDA
+    else:
+        out = F.gelu(F.linear(rows, weight, bias), approximate="tanh")  # CPU's use_gelu is erf's GELU
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+@linear_gelu_tanh.register_fake
+def _linear_gelu_tanh_fake(x, weight, bias):
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+
+class LinearGelu(nn.Module):
+    """diffusers' `GELU(approximate="tanh")` activation module (a Linear, then the GELU) as one op."""
+
+    def __init__(self, gelu: nn.Module):
+        super().__init__()
+        self.proj = gelu.proj  # same parameter, same state-dict key (`...net.0.proj.weight`)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if not isinstance(self.proj, nn.Linear):  # to_fp8 swapped the matmul: the GELU goes on its own
+            return F.gelu(self.proj(hidden_states), approximate="tanh")
+        return linear_gelu_tanh(hidden_states, self.proj.weight, self.proj.bias)
+
+
+def fuse_gelu(block: nn.Module) -> int:
+    """Swaps the block's tanh-GELU activation modules (CogVideoX's and Wan's feed-forward) for LinearGelu."""
+    from diffusers.models.activations import GELU
+
+    swapped = 0
+    for module in list(block.modules()):
+        for name, child in list(module.named_children()):
+            if (type(child) is GELU and child.approximate == "tanh" and child.proj.bias is not None
+                    and child.proj.weight.dtype in (torch.bfloat16, torch.float16, torch.float32)):
+                setattr(module, name, LinearGelu(child))
+                swapped += 1
+    return swapped
+
+
 # --- fp8 ------------------------------------------------------------------------------
 
 def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,8 +205,11 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class Fp8Linear(nn.Module):
     """y = x W^T + b with x and W in float8 (dynamic per-row scale for x, per-output-channel for W).
 
-    On CUDA this is one `torch._scaled_mm` (fp8 tensor cores, bf16 out); elsewhere the same
-    quantised values are multiplied in fp32, which is what tests compare against.
+    On CUDA this is one `torch._scaled_mm` (fp8 tensor cores, bias in the epilogue, bf16 out) with
+    fast accumulation: Hopper's fp8 tensor cores then skip the periodic promotion of partial sums
+    to fp32, 4% off a 5b fp8 step on an H200, 9.5e-3 relative difference from the exact
+    accumulation (docs/performance.md). Elsewhere the same quantised values are multiplied in fp32,
+    which is what tests compare against.
     """
 
     def __init__(self, linear: nn.Linear, work_device: torch.device | None = None):
@@ -165,12 +227,13 @@ class Fp8Linear(nn.Module):
         shape = x.shape
         values, scale = quantize_rows(x.reshape(-1, shape[-1]))
         if values.is_cuda:
+            bias = None if self.bias is None else self.bias.to(self.out_dtype)
             out = torch._scaled_mm(values, self.weight_fp8.t(), scale_a=scale, scale_b=self.weight_scale,
-                                   out_dtype=self.out_dtype)
+                                   bias=bias, out_dtype=self.out_dtype, use_fast_accum=True)
         else:
             out = ((values.float() * scale) @ (self.weight_fp8.float() * self.weight_scale.t()).t()).to(self.out_dtype)
-        if self.bias is not None:
-            out = out + self.bias
+            if self.bias is not None:
+                out = out + self.bias
         return out.reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
@@ -247,9 +310,13 @@ class GuardedCompile:
     """A block's compiled call (what `nn.Module.compile` installs) that falls back to the block's
     eager call when compiling or running the compiled code raises."""
 
-    def __init__(self, block: nn.Module, backend, fallback: CompileFallback, where: str = "first call"):
+    def __init__(self, block: nn.Module, backend, fallback: CompileFallback, where: str = "first call",
+                 tune: bool = False):
         self.block = block
-        self.compiled = torch.compile(block._call_impl, fullgraph=True, dynamic=False, backend=backend)
+        # Inductor's own options only for Inductor (a test's counting backend takes none).
+        options = {"coordinate_descent_tuning": True} if tune and backend == "inductor" else None
+        self.compiled = torch.compile(block._call_impl, fullgraph=True, dynamic=False, backend=backend,
+                                      options=options)
         self.fallback = fallback
         self.where = where
 
@@ -264,10 +331,11 @@ class GuardedCompile:
         return self.block._call_impl(*args, **kwargs)
 
 
-def compile_regionally(blocks, backend, fallback: CompileFallback, where: str = "first call") -> None:
+def compile_regionally(blocks, backend, fallback: CompileFallback, where: str = "first call",
+                       tune: bool = False) -> None:
     """Regional compile: each block gets the same compiled code (one graph for all of them)."""
     for block in blocks:
-        block._compiled_call_impl = GuardedCompile(block, backend, fallback, where)
+        block._compiled_call_impl = GuardedCompile(block, backend, fallback, where, tune)
 
 
 # --- compile cache ------------------------------------------------------------------------
@@ -506,6 +574,7 @@ class Report:
     def __init__(self, speed: str):
         self.speed = speed
         self.fused_qkv = 0
+        self.fused_gelu = 0
         self.attention = "default"
         self.compiled_blocks = 0
         self.fp8_linears = 0
@@ -515,7 +584,8 @@ class Report:
         self.loading: dict | None = None  # set by pipeline.build_pipeline: how the weights were loaded
 
     def to_json(self) -> dict:
-        out = {"speed": self.speed, "fused_qkv": self.fused_qkv, "attention": self.attention,
+        out = {"speed": self.speed, "fused_qkv": self.fused_qkv, "fused_gelu": self.fused_gelu,
+               "attention": self.attention,
                "compiled_blocks": self.compiled_blocks, "fp8_linears": self.fp8_linears,
                "step_cache": None, "compile_cache": None, "loading": self.loading}
         # The kernel that ran: FlashAttention-4 falls back to cuDNN if it fails at run time.
@@ -557,6 +627,9 @@ def apply(pipe, options: Options, *, work_device: str | None = None,
     for block in blocks:
         report.fused_qkv += family.patch_attention(block, options.fuse_qkv, options.attention)
     report.attention = options.attention
+    if options.fuse_gelu:
+        for block in blocks:
+            report.fused_gelu += fuse_gelu(block)
 
     if options.fp8:
         for block in blocks:
@@ -567,7 +640,8 @@ def apply(pipe, options: Options, *, work_device: str | None = None,
         # (from_pretrained leaves requires_grad on, a stand-in or a benchmark model may not).
         transformer.requires_grad_(False)
         report.compile_fallback = CompileFallback()
-        compile_regionally(blocks, options.compile_backend, report.compile_fallback, compile_where)
+        compile_regionally(blocks, options.compile_backend, report.compile_fallback, compile_where,
+                           options.tune_kernels)
         report.compiled_blocks = len(blocks)
         state = CompileCacheState(cache_dir=compile_cache_dir, label=f"{label}-{options.speed}")
         hooks = CompileCache(state, prewarm, report.compile_fallback)

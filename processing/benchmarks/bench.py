@@ -338,6 +338,58 @@ def time_calls(fn, device: str, warmup: int, repeats: int) -> list[float]:
     return times
 
 
+# First match wins: Inductor names a Triton kernel after every op it fused (`..._scaled_mm_...`).
+KERNEL_KINDS = (("attention", ("flash", "fmha", "attention")),
+                ("fused elementwise", ("triton",)),
+                ("matmul", ("gemm", "nvjet", "xmma", "cutlass", "cublas", "_mm")),
+                ("memcpy/memset", ("memcpy", "memset")))
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    return next((kind for kind, keys in KERNEL_KINDS if any(k in lowered for k in keys)), "other")
+
+
+def kernel_times(fn) -> dict:
+    """GPU time of one call by kind of kernel (torch.profiler, CUDA activity only), and the top kernels."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    rows = []
+    for event in prof.key_averages():
+        micros = getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0)
+        if micros > 0:
+            rows.append((micros, event.count, event.key))
+    rows.sort(reverse=True)
+    by_kind: dict[str, float] = {}
+    for micros, _, name in rows:
+        by_kind[kernel_kind(name)] = by_kind.get(kernel_kind(name), 0.0) + micros / 1e3
+    return {"total_ms": round(sum(r[0] for r in rows) / 1e3, 1),
+            "by_kind_ms": {k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])},
+            "top": [[round(m / 1e3, 2), count, name[:120]] for m, count, name in rows[:12]]}
+
+
+def gelu_epilogue_check(device: str) -> dict:
+    """Which GELU the fused matmul computes on this GPU: max |difference| from the tanh and the erf
+    forms in float32 (the tanh one must be ~1e-6, the erf one ~1e-3)."""
+    import torch
+    import torch.nn.functional as F
+
+    from processing import optimize
+
+    g = torch.Generator(device="cpu").manual_seed(11)
+    x = (torch.randn(4096, 1024, generator=g) * 2).to(device)
+    weight = (torch.randn(2048, 1024, generator=g) / 32).to(device)
+    bias = torch.randn(2048, generator=g).to(device)
+    out = optimize.linear_gelu_tanh(x, weight, bias).double()
+    exact = F.linear(x.double(), weight.double(), bias.double())
+    return {"max_abs_vs_tanh": float((out - F.gelu(exact, approximate="tanh")).abs().max()),
+            "max_abs_vs_erf": float((out - F.gelu(exact)).abs().max())}
+
+
 def wall(fn, device: str):
     sync(device)
     started = time.perf_counter()
@@ -599,12 +651,16 @@ class Bench:
                 log.info("linear %-12s %.2f ms  %.0f TFLOP/s", key, out[key]["median_s"] * 1e3, out[key]["tflops"])
         return out
 
-    def _step_variant(self, name: str, pipe, inputs, reference, total_flops) -> dict:
+    @staticmethod
+    def _call(pipe, inputs):
         import torch
 
+        with torch.no_grad():
+            return pipe.transformer(**inputs)[0]
+
+    def _step_variant(self, name: str, pipe, inputs, reference, total_flops) -> dict:
         def step():
-            with torch.no_grad():
-                return pipe.transformer(**inputs)[0]
+            return self._call(pipe, inputs)
 
         reset_peak(self.device)
         first, first_s = wall(step, self.device)
@@ -639,6 +695,9 @@ class Bench:
         results["lossless"], out = self._step_variant("lossless", pipe, inputs, outputs["stock"], total)
         results["lossless"]["optimizations"] = report.to_json()
         outputs["lossless"] = out.cpu()
+        if self.device == "cuda":
+            results["lossless"]["kernels"] = kernel_times(lambda: self._call(pipe, inputs))
+            results["gelu_epilogue"] = gelu_epilogue_check(self.device)
         if report.attention == "fa4":
             # The same compiled blocks with today's cuDNN SDPA instead, for the comparison.
             for block in optimize.blocks_of(pipe.transformer):
@@ -653,6 +712,7 @@ class Bench:
             for block in optimize.blocks_of(pipe.transformer):
                 optimize.to_fp8(block)
             results["fast_fp8_step"], out = self._step_variant("fast-fp8", pipe, inputs, outputs["stock"], total)
+            results["fast_fp8_step"]["kernels"] = kernel_times(lambda: self._call(pipe, inputs))
             outputs["fast_fp8_step"] = out.cpu()
         if self.args.fp32_reference and self.spec.dtype != "float32":
             del pipe, transformer, out

@@ -145,3 +145,22 @@ def test_bench_resident_runs_only_the_series_asked_for(monkeypatch):
     assert ran == ["resident"]
     assert bench_resident.main(["--json"]) == 0
     assert ran == ["resident", "resident", "one-shot"]
+
+
+def test_kernel_kinds_of_the_names_an_h200_profile_shows():
+    names = {
+        "kernel_cutlass_kernel_flash_attncuteflash_fwd_sm90FlashAttentionForwardSm90_object_at_": "attention",
+        "nvjet_sm90_tst_192x192_64x4_2x1_v_bz_coopB_bias_TNN": "matmul",
+        "nvjet_sm90_qqtst_128x128_128x6_2x1_v_bz_ovscale_bias_TNT": "matmul",
+        "sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc": "matmul",
+        "triton_poi_fused__to_copy_add_cat_mul_neg_slice_stack_unbind_unsqueeze_view_5": "fused elementwise",
+        "triton_red_fused__scaled_mm__to_copy_abs_amax_clamp_div_gelu_t_view_10": "fused elementwise",
+        "Memset (Device)": "memcpy/memset",
+        "void at::native::vectorized_layer_norm_kernel<c10::BFloat16, float, false>": "other",
+    }
+    assert {name: bench.kernel_kind(name) for name in names} == names
+
+
+def test_gelu_check_tells_the_tanh_form_from_the_erf_form():
+    check = bench.gelu_epilogue_check("cpu")
+    assert check["max_abs_vs_tanh"] < 1e-4 < check["max_abs_vs_erf"]

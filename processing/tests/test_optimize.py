@@ -50,8 +50,10 @@ def test_options_on_cpu_only_fuse_and_cache():
     assert optimize.options_for("stock", "cpu") == optimize.Options(speed="stock")
     lossless = optimize.options_for("lossless", "cpu")
     assert lossless.fuse_qkv and not lossless.compile_blocks and not lossless.fp8 and lossless.step_cache is None
+    assert lossless.fuse_gelu and not lossless.tune_kernels
     fast = optimize.options_for("fast", "cpu")
     assert fast.step_cache == optimize.FAST_STEP_CACHE and not fast.fp8 and not fast.compile_blocks
+    assert fast.fuse_gelu  # no fp8 here, so nothing else fuses the GELU
     with pytest.raises(ValueError):
         optimize.options_for("ludicrous", "cpu")
 
@@ -67,8 +69,11 @@ def test_options_on_gpus(monkeypatch, capability, plan, compiled, fp8, attention
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: capability)
     lossless = optimize.options_for("lossless", "cuda", plan)
     assert (lossless.compile_blocks, lossless.fp8, lossless.attention) == (compiled, False, attention)
+    assert (lossless.fuse_gelu, lossless.tune_kernels) == (True, compiled)
     fast = optimize.options_for("fast", "cuda", plan)
     assert (fast.compile_blocks, fast.fp8, fast.step_cache) == (compiled, fp8, optimize.FAST_STEP_CACHE)
+    # Under fp8 the GELU stays with the quantisation of the next matmul's input.
+    assert (fast.fuse_gelu, fast.tune_kernels) == (not fp8, compiled)
 
 
 def test_fast_schedule_computes_20_of_50_steps():
@@ -103,6 +108,51 @@ def test_compiled_blocks_trace_whole_and_share_one_graph(stock):
         pipe.transformer(**stock[1])
     assert counter.frame_count == 1
     torch._dynamo.reset()
+
+
+def test_gelu_in_the_matmul_matches_stock_and_keeps_the_weights_names(stock):
+    pipe, report, out, reference = optimised(stock, optimize.Options(speed="lossless", fuse_gelu=True))
+    assert bench.relative_difference(out, reference) < 1e-6
+    assert report.fused_gelu == 2 and report.to_json()["fused_gelu"] == 2
+    ff = pipe.transformer.transformer_blocks[0].ff
+    assert isinstance(ff.net[0], optimize.LinearGelu)
+    # Same parameters under the same names: weights load into a fused model as into a stock one.
+    assert pipe.transformer.state_dict().keys() == stock[0].transformer.state_dict().keys()
+    assert optimize.fuse_gelu(pipe.transformer.transformer_blocks[0]) == 0  # already fused
+
+
+def test_linear_gelu_op_is_tanh_gelu_and_registered_right():
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(3, 5, 16) * 2, torch.randn(24, 16) / 4, torch.randn(24)
+    out = optimize.linear_gelu_tanh(x, weight, bias)
+    exact = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias), approximate="tanh")
+    assert out.shape == (3, 5, 24) and torch.equal(out, exact)
+    erf = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
+    assert (out - erf).abs().max() > 1e-4  # the tanh form, as the model was trained with
+    torch.library.opcheck(optimize.linear_gelu_tanh, (x, weight, bias))
+
+
+def test_fp8_after_the_gelu_fusion_runs_the_gelu_on_its_own():
+    from diffusers.models.activations import GELU
+
+    torch.manual_seed(0)
+    gelu = GELU(64, 2048, approximate="tanh")
+    fused = optimize.LinearGelu(copy.deepcopy(gelu))
+    holder = torch.nn.Sequential(fused)
+    assert optimize.to_fp8(holder, min_features=64) == 1
+    x = torch.randn(4, 64)
+    assert 1e-4 < bench.relative_difference(holder(x), gelu(x)) < 0.06
+
+
+def test_kernel_tuning_is_asked_of_inductor_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: calls.append(kwargs) or fn)
+    block = torch.nn.Linear(2, 2)
+    optimize.compile_regionally([block], "inductor", optimize.CompileFallback(), tune=True)
+    optimize.compile_regionally([block], "inductor", optimize.CompileFallback())
+    optimize.compile_regionally([block], lambda gm, _inputs: gm, optimize.CompileFallback(), tune=True)
+    assert [c["options"] for c in calls] == [{"coordinate_descent_tuning": True}, None, None]
+    assert all(c["fullgraph"] and c["dynamic"] is False for c in calls)
 
 
 def test_fp8_linear_is_close_and_only_replaces_big_matmuls():
