@@ -1,8 +1,10 @@
 // The test-only fork server (test/support/forkserver.py, forkclient.py, test/global-setup.ts): what runs through
 // PYTHON during a vitest run must be what the venv's python would do (files, exit code, stdout, stderr, signals),
-// and a server that is not there must leave the real python, never a failure.
+// and a server that is not there must leave the real python, never a failure. That the tiny-random job through it writes
+// what it writes on a fresh interpreter (files, exit code, stdout, stderr) is checked by pytest, which pays that
+// interpreter's imports: test/python/test_forkserver_job.py (scripts/pytest.sh).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,34 +61,6 @@ describe.skipIf(!hasPython || PYTHON === REAL_PYTHON)('the fork server', () => {
     expect(forked).toEqual(run(REAL_PYTHON, ['-c', code]));
     expect(forked.status).toBe(1);
   }, 120_000);
-
-  it('the tiny-random job through it writes what it writes on the real python: files, exit code, stdout, stderr', async () => {
-    const input = join(work, 'job-in');
-    mkdirSync(input);
-    writeFileSync(join(input, 'job.json'), JSON.stringify({ id: 'fork', model: 'tiny-random', prompt: 'a bee on a flower', seed: 3, frames: 9, steps: 2 }));
-    const job = (python: string, out: string) =>
-      run(python, ['-m', 'processing', 'run', '--input-dir', input, '--output-dir', join(work, out), '--models-dir', join(work, 'models'), '--device', 'cpu']);
-    const forked = job(PYTHON, 'forked');
-    const real = job(REAL_PYTHON, 'real');
-    expect(forked.status, forked.stderr).toBe(0);
-    expect(real.status, real.stderr).toBe(0);
-    expect(forked.stdout).toBe(real.stdout);
-    // The log lines, without their time and the output folder's name.
-    const lines = (s: string, out: string) => s.split('\n').map((l) => l.replace(/^\S+ \S+ /, '').replaceAll(join(work, out), 'OUT'));
-    expect(lines(forked.stderr, 'forked')).toEqual(lines(real.stderr, 'real'));
-    for (const file of ['video.mp4', 'poster.jpg']) {
-      expect(readFileSync(join(work, 'forked', file)), file).toEqual(readFileSync(join(work, 'real', file)));
-    }
-    const progress = (out: string) => ({ ...JSON.parse(readFileSync(join(work, out, 'progress.json'), 'utf8')), elapsed_s: 0, updated_at: '' });
-    expect(progress('forked')).toEqual(progress('real'));
-    // metadata.json: the same but for the times (and the forked job's imports took none).
-    const meta = (out: string) => JSON.parse(readFileSync(join(work, out, 'metadata.json'), 'utf8')) as { runtime: Record<string, unknown>; timings_s: unknown };
-    const timeless = (m: ReturnType<typeof meta>) => {
-      const { load_s: _l, loading_at_s: _a, startup_s: _s, optimizations, ...runtime } = m.runtime as Record<string, unknown> & { optimizations: { loading: object } };
-      return { ...m, timings_s: undefined, runtime: { ...runtime, optimizations: { ...optimizations, loading: { ...optimizations.loading, at_s: undefined } } } };
-    };
-    expect(timeless(meta('forked'))).toEqual(timeless(meta('real')));
-  }, 180_000);
 
   it('keeps the argv in the client\'s command line (tests find job processes by it in /proc)', async () => {
     const { proc, exit } = await started('time.sleep(60)');
