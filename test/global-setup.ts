@@ -1,6 +1,7 @@
 // Once per vitest run: the stand-in python of the test-only fork server (test/support/forkserver.py), so that each
 // real tiny-random job forks from one interpreter that has torch, diffusers and transformers imported instead of
 // importing them itself (~10 s a job on the 2-core machine). docs/testing.md, "The fork server".
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,9 +35,10 @@ export default function setup(): (() => Promise<void>) | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'videobot-forkserver-'));
   const socket = join(dir, 'server.sock');
   const shim = join(dir, 'python');
-  // Nothing starts here: the first real job's client starts the server (a run without one pays nothing). The
-  // socket's path and this process's pid (the server ends with it) are baked in, because LocalRunner passes a
-  // job only an allow-listed environment.
+  // Nothing starts here: the first real job's client starts the server, or test/support/sequencer.ts does
+  // (startForkServer) when the run has a file that needs it (a run without one pays nothing). The socket's path and
+  // this process's pid (the server ends with it) are baked in, because LocalRunner passes a job only an
+  // allow-listed environment.
   writeFileSync(shim, forkShim(socket, process.pid), { mode: 0o755 });
   process.env[FORK_PYTHON_ENV] = shim;
   return async () => {
@@ -45,6 +47,18 @@ export default function setup(): (() => Promise<void>) | undefined {
     if (existsSync(pidFile)) await stop(Number(readFileSync(pidFile, 'utf8')));
     rmSync(dir, { recursive: true, force: true });
   };
+}
+
+/**
+ * Starts the run's fork server now, without waiting for it: a detached `python -m site` through the stand-in, which
+ * starts the server as a real job's client would and ends once its imports are done (and `site` has printed into
+ * /dev/null). test/support/sequencer.ts calls it as the run begins, so that the server imports torch & co. beside the
+ * first files instead of while the first real jobs wait for it. Does nothing when the run is on the real python.
+ */
+export function startForkServer(): void {
+  const shim = process.env[FORK_PYTHON_ENV];
+  if (!shim) return;
+  spawn(shim, ['-m', 'site'], { cwd: REPO_ROOT, detached: true, stdio: 'ignore', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } }).unref();
 }
 
 /** SIGTERM (the server SIGKILLs any job still running), then SIGKILL if it has not ended within 5 s. */
