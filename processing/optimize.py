@@ -9,13 +9,12 @@ the feed-forward's tanh GELU computed in its matrix multiply's epilogue (cuBLASL
 accumulator: one bf16 rounding fewer than stock, and no extra pass over the 4x-wide activation),
 the fastest attention kernel for the GPU (FlashAttention-4 on Hopper, else cuDNN SDPA), and
 regional torch.compile of the repeated block (compiled once, reused by all 42 CogVideoX-5B
-blocks; Inductor's coordinate-descent tuning of its fused kernels), whose Inductor/Triton
-artefacts persist in a compile-cache file so later jobs skip most of the compile. Outputs stay
-within bf16 rounding of stock (docs/performance.md has the numbers).
+blocks), whose Inductor/Triton artefacts persist in a compile-cache file so later jobs skip most
+of the compile. Outputs stay within bf16 rounding of stock (docs/performance.md has the numbers).
 
 fast adds two lossy steps on top: fp8 (e4m3, per-row/per-channel scaled, fast accumulation)
-matrix multiplies in the transformer blocks, and, for families whose block list supports it (CogVideoX), a
-fixed-schedule step cache that, between a few fully computed warm-up and final steps, computes
+matrix multiplies in the transformer blocks, and, for families whose block list supports it
+(CogVideoX), a fixed-schedule step cache that, between a few fully computed warm-up and final steps, computes
 the block stack on one step in `interval` and reuses its cached residual on the others.
 """
 from __future__ import annotations
@@ -73,10 +72,6 @@ class Options:
     attention: str = "default"
     compile_blocks: bool = False
     compile_backend: str = "inductor"
-    # Inductor's coordinate-descent tuning of the fused kernels around the matmuls and attention:
-    # 1% off a 5b step on an H200 (docs/performance.md) for ~7 s more of cold compile, which the
-    # compile cache saves on every later job.
-    tune_kernels: bool = False
     fp8: bool = False
     fp8_min_features: int = FP8_MIN_FEATURES
     step_cache: StepCacheSchedule | None = None
@@ -103,12 +98,12 @@ def options_for(speed: str, device: str, memory_plan: str = "none") -> Options:
     attention = fa4.choose(tuple(torch.cuda.get_device_capability()) if cuda else None,
                            cuda and fa4.available())
     loading = {"direct_load": cuda and memory_plan == "none", "prewarm": compile_blocks}
-    compiling = {"compile_blocks": compile_blocks, "tune_kernels": compile_blocks}
     if speed == "lossless":
-        return Options(speed=speed, fuse_qkv=True, fuse_gelu=True, attention=attention, **compiling, **loading)
+        return Options(speed=speed, fuse_qkv=True, fuse_gelu=True, attention=attention, compile_blocks=compile_blocks,
+                       **loading)
     fp8 = cuda and resident and torch.cuda.get_device_capability() >= (8, 9)
     # Under fp8 the GELU stays where Inductor fuses it with quantising the next matmul's input.
-    return Options(speed=speed, fuse_qkv=True, fuse_gelu=not fp8, attention=attention, **compiling,
+    return Options(speed=speed, fuse_qkv=True, fuse_gelu=not fp8, attention=attention, compile_blocks=compile_blocks,
                    fp8=fp8, step_cache=FAST_STEP_CACHE, **loading)
 
 
@@ -310,13 +305,9 @@ class GuardedCompile:
     """A block's compiled call (what `nn.Module.compile` installs) that falls back to the block's
     eager call when compiling or running the compiled code raises."""
 
-    def __init__(self, block: nn.Module, backend, fallback: CompileFallback, where: str = "first call",
-                 tune: bool = False):
+    def __init__(self, block: nn.Module, backend, fallback: CompileFallback, where: str = "first call"):
         self.block = block
-        # Inductor's own options only for Inductor (a test's counting backend takes none).
-        options = {"coordinate_descent_tuning": True} if tune and backend == "inductor" else None
-        self.compiled = torch.compile(block._call_impl, fullgraph=True, dynamic=False, backend=backend,
-                                      options=options)
+        self.compiled = torch.compile(block._call_impl, fullgraph=True, dynamic=False, backend=backend)
         self.fallback = fallback
         self.where = where
 
@@ -331,11 +322,10 @@ class GuardedCompile:
         return self.block._call_impl(*args, **kwargs)
 
 
-def compile_regionally(blocks, backend, fallback: CompileFallback, where: str = "first call",
-                       tune: bool = False) -> None:
+def compile_regionally(blocks, backend, fallback: CompileFallback, where: str = "first call") -> None:
     """Regional compile: each block gets the same compiled code (one graph for all of them)."""
     for block in blocks:
-        block._compiled_call_impl = GuardedCompile(block, backend, fallback, where, tune)
+        block._compiled_call_impl = GuardedCompile(block, backend, fallback, where)
 
 
 # --- compile cache ------------------------------------------------------------------------
@@ -640,8 +630,7 @@ def apply(pipe, options: Options, *, work_device: str | None = None,
         # (from_pretrained leaves requires_grad on, a stand-in or a benchmark model may not).
         transformer.requires_grad_(False)
         report.compile_fallback = CompileFallback()
-        compile_regionally(blocks, options.compile_backend, report.compile_fallback, compile_where,
-                           options.tune_kernels)
+        compile_regionally(blocks, options.compile_backend, report.compile_fallback, compile_where)
         report.compiled_blocks = len(blocks)
         state = CompileCacheState(cache_dir=compile_cache_dir, label=f"{label}-{options.speed}")
         hooks = CompileCache(state, prewarm, report.compile_fallback)

@@ -50,7 +50,7 @@ def test_options_on_cpu_only_fuse_and_cache():
     assert optimize.options_for("stock", "cpu") == optimize.Options(speed="stock")
     lossless = optimize.options_for("lossless", "cpu")
     assert lossless.fuse_qkv and not lossless.compile_blocks and not lossless.fp8 and lossless.step_cache is None
-    assert lossless.fuse_gelu and not lossless.tune_kernels
+    assert lossless.fuse_gelu
     fast = optimize.options_for("fast", "cpu")
     assert fast.step_cache == optimize.FAST_STEP_CACHE and not fast.fp8 and not fast.compile_blocks
     assert fast.fuse_gelu  # no fp8 here, so nothing else fuses the GELU
@@ -69,11 +69,11 @@ def test_options_on_gpus(monkeypatch, capability, plan, compiled, fp8, attention
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: capability)
     lossless = optimize.options_for("lossless", "cuda", plan)
     assert (lossless.compile_blocks, lossless.fp8, lossless.attention) == (compiled, False, attention)
-    assert (lossless.fuse_gelu, lossless.tune_kernels) == (True, compiled)
+    assert lossless.fuse_gelu
     fast = optimize.options_for("fast", "cuda", plan)
     assert (fast.compile_blocks, fast.fp8, fast.step_cache) == (compiled, fp8, optimize.FAST_STEP_CACHE)
     # Under fp8 the GELU stays with the quantisation of the next matmul's input.
-    assert (fast.fuse_gelu, fast.tune_kernels) == (not fp8, compiled)
+    assert fast.fuse_gelu == (not fp8)
 
 
 def test_fast_schedule_computes_20_of_50_steps():
@@ -142,17 +142,6 @@ def test_fp8_after_the_gelu_fusion_runs_the_gelu_on_its_own():
     assert optimize.to_fp8(holder, min_features=64) == 1
     x = torch.randn(4, 64)
     assert 1e-4 < bench.relative_difference(holder(x), gelu(x)) < 0.06
-
-
-def test_kernel_tuning_is_asked_of_inductor_only(monkeypatch):
-    calls = []
-    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: calls.append(kwargs) or fn)
-    block = torch.nn.Linear(2, 2)
-    optimize.compile_regionally([block], "inductor", optimize.CompileFallback(), tune=True)
-    optimize.compile_regionally([block], "inductor", optimize.CompileFallback())
-    optimize.compile_regionally([block], lambda gm, _inputs: gm, optimize.CompileFallback(), tune=True)
-    assert [c["options"] for c in calls] == [{"coordinate_descent_tuning": True}, None, None]
-    assert all(c["fullgraph"] and c["dynamic"] is False for c in calls)
 
 
 def test_fp8_linear_is_close_and_only_replaces_big_matmuls():
