@@ -10,6 +10,12 @@ import { startMoto, type Moto } from './moto-server.js';
 export { freePort, startMoto, type Moto } from './moto-server.js';
 
 export const REGION = 'us-east-1';
+/**
+ * How often a test asks moto whether something happened (a job's state in DynamoDB, a queue's depth, an object in
+ * S3): each request costs moto ~5 ms of a core, so eventually()'s 20 ms default kept a quarter of one of the two
+ * cores answering polls while the bot under test waited for that core.
+ */
+export const MOTO_POLL_MS = 100;
 
 /** Dummy credentials for the SDK's default chain, in the test process only. */
 export function useDummyCredentials(): void {

@@ -125,14 +125,17 @@ export async function createHarness(
   };
 }
 
-/** Polls until `check` returns a value (not undefined/false), or throws after `timeoutMs`. */
-export async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+/**
+ * Polls until `check` returns a value (not undefined/false), or throws after `timeoutMs`. Every `intervalMs`: 20 ms
+ * suits a check of the test's own memory; a check that asks a server (moto: MOTO_POLL_MS) costs that server CPU.
+ */
+export async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition', intervalMs = 20): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
