@@ -129,9 +129,14 @@ function checkPython(python: string): void {
   }
 }
 
+/** The Python a local bot runs the processing job with: VIDEOBOT_PYTHON, relative to the repository (default its .venv). */
+export function localPython(config: Config): string {
+  return resolve(REPO_ROOT, config.VIDEOBOT_PYTHON);
+}
+
 async function buildLocalBackend(config: Config, logger: Logger, env: Record<string, string | undefined>): Promise<Backend> {
   const dataDir = resolve(config.VIDEOBOT_DATA_DIR);
-  const python = resolve(REPO_ROOT, config.VIDEOBOT_PYTHON);
+  const python = localPython(config);
   checkPython(python);
   const childEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
   const store = new SqliteJobStore(join(dataDir, 'videobot.db'), systemClock);
@@ -273,7 +278,7 @@ async function buildBackend(config: Config, logger: Logger, env: Record<string, 
 function findFfmpeg(config: Config): string | undefined {
   if (config.VIDEOBOT_FFMPEG) return config.VIDEOBOT_FFMPEG;
   try {
-    const python = resolve(REPO_ROOT, config.VIDEOBOT_PYTHON);
+    const python = localPython(config);
     return execFileSync(python, ['-c', 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())'], { encoding: 'utf8', timeout: 30_000 }).trim() || undefined;
   } catch {
     return undefined;
