@@ -3,12 +3,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, requiredSettings } from '../bot/config.js';
-import { awsSettings } from '../bot/main.js';
+import { awsSettings, localPython } from '../bot/main.js';
+import { REPO_ROOT } from './support/video.js';
 
 describe('loadConfig', () => {
   it('gives the embedded defaults for an empty environment', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ VIDEOBOT_CHAT: ['shell'], VIDEOBOT_BACKEND: 'local', VIDEOBOT_DATA_DIR: './var', VIDEOBOT_DEFAULT_MODEL: 'cogvideox-5b', VIDEOBOT_MAX_CONCURRENT_JOBS: 1 });
+  });
+
+  it("runs a local bot's jobs on the repository's .venv python unless VIDEOBOT_PYTHON names another, relative to the repository", () => {
+    expect(localPython(loadConfig({}))).toBe(join(REPO_ROOT, '.venv', 'bin', 'python'));
+    expect(localPython(loadConfig({ VIDEOBOT_PYTHON: 'other/bin/python' }))).toBe(join(REPO_ROOT, 'other', 'bin', 'python'));
+    expect(localPython(loadConfig({ VIDEOBOT_PYTHON: '/usr/bin/python3' }))).toBe('/usr/bin/python3');
   });
 
   it('parses lists, numbers and booleans', () => {
