@@ -100,7 +100,14 @@ export function describeOnAsyncEndpoints(title: string, tests: (fx: AsyncEndpoin
         errorTopicArn,
         workerArgs: ['--progress-interval', '0.05', '--cancel-poll', '0.05'],
       });
-      endpoint = runtime.addEndpoint({ ...real.options, name: STUB_ENDPOINT, workerCommand: STUB_WORKER_COMMAND });
+      // The stub's jobs are held by the test or take milliseconds: its progress and its look for the cancel and
+      // release markers every 200 ms are requests to moto (~5 ms of a core each) that 50 ms would quadruple.
+      endpoint = runtime.addEndpoint({
+        ...real.options,
+        name: STUB_ENDPOINT,
+        workerCommand: STUB_WORKER_COMMAND,
+        workerArgs: ['--progress-interval', '0.2', '--cancel-poll', '0.2'],
+      });
     }, 60_000);
     beforeEach(() => notificationsToNewQueue());
     afterEach(async () => {
@@ -154,7 +161,8 @@ export function describeOnAsyncEndpoints(title: string, tests: (fx: AsyncEndpoin
         events,
         settings: { endpoints: { 'tiny-random': endpointName }, requestTtlSeconds: 600, invocationTimeoutSeconds: 300 },
         logger,
-        progressPollMs: 50,
+        // The real worker's job is over in a second or two: the bot must see it running (its progress in S3).
+        progressPollMs: endpointName === ENDPOINT ? 50 : 200,
       });
       const service = createJobService({
         store,
