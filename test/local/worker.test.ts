@@ -133,8 +133,10 @@ describe('LocalRunner with resident workers', () => {
   }, 60_000);
 
   it('kills a worker that does not stop a cancelled job within the grace period', async () => {
-    const r = await rig({ workerGrace: { cancelGraceMs: 1 } }); // far less than a step takes, so the kill comes first
-    const job = await r.submit('long', LONG);
+    // The job holds without looking for the cancel (stub:deaf), as a job stuck in a step would: only the kill can end
+    // it. (With a 1 ms grace and a job that does look, the job's own stop could, rarely, come first.)
+    const r = await rig({ workerGrace: { cancelGraceMs: 50 } });
+    const job = await r.submit('long', { ...LONG, prompt: `${LONG.prompt} stub:deaf` });
     await denoising(r, 'long');
     const [pid] = r.runner.workerPids;
     await r.runner.cancel(job);

@@ -10,6 +10,7 @@
 //   stub:exit=N      exit N with no result file (a crash)
 //   stub:kill        SIGKILL itself mid-run (killed, e.g. out of memory)
 //   stub:hold        after the first denoising step, wait until OUT/release exists (cancel, restart, queue tests)
+//   stub:deaf        with stub:hold, the hold does not look for a cancel either (a job stuck in a step: the grace kill)
 //   stub:step-ms=N   N ms per denoising step (default 10)
 // The video and poster are copies of test/fixtures/stub-job/ (96×64, 9 frames, 8 fps, H.264), for an Extend
 // (`parent_video`) and a Combine (`mode: combine`) too, once their input files are there: a clip missing from the
@@ -83,7 +84,7 @@ export async function runJob(inputDir, outputDir, cancelled = () => false, obser
     if (step === 1 && cue.kill) process.kill(process.pid, 'SIGKILL');
     if (step === 1 && cue.hold) {
       while (!existsSync(join(outputDir, 'release'))) {
-        if (cancelled()) throw new Cancelled();
+        if (!cue.deaf && cancelled()) throw new Cancelled();
         await sleep(20);
       }
     }
