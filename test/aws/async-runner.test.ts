@@ -64,7 +64,7 @@ describeOnAsyncEndpoints('AsyncEndpointRunner with JobService, moto and the real
   it('queues with no instance, scales out from zero, delivers once; the next video finds the pipeline loaded (real worker)', async () => {
     await fx.real.scaleTo(0);
     const { chat, bot, alice } = await setup(ENDPOINT);
-    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a bee', seed: 42 } });
+    const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a bee', seed: 42, steps: 2 } }); // 2 steps, as the other real jobs: the preset's 4 add nothing here
     await waitState(bot, job.id, 'starting');
     const call = fx.runtime.calls.find((c) => c.headers['x-amzn-sagemaker-inference-id'] === job.id)!;
     expect(call.endpoint).toBe(ENDPOINT);
@@ -85,7 +85,7 @@ describeOnAsyncEndpoints('AsyncEndpointRunner with JobService, moto and the real
     expect(stored?.result?.metadata).toMatchObject({ job: { id: job.id, seed: 42 }, runtime: { resident: false } });
     expect(chat.views.some((v) => v.job.id === job.id && v.view.state === 'running')).toBe(true); // progress from S3
 
-    const { job: second } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a wasp', seed: 43 } });
+    const { job: second } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a wasp', seed: 43, steps: 2 } });
     await waitState(bot, second.id, 'delivered');
     expect((await bot.store.get(second.id))?.result?.metadata).toMatchObject({ runtime: { resident: true } });
     expect(fx.real.backlogSize()).toBe(0);
