@@ -273,14 +273,19 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
         on_step(index + 1)
         return tensors
 
+    from processing import noise
+
     kwargs = {"image": image} if mode == "i2v" else {}
-    result = pipe(
-        prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
-        num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
-        generator=seed_generator(seed), **family_of(preset).call_arguments(preset, mode),
-        output_type="np" if decode else "latent", callback_on_step_end=step_end, max_sequence_length=preset.max_text_tokens,
-        **kwargs,
-    )
+    generator = seed_generator(seed)
+    # The scheduler's noise is drawn ahead, beside the GPU's step, and is the same noise (processing/noise.py).
+    with noise.prefetched(pipe, generator):
+        result = pipe(
+            prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
+            num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
+            generator=generator, **family_of(preset).call_arguments(preset, mode),
+            output_type="np" if decode else "latent", callback_on_step_end=step_end,
+            max_sequence_length=preset.max_text_tokens, **kwargs,
+        )
     if not decode:
         return None
     video = np.asarray(result.frames[0], dtype=np.float32)

@@ -743,6 +743,8 @@ class Bench:
     def _denoise(self, name: str, pipe, steps: int) -> dict:
         import torch
 
+        from processing import noise, pipeline
+
         g = torch.Generator(device="cpu").manual_seed(5)
         dim = pipe.transformer.config.text_embed_dim
         dtype = pipe.transformer.dtype
@@ -756,11 +758,14 @@ class Bench:
             return tensors
 
         def call():
-            return pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, height=self.spec.height,
-                        width=self.spec.width, num_frames=self.spec.frames, num_inference_steps=steps,
-                        guidance_scale=6.0, use_dynamic_cfg=True, output_type="latent",
-                        generator=torch.Generator(device=self.device).manual_seed(6), callback_on_step_end=on_step,
-                        max_sequence_length=TEXT_TOKENS).frames
+            # The job's noise: a CPU generator (a seed is the same video on every device), drawn ahead
+            # beside the GPU's step as pipeline.generate does (processing/noise.py).
+            generator = pipeline.seed_generator(6)
+            with noise.prefetched(pipe, generator):
+                return pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, height=self.spec.height,
+                            width=self.spec.width, num_frames=self.spec.frames, num_inference_steps=steps,
+                            guidance_scale=6.0, use_dynamic_cfg=True, output_type="latent", generator=generator,
+                            callback_on_step_end=on_step, max_sequence_length=TEXT_TOKENS).frames
 
         reset_peak(self.device)
         started = time.perf_counter()

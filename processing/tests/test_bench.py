@@ -164,3 +164,12 @@ def test_kernel_kinds_of_the_names_an_h200_profile_shows():
 def test_gelu_check_tells_the_tanh_form_from_the_erf_form():
     check = bench.gelu_epilogue_check("cpu")
     assert check["max_abs_vs_tanh"] < 1e-4 < check["max_abs_vs_erf"]
+
+
+def test_noise_bench_runs_both_ways_on_cpu(capsys):
+    from processing.benchmarks import noise_bench
+
+    assert noise_bench.main(["--steps", "2", "--step-ms", "5"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for name in noise_bench.LATENTS:
+        assert result[name]["draw_ms_bf16"] > 0 and result[name]["step_ms_ahead"] > 0
