@@ -173,3 +173,13 @@ def test_noise_bench_runs_both_ways_on_cpu(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for name in noise_bench.LATENTS:
         assert result[name]["draw_ms_bf16"] > 0 and result[name]["step_ms_ahead"] > 0
+
+
+def test_ab_step_compares_an_option_both_ways_on_cpu(capsys):
+    from processing.benchmarks import ab_step
+
+    assert ab_step.main(["--preset", "tiny-random", "--option", "fuse_gelu", "--rounds", "2", "--repeats", "1",
+                         "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(result["median_s_with"]) == len(result["median_s_without"]) == 2
+    assert result["rel_diff"] < 1e-6  # on the CPU the fused op is the same maths
