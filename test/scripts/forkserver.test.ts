@@ -26,9 +26,9 @@ function run(python: string, args: string[], input = '') {
 const serverPid = () => Number(readFileSync(join(dirname(PYTHON), 'server.sock.pid'), 'utf8'));
 const ended = (pid: number) => !existsSync(`/proc/${pid}`) || /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
-/** A `python -c CODE` through PYTHON that prints its pid first; resolves once that pid is known. */
-async function started(code: string) {
-  const proc = spawn(PYTHON, ['-c', `import os, sys, time\nprint(os.getpid(), flush=True)\n${code}`, 'marker'], { cwd: REPO_ROOT, env: ENV });
+/** A `python -c CODE` through PYTHON that runs `setup`, then prints its pid; resolves once that pid is known. */
+async function started(code: string, setup = '') {
+  const proc = spawn(PYTHON, ['-c', `import os, sys, time\n${setup}\nprint(os.getpid(), flush=True)\n${code}`, 'marker'], { cwd: REPO_ROOT, env: ENV });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
@@ -78,7 +78,8 @@ describe.skipIf(!hasPython || PYTHON === REAL_PYTHON)('the fork server', () => {
   }, 120_000);
 
   it('a job that handles SIGTERM decides how the client exits', async () => {
-    const { proc, exit, out } = await started('import signal\nsignal.signal(signal.SIGTERM, lambda *_: (print("cleaned up", flush=True), sys.exit(7)))\ntime.sleep(60)');
+    // The handler is in place before the pid is printed (and the test sends SIGTERM).
+    const { proc, exit, out } = await started('time.sleep(60)', 'import signal\nsignal.signal(signal.SIGTERM, lambda *_: (print("cleaned up", flush=True), sys.exit(7)))');
     proc.kill('SIGTERM');
     expect(await exit).toEqual({ code: 7, signal: null });
     expect(out()).toContain('cleaned up');
