@@ -22,7 +22,7 @@ describe.skipIf(!hasPython)('Discord adapter with the local runner and tiny-rand
       },
     );
     const { fake, h } = w;
-    const id = await fake.slashCommand('video', [prompt('a tiny bee'), { name: 'model', type: 3, value: 'tiny-random' }, { name: 'steps', type: 4, value: 30 }, { name: 'seed', type: 4, value: 3 }]);
+    const id = await fake.slashCommand('video', [prompt('a tiny bee'), { name: 'model', type: 3, value: 'tiny-random' }, { name: 'steps', type: 4, value: 10 }, { name: 'seed', type: 4, value: 3 }]);
     const { jobId, status } = await startedJob(w, id);
     const videoPost = await eventually(() => postedIn(fake, status.id).find((m) => m.files.length > 0), 90_000, 'video in the thread');
     const done = await eventually(async () => {
@@ -38,7 +38,7 @@ describe.skipIf(!hasPython)('Discord adapter with the local runner and tiny-rand
 
     // One status message, edited through the job's states.
     const edits = fake.calls.filter((c) => c.method === 'PATCH' && c.path === `/channels/${fake.channelId}/messages/${status.id}`).map((c) => String(c.body.content));
-    expect(edits.some((t) => /Generating — step \d+\/30/.test(t))).toBe(true);
+    expect(edits.some((t) => /Generating — step \d+\/10/.test(t))).toBe(true);
     await eventually(() => status.content.includes('Done'), 5000, 'final status');
   }, 120_000);
 });

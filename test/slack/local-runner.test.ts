@@ -20,7 +20,7 @@ describe.skipIf(!hasPython)('Slack adapter with the local runner and tiny-random
       makeRunner: (objects) => realLocalRunner(objects),
     });
     const { fake, h, slack } = w;
-    await slack.form(slashCommand('/video', 'a tiny bee --model tiny-random --frames 9 --steps 30 --seed 3', ALICE, fake.responseUrl()));
+    await slack.form(slashCommand('/video', 'a tiny bee --model tiny-random --frames 9 --steps 10 --seed 3', ALICE, fake.responseUrl()));
     const job = await eventually(async () => (await h.store.listByState(['starting', 'running', 'encoding', 'uploading', 'delivered', 'failed']))[0], 10_000, 'job');
     const upload = await eventually(() => [...fake.uploads.values()].find((u) => u.completed), 90_000, 'upload');
     const done = await eventually(async () => {
@@ -40,7 +40,7 @@ describe.skipIf(!hasPython)('Slack adapter with the local runner and tiny-random
     // The status message went through the job's states by editing the one message.
     await eventually(() => statusMessageOf(w!, job).text === 'Done', 5000, 'final edit');
     const edits = fake.callsTo('chat.update').filter((c) => c.args.ts === status.ts).map((c) => String(c.args.text));
-    expect(edits.some((t) => /^Generating — step \d+\/30/.test(t))).toBe(true);
+    expect(edits.some((t) => /^Generating — step \d+\/10/.test(t))).toBe(true);
     expect(edits.at(-1)).toBe('Done');
   }, 120_000);
 });
