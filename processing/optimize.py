@@ -98,13 +98,15 @@ def options_for(speed: str, device: str, memory_plan: str = "none") -> Options:
     attention = fa4.choose(tuple(torch.cuda.get_device_capability()) if cuda else None,
                            cuda and fa4.available())
     loading = {"direct_load": cuda and memory_plan == "none", "prewarm": compile_blocks}
+    # The fused GELU reads its Linear's weight itself: under sequential offload that weight only comes
+    # to the GPU inside the Linear's own call (an accelerate hook), so there the modules stay as they are.
     if speed == "lossless":
-        return Options(speed=speed, fuse_qkv=True, fuse_gelu=True, attention=attention, compile_blocks=compile_blocks,
-                       **loading)
+        return Options(speed=speed, fuse_qkv=True, fuse_gelu=resident, attention=attention,
+                       compile_blocks=compile_blocks, **loading)
     fp8 = cuda and resident and torch.cuda.get_device_capability() >= (8, 9)
     # Under fp8 the GELU stays where Inductor fuses it with quantising the next matmul's input.
-    return Options(speed=speed, fuse_qkv=True, fuse_gelu=not fp8, attention=attention, compile_blocks=compile_blocks,
-                   fp8=fp8, step_cache=FAST_STEP_CACHE, **loading)
+    return Options(speed=speed, fuse_qkv=True, fuse_gelu=resident and not fp8, attention=attention,
+                   compile_blocks=compile_blocks, fp8=fp8, step_cache=FAST_STEP_CACHE, **loading)
 
 
 # --- attention --------------------------------------------------------------------------
