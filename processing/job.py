@@ -269,7 +269,7 @@ def write(job: Job, preset: presets_module.Preset, settings: Settings, loaded: L
                     "free_gpu_gib_at_start": round(loaded.free_gib, 2) if loaded.free_gib is not None else None,
                     "peak_gpu_memory_bytes": peak, "speed": settings.speed,
                     "startup_s": clock["startup_s"], "loading_at_s": clock["loading_at_s"],
-                    "resident": loaded.resident, "load_s": loaded.load_s,
+                    "resident": loaded.resident, "load_s": loaded.load_s, "denoise_steps_s": progress.step_times(),
                     "optimizations": pipeline.optimizations(loaded.pipe)},
         "parallel": parallel.describe(),
         "timings_s": {**progress.timings(), "total": round(time.monotonic() - clock["started"], 3)},

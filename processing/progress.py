@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -41,6 +42,7 @@ class Progress:
         self.phase_name: str | None = None
         self.step_index = 0
         self.total = 0
+        self._step_at: list[float] = []  # the denoising phase's start, then each step's end
 
     def phase(self, name: str, *, total: int = 0) -> None:
         if name not in PHASES:
@@ -52,13 +54,28 @@ class Progress:
         self.phase_name = name
         self.step_index = 0
         self.total = total
+        if name == "denoising":
+            self._step_at = [now]
         self._write(eta_s=None)
 
     def step(self, k: int) -> None:
         self.step_index = k
-        elapsed = self._clock() - self._phase_started[self.phase_name]
+        now = self._clock()
+        if self.phase_name == "denoising":
+            self._step_at.append(now)
+        elapsed = now - self._phase_started[self.phase_name]
         eta = elapsed / k * (self.total - k) if k > 0 else None
         self._write(eta_s=round(eta, 2) if eta is not None else None)
+
+    def step_times(self) -> dict | None:
+        """The denoising steps' wall time between step callbacks (metadata.json `runtime.denoise_steps_s`):
+        the first (prompt encoding and, where it was not prewarmed, the compile) apart from the median of the
+        rest, so a job's step can be compared with the bench's. None before two steps."""
+        gaps = [b - a for a, b in zip(self._step_at, self._step_at[1:])]
+        if len(gaps) < 2:
+            return None
+        return {"steps": len(gaps), "first": round(gaps[0], 3), "median": round(statistics.median(gaps[1:]), 4),
+                "max": round(max(gaps[1:]), 4)}
 
     def timings(self) -> dict[str, float]:
         """Seconds spent in each phase so far (the current one up to now), in phase order."""

@@ -1073,6 +1073,7 @@ class Bench:
         if (out / "metadata.json").is_file():
             metadata = json.loads((out / "metadata.json").read_text())
             entry["timings_s"] = metadata["timings_s"]
+            entry["denoise_steps_s"] = metadata["runtime"].get("denoise_steps_s")
             entry["peak_gib"] = round((metadata["runtime"]["peak_gpu_memory_bytes"] or 0) / GIB, 2)
             entry["optimizations"] = metadata["runtime"].get("optimizations")
             parallel = metadata.get("parallel")

@@ -82,6 +82,21 @@ def test_progress_json_as_the_bot_reads_it(tmp_path):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", on_disk["updated_at"])
 
 
+def test_progress_times_the_denoising_steps(tmp_path):
+    now = [0.0]
+    progress = Progress(tmp_path, clock=lambda: now[0])
+    progress.phase("loading")
+    now[0] = 5.0
+    progress.phase("denoising", total=4)
+    assert progress.step_times() is None
+    for k, at in enumerate((7.0, 8.0, 9.5, 10.5), start=1):  # the first step includes the prompt's encoding
+        now[0] = at
+        progress.step(k)
+    progress.phase("decoding")
+    progress.step(1)  # a step outside denoising is not a denoising step
+    assert progress.step_times() == {"steps": 4, "first": 2.0, "median": 1.0, "max": 1.5}
+
+
 def test_error_json_as_the_bot_reads_it(tmp_path):
     error = job_module.out_of_memory("none")
     assert error.to_json() == fixture("error.json")

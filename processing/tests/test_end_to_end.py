@@ -85,6 +85,9 @@ def test_t2v_end_to_end(t2v):
     assert metadata["runtime"]["peak_gpu_memory_bytes"] is None
     assert list(metadata["timings_s"]) == ["loading", "denoising", "decoding", "encoding", "total"]
     assert all(v >= 0 for v in metadata["timings_s"].values())
+    steps = metadata["runtime"]["denoise_steps_s"]  # the first step apart from the median of the others
+    assert steps["steps"] == 2 and 0 < steps["median"] <= steps["max"] and steps["first"] > 0
+    assert steps["first"] + steps["median"] <= metadata["timings_s"]["denoising"]
     assert metadata["versions"]["torch"] and metadata["versions"]["diffusers"]
     assert metadata["output"] == {"video": "video.mp4", "poster": "poster.jpg", "frames": 9, "fps": 8,
                                   "height": 64, "width": 96, "codec": "h264", "pix_fmt": "yuv420p"}
