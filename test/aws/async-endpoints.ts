@@ -20,7 +20,7 @@ import { createJobService } from '../../bot/core/service.js';
 import { systemClock } from '../../bot/local/system.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { createTopic, FakeSageMakerRuntime, STUB_WORKER_COMMAND, subscribeQueue, unsubscribe, type FakeAsyncEndpoint } from './fake-sagemaker-runtime.js';
-import { MOTO_POLL_MS, REGION, createQueue, createResources, queueDepth, uniqueSuffix, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { eventuallyOnMoto, REGION, createQueue, createResources, queueDepth, uniqueSuffix, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 import { RecordingChat, conversation } from '../support/recording-chat.js';
 export { RecordingChat, conversation };
 
@@ -201,7 +201,7 @@ export function describeOnAsyncEndpoints(title: string, tests: (fx: AsyncEndpoin
 
     const stateOf = async (bot: AsyncBot, id: string) => (await bot.store.get(id))?.state;
     const waitState = (bot: AsyncBot, id: string, state: string, ms = 150_000) =>
-      eventually(async () => (await stateOf(bot, id)) === state, ms, `${id} ${state}`, MOTO_POLL_MS);
+      eventuallyOnMoto(async () => (await stateOf(bot, id)) === state, ms, `${id} ${state}`);
     const outputNames = async (jobId: string) =>
       ((await s3.send(new ListObjectsV2Command({ Bucket: res.outputBucket, Prefix: `jobs/${jobId}/output/` }))).Contents ?? []).map((o) => o.Key!.split('/').pop());
     const doneOf = (inferenceId: string) => endpoint.done.filter((d) => d.request.inferenceId === inferenceId);
@@ -225,7 +225,7 @@ export function describeOnAsyncEndpoints(title: string, tests: (fx: AsyncEndpoin
      */
     const settle = async () => {
       await eventually(() => endpoint.backlogSize() === 0, 30_000, 'the endpoint finished its requests');
-      await eventually(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 30_000, 'every notification handled', MOTO_POLL_MS);
+      await eventuallyOnMoto(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 30_000, 'every notification handled');
     };
 
     tests({

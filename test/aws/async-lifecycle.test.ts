@@ -12,7 +12,7 @@ import { sampleJob } from '../support/fixtures.js';
 import { eventually, testLogger } from '../support/harness.js';
 import { PYTHON } from '../support/video.js';
 import { HOLD, RecordingChat, conversation, describeOnAsyncEndpoints } from './async-endpoints.js';
-import { MOTO_POLL_MS, REGION } from './moto.js';
+import { eventuallyOnMoto, REGION } from './moto.js';
 
 describeOnAsyncEndpoints('AsyncEndpointRunner with JobService, moto and the stub serve-http worker', (fx) => {
   const { setup, startBot, stateOf, waitState, outputNames, doneOf, release, holding, settle, notificationsToNewQueue } = fx;
@@ -64,7 +64,7 @@ describeOnAsyncEndpoints('AsyncEndpointRunner with JobService, moto and the stub
     const { chat, bot, alice } = await setup();
     const { job } = await bot.service.submit({ requester: alice, conversation, request: { prompt: `stop me ${HOLD}` } });
     await waitState(bot, job.id, 'running');
-    await eventually(() => holding(job.id), 30_000, 'the job holds mid-denoising', MOTO_POLL_MS);
+    await eventuallyOnMoto(() => holding(job.id), 30_000, 'the job holds mid-denoising');
     await bot.service.cancel(job.id, alice);
     await eventually(() => doneOf(job.id).length === 1, 30_000, 'the worker answered');
     expect(JSON.parse(doneOf(job.id)[0]!.answer)).toMatchObject({ status: 'cancelled' });

@@ -11,7 +11,7 @@ import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeBedrock } from './fake-bedrock.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
 import { FaultProxy } from './fault-proxy.js';
-import { MOTO_POLL_MS, REGION, botEnv, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { eventuallyOnMoto, REGION, botEnv, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 import { RecordingChat, alice, conversation } from '../support/recording-chat.js';
 
 describe('AWS backend with JobService', () => {
@@ -105,12 +105,12 @@ describe('AWS backend with JobService', () => {
    */
   const eventsHandled = async () => {
     await sagemaker.published();
-    await eventually(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 10_000, 'every event handled', MOTO_POLL_MS);
+    await eventuallyOnMoto(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 10_000, 'every event handled');
   };
 
   const stateOf = async (bot: { backend: AwsBackend }, id: string) => (await bot.backend.store.get(id))?.state;
   const waitState = (bot: { backend: AwsBackend }, id: string, state: string, ms = 10_000) =>
-    eventually(async () => (await stateOf(bot, id)) === state, ms, `${id} ${state}`, MOTO_POLL_MS);
+    eventuallyOnMoto(async () => (await stateOf(bot, id)) === state, ms, `${id} ${state}`);
 
   it('runs a job to delivery: request, job.json, progress, outputs, one post (an S3 5xx on the video is retried)', async () => {
     const { chat, bot } = await setup();
@@ -144,7 +144,7 @@ describe('AWS backend with JobService', () => {
     expect((await bot.backend.store.get(job.id))?.runnerRef).toBe(name);
 
     await sagemaker.progress(name, 2, 50);
-    await eventually(async () => (await bot.backend.store.get(job.id))?.progress?.step === 2, 5000, 'progress 2', MOTO_POLL_MS);
+    await eventuallyOnMoto(async () => (await bot.backend.store.get(job.id))?.progress?.step === 2, 5000, 'progress 2');
     expect(await stateOf(bot, job.id)).toBe('running');
     await sagemaker.progress(name, 0, 0, 'encoding');
     await waitState(bot, job.id, 'encoding');
@@ -201,7 +201,7 @@ describe('AWS backend with JobService', () => {
     await sagemaker.fail(first, { failureReason: 'CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type.' });
     const second = `videobot-${job.id}-r2`;
     await eventually(() => sagemaker.jobs.has(second), 10_000, 'second attempt');
-    await eventually(async () => (await bot.backend.store.get(job.id))?.runnerRef === second, 10_000, 'second attempt recorded', MOTO_POLL_MS);
+    await eventuallyOnMoto(async () => (await bot.backend.store.get(job.id))?.runnerRef === second, 10_000, 'second attempt recorded');
     expect((await bot.backend.store.get(job.id))?.attempts).toBe(2);
     await sagemaker.publish(first); // a late duplicate of attempt 1's failure
     await eventsHandled();

@@ -15,7 +15,7 @@ import { systemClock } from '../../bot/local/system.js';
 import { sampleJob } from '../support/fixtures.js';
 import { eventually, sequentialIds, testLogger } from '../support/harness.js';
 import { FakeSageMaker } from './fake-sagemaker.js';
-import { MOTO_POLL_MS, REGION, botEnv, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
+import { eventuallyOnMoto, REGION, botEnv, createResources, queueDepth, routeEventsToNewQueue, useDummyCredentials, useMoto, type AwsResources, type Moto } from './moto.js';
 import { RecordingChat, alice, conversation } from '../support/recording-chat.js';
 
 describe('Combine on the asynchronous-endpoint runner', () => {
@@ -105,20 +105,20 @@ describe('Combine on the asynchronous-endpoint runner', () => {
     expect(sagemaker.jobs.get(name)!.request.ProcessingResources.ClusterConfig.InstanceType).toBe('ml.m5.xlarge');
     // The clips were copied beside job.json for the container.
     expect(await bot.backend.objects.getInput(job.id, 'clip-0.mp4')).toEqual(new Uint8Array([0, 0, 0]));
-    await eventually(async () => (await stateOf(bot, job.id)) === 'starting', 10_000, 'starting', MOTO_POLL_MS);
+    await eventuallyOnMoto(async () => (await stateOf(bot, job.id)) === 'starting', 10_000, 'starting');
     await sagemaker.complete(name, { video: new Uint8Array([7, 7]), metadata: { output: { frames: 18 } } });
     await sagemaker.publish(name); // delivered at least once
-    await eventually(async () => (await stateOf(bot, job.id)) === 'delivered', 10_000, 'delivered', MOTO_POLL_MS);
+    await eventuallyOnMoto(async () => (await stateOf(bot, job.id)) === 'delivered', 10_000, 'delivered');
     // Both events handled (the consumer deletes a message only then): the second has done whatever it would do.
-    await eventually(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 10_000, 'both events handled', MOTO_POLL_MS);
+    await eventuallyOnMoto(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 10_000, 'both events handled');
     expect(chat.videos.map((v) => [v.job.id, [...v.bytes]])).toEqual([[job.id, [7, 7]]]);
 
     // A video of a model no endpoint serves: the endpoint runner's refusal, not a Processing job.
     const { job: video } = await bot.service.submit({ requester: alice, conversation, request: { prompt: 'a bee' } });
-    const failed = await eventually(async () => {
+    const failed = await eventuallyOnMoto(async () => {
       const now = await bot.backend.store.get(video.id);
       return now?.state === 'failed' ? now : undefined;
-    }, 10_000, 'the video refused', MOTO_POLL_MS);
+    }, 10_000, 'the video refused');
     expect(failed.failure?.message).toBe("The model cogvideox-2b is not deployed on this bot's GPU endpoints; choose one of: cogvideox-5b.");
     expect(sagemaker.jobs.has(`videobot-${video.id}`)).toBe(false);
   });
@@ -129,13 +129,13 @@ describe('Combine on the asynchronous-endpoint runner', () => {
     const clips = await deliveredClips(bot);
     const { job } = await bot.service.submit({ requester: alice, conversation, combine: { jobIds: clips } });
     const name = `videobot-${job.id}`;
-    await eventually(async () => (await stateOf(bot, job.id)) === 'starting', 10_000, 'starting', MOTO_POLL_MS);
+    await eventuallyOnMoto(async () => (await stateOf(bot, job.id)) === 'starting', 10_000, 'starting');
     const message = 'Clip 2 is hevc yuv420p 96x64 at 8 fps but clip 1 is h264 yuv420p 96x64 at 8 fps; only clips of the same codec, size and frame rate can be joined.';
     await sagemaker.fail(name, { failureReason: 'AlgorithmError: CLIPS_DIFFER', errorJson: { code: 'CLIPS_DIFFER', message, retryable: false } });
-    const failed = await eventually(async () => {
+    const failed = await eventuallyOnMoto(async () => {
       const now = await bot.backend.store.get(job.id);
       return now?.state === 'failed' ? now : undefined;
-    }, 10_000, 'failed', MOTO_POLL_MS);
+    }, 10_000, 'failed');
     expect(failed.failure).toMatchObject({ code: 'CLIPS_DIFFER', message });
     expect(chat.videos).toEqual([]);
   });

@@ -5,6 +5,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { inject } from 'vitest';
 import { JOB_TABLE, TABLE_ATTRIBUTES } from '../../bot/aws/table-layout.js';
+import { eventually } from '../support/harness.js';
 import { startMoto, type Moto } from './moto-server.js';
 
 export { freePort, startMoto, type Moto } from './moto-server.js';
@@ -16,6 +17,11 @@ export const REGION = 'us-east-1';
  * cores answering polls while the bot under test waited for that core.
  */
 export const MOTO_POLL_MS = 100;
+
+/** eventually() for a check that asks moto (a job's state in DynamoDB, a queue's depth): polled every MOTO_POLL_MS. */
+export function eventuallyOnMoto<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs?: number, what?: string): Promise<T> {
+  return eventually(check, timeoutMs, what, MOTO_POLL_MS);
+}
 
 /** Dummy credentials for the SDK's default chain, in the test process only. */
 export function useDummyCredentials(): void {

@@ -127,7 +127,7 @@ export async function createHarness(
 
 /**
  * Polls until `check` returns a value (not undefined/false), or throws after `timeoutMs`. Every `intervalMs`: 20 ms
- * suits a check of the test's own memory; a check that asks a server (moto: MOTO_POLL_MS) costs that server CPU.
+ * suits a check of the test's own memory; a check that asks a server costs that server CPU (moto: eventuallyOnMoto, test/aws/moto.ts).
  */
 export async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition', intervalMs = 20): Promise<T> {
   const end = Date.now() + timeoutMs;
