@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 // The AWS backend and the Discord SDK are imported when a config or command needs them (await import below): a local bot
 // on the terminal chat starts without loading discord.js, Bolt or the AWS SDK (~1.5 s; test/startup-imports.test.ts).
 import type { AwsSettings } from './aws/backend.js';
-import { parseInstanceTypes } from './aws/instance-types.js';
+import { parseInstanceTypes, processingInstanceTypeProblem } from './aws/instance-types.js';
 import { createChats } from './chat/registry.js';
 import { EXIT, EXIT_CODE_HELP, cancelAbandonedCommandJobs, commandSurface, processIo, runGenerate, type CommandBackend, type CommandIo } from './cli.js';
 import { AWS_REQUIRED, ConfigError, loadConfig, requiredSettings, type Config } from './config.js';
@@ -390,7 +390,6 @@ async function stageModels(config: Config, args: readonly string[], io: Pick<Com
     return 2;
   }
   if (options.instanceType) {
-    const { processingInstanceTypeProblem } = await import('./aws/instance-types.js');
     const problem = processingInstanceTypeProblem(options.instanceType, '--instance-type');
     if (problem) {
       io.stderr.write(`${problem}\n`);
