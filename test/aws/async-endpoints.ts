@@ -29,7 +29,7 @@ export const STUB_ENDPOINT = 'videobot-async-stub';
 /** Cue for the stub worker: the job stops after its first denoising step until `<output>release` exists in S3. */
 export const HOLD = 'stub:hold';
 
-/** What a test of describeOnAsyncEndpoints reads; the getters, because beforeAll sets them. */
+/** What a test of describeOnAsyncEndpoints reads; the resources are there once beforeAll has made them. */
 export interface AsyncEndpointsFixture {
   readonly moto: Moto;
   readonly res: AwsResources;
@@ -228,25 +228,8 @@ export function describeOnAsyncEndpoints(title: string, tests: (fx: AsyncEndpoin
       await eventuallyOnMoto(async () => (await queueDepth(sqs, res.queueUrl)) === 0, 30_000, 'every notification handled');
     };
 
-    tests({
-      get moto() {
-        return moto;
-      },
-      get res() {
-        return res;
-      },
-      get runtime() {
-        return runtime;
-      },
-      get real() {
-        return real;
-      },
-      get endpoint() {
-        return endpoint;
-      },
-      get s3() {
-        return s3;
-      },
+    // One object for the tests: the functions now, the resources when beforeAll has made them (below).
+    const fixture = {
       get testNo() {
         return testNo;
       },
@@ -261,6 +244,10 @@ export function describeOnAsyncEndpoints(title: string, tests: (fx: AsyncEndpoin
       holding,
       settle,
       notificationsToNewQueue,
+    } as AsyncEndpointsFixture;
+    beforeAll(() => {
+      Object.assign(fixture, { moto, res, runtime, real, endpoint, s3 });
     });
+    tests(fixture);
   });
 }
