@@ -270,6 +270,7 @@ def write(job: Job, preset: presets_module.Preset, settings: Settings, loaded: L
                     "peak_gpu_memory_bytes": peak, "speed": settings.speed,
                     "startup_s": clock["startup_s"], "loading_at_s": clock["loading_at_s"],
                     "resident": loaded.resident, "load_s": loaded.load_s, "denoise_steps_s": progress.step_times(),
+                    "noise_draws": getattr(loaded.pipe, "videobot_noise", None),
                     "optimizations": pipeline.optimizations(loaded.pipe)},
         "parallel": parallel.describe(),
         "timings_s": {**progress.timings(), "total": round(time.monotonic() - clock["started"], 3)},

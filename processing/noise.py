@@ -1,4 +1,4 @@
-"""A job's Gaussian noise, drawn on its CPU generator one draw ahead, beside the GPU's work.
+"""A job's Gaussian noise, drawn on its CPU generator ahead of time, beside the GPU's work.
 
 A job seeds a CPU generator so that a seed means the same video on every device (pipeline.
 seed_generator). diffusers then draws every noise tensor on the CPU and copies it over: the
@@ -7,72 +7,105 @@ are slow on a CPU (~20-40 ms for a 5b latent, ~5x that for 1.5-5B's), and the pi
 waited for the GPU (`t.item()` for the dynamic guidance), so the GPU idles for every draw: ~50 ms
 a 5b step, 4% of a lossless job and 13% of a fast one (docs/performance.md).
 
-`Prefetcher` draws the next tensor of the same shape and dtype in a thread while the GPU runs the
-step, on a copy of the generator's state. When the pipeline asks, and the generator is still in
-the state the copy started from, it gets that tensor and the generator jumps to the copy's end
-state; otherwise (another shape, or someone else drew from the generator meanwhile) it draws as
-before. Either way every draw is exactly what `torch.randn(shape, generator=g, dtype=dtype)`
-would have returned: the same seed still makes the same video, bit for bit.
+`Prefetcher` keeps the next draws of the same shape and dtype made ahead, in a thread, while the GPU
+runs the step: a chain of `depth` draws (two by default, because the DPM scheduler draws twice a
+step, a few microseconds apart: with one draw ahead the second waited for its whole draw, ~25 ms a
+5b step on an H200 host), each on a copy of the generator's state where the one before ended. When
+the pipeline asks, and the generator is still in the state the first of them started from, it gets
+that tensor and the generator jumps to that draw's end state; otherwise (another shape, or someone
+else drew from the generator meanwhile) the chain is dropped and it draws as before. Either way
+every draw is exactly what `torch.randn(shape, generator=g, dtype=dtype)` would have returned: the
+same seed still makes the same video, bit for bit.
 """
 from __future__ import annotations
 
 import contextlib
 import sys
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 
 
+DEPTH = 2  # draws kept made ahead: CogVideoX's DPM scheduler draws twice a step
+
+
 @dataclass
 class _Ahead:
     shape: tuple[int, ...]
     dtype: torch.dtype
-    start: torch.Tensor  # the generator's state the draw started from
-    future: Future  # (tensor, end state)
+    future: Future  # (tensor, the generator state it started from, the state it ended in)
 
 
-def _draw(shape, dtype, start: torch.Tensor):
+def _draw(shape, dtype, start: torch.Tensor | None, before: Future | None):
+    """One draw on a copy of a generator state: `start`, or where the draw `before` ended."""
+    if start is None:
+        start = before.result()[2]
     generator = torch.Generator(device="cpu")
     generator.set_state(start)
     tensor = torch.randn(shape, generator=generator, dtype=dtype)
-    return tensor, generator.get_state()
+    return tensor, start, generator.get_state()
 
 
 class Prefetcher:
-    """Serves `torch.randn(shape, generator=generator, dtype=dtype)` from a draw made ahead."""
+    """Serves `torch.randn(shape, generator=generator, dtype=dtype)` from draws made ahead."""
 
-    def __init__(self, generator: torch.Generator):
+    def __init__(self, generator: torch.Generator, depth: int = DEPTH):
         if generator.device.type != "cpu":
             raise ValueError("only a CPU generator's draws can be made ahead")
-        self.generator = generator
+        if depth < 1:
+            raise ValueError("depth must be at least 1")
+        self.generator, self.depth = generator, depth
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videobot-noise")
-        self._ahead: _Ahead | None = None
+        self._ahead: deque[_Ahead] = deque()
         self.served = 0  # draws that came from ahead
+        self.waited = 0  # of those, draws not finished when asked for (the caller waited for the rest)
         self.drawn = 0  # draws made on the spot
 
     def randn(self, shape, dtype: torch.dtype) -> torch.Tensor:
         shape = tuple(int(s) for s in shape)
-        ahead, self._ahead = self._ahead, None
-        tensor = None
-        if ahead is not None:
-            made, end = ahead.future.result()
-            if (ahead.shape, ahead.dtype) == (shape, dtype) and torch.equal(self.generator.get_state(), ahead.start):
-                self.generator.set_state(end)
-                tensor = made
-                self.served += 1
+        tensor = self._take(shape, dtype)
         if tensor is None:
+            self._drop()
             tensor = torch.randn(shape, generator=self.generator, dtype=dtype)
             self.drawn += 1
-        start = self.generator.get_state()
-        self._ahead = _Ahead(shape, dtype, start, self._pool.submit(_draw, shape, dtype, start))
+        while len(self._ahead) < self.depth:  # keep `depth` draws of this shape coming
+            before = self._ahead[-1].future if self._ahead else None
+            start = None if before is not None else self.generator.get_state()
+            self._ahead.append(_Ahead(shape, dtype, self._pool.submit(_draw, shape, dtype, start, before)))
         return tensor
 
+    def counts(self) -> dict:
+        return {"served": self.served, "waited": self.waited, "drawn": self.drawn}
+
+    def ready(self) -> int:
+        """Draws already made ahead and waiting to be asked for."""
+        return sum(1 for ahead in self._ahead if ahead.future.done())
+
+    def _take(self, shape, dtype) -> torch.Tensor | None:
+        if not self._ahead or (self._ahead[0].shape, self._ahead[0].dtype) != (shape, dtype):
+            return None
+        head = self._ahead[0]
+        finished = head.future.done()
+        made, start, end = head.future.result()
+        if not torch.equal(self.generator.get_state(), start):
+            return None
+        self._ahead.popleft()
+        self.generator.set_state(end)
+        self.served += 1
+        self.waited += not finished
+        return made
+
+    def _drop(self) -> None:
+        """Forgets the draws made ahead: they continue a chain the generator has left."""
+        for ahead in self._ahead:
+            ahead.future.cancel()
+        self._ahead.clear()
+
     def close(self) -> None:
-        """The generator keeps the state of the draws served; a draw made ahead and not asked for is dropped."""
-        if self._ahead is not None:
-            self._ahead.future.cancel()
-            self._ahead = None
+        """The generator keeps the state of the draws served; draws made ahead and not asked for are dropped."""
+        self._drop()
         self._pool.shutdown(wait=True)
 
 

@@ -278,7 +278,7 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
     kwargs = {"image": image} if mode == "i2v" else {}
     generator = seed_generator(seed)
     # The scheduler's noise is drawn ahead, beside the GPU's step, and is the same noise (processing/noise.py).
-    with noise.prefetched(pipe, generator):
+    with noise.prefetched(pipe, generator) as prefetcher:
         result = pipe(
             prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
             num_frames=frames, num_inference_steps=steps, guidance_scale=guidance,
@@ -286,6 +286,8 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
             output_type="np" if decode else "latent", callback_on_step_end=step_end,
             max_sequence_length=preset.max_text_tokens, **kwargs,
         )
+    # metadata.json `runtime.noise_draws`: how the draws were served (the last call's, on a resident pipeline).
+    pipe.videobot_noise = None if prefetcher is None else prefetcher.counts()
     if not decode:
         return None
     video = np.asarray(result.frames[0], dtype=np.float32)

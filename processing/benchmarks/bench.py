@@ -1074,6 +1074,7 @@ class Bench:
             metadata = json.loads((out / "metadata.json").read_text())
             entry["timings_s"] = metadata["timings_s"]
             entry["denoise_steps_s"] = metadata["runtime"].get("denoise_steps_s")
+            entry["noise_draws"] = metadata["runtime"].get("noise_draws")
             entry["peak_gib"] = round((metadata["runtime"]["peak_gpu_memory_bytes"] or 0) / GIB, 2)
             entry["optimizations"] = metadata["runtime"].get("optimizations")
             parallel = metadata.get("parallel")
@@ -1171,7 +1172,7 @@ def table(results: dict) -> str:
         if isinstance(entry, dict) and "median_s" in entry:
             lines.append(f"attention {name:10s} {entry['median_s'] * 1e3:8.2f} ms {entry['tflops']:6.0f} TFLOP/s")
     for name, entry in (s.get("steps") or {}).items():
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or "median_s" not in entry:  # gelu_epilogue, kernel_times: in the JSON
             continue
         lines.append(f"step {name:14s} {entry['median_s']:.3f} s  {entry['tflops']:.0f} TFLOP/s  "
                      f"first {entry['first_call_s']:.1f} s  peak {entry['peak_gib']} GiB  "

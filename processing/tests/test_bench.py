@@ -38,6 +38,17 @@ def test_bench_runs_every_section_on_cpu(tmp_path):
     assert sections["plans"]["cpuGiB-none"]["fits"]
     assert sections["job"]["lossless-cold"]["exit_code"] == 0
     assert sections["job"]["lossless-cold"]["optimizations"]["speed"] == "lossless"
+    # The latents drawn on the spot, the first step's one scheduler draw served from ahead.
+    assert sections["job"]["lossless-cold"]["noise_draws"] == {"served": 1, "waited": 1, "drawn": 1} or \
+        sections["job"]["lossless-cold"]["noise_draws"] == {"served": 1, "waited": 0, "drawn": 1}
+
+
+def test_the_table_lists_the_timed_steps_and_skips_the_checks_beside_them():
+    step = {"median_s": 1.178, "tflops": 564, "first_call_s": 12.5, "peak_gib": 12.53, "denoise_50_est_s": 58.9}
+    results = {"preset": "cogvideox-5b", "device": "cuda", "skipped": [], "errors": {}, "sections": {"steps": {
+        "lossless": step, "gelu_epilogue": {}, "kernel_times": {"lossless": {"attention_ms": 634.0}}}}}
+    text = bench.table(results)
+    assert "step lossless       1.178 s" in text and "gelu_epilogue" not in text and "kernel_times" not in text
 
 
 def test_bench_skips_what_the_budget_cannot_fit(tmp_path, monkeypatch):

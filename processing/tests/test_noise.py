@@ -31,6 +31,45 @@ def test_draws_made_ahead_are_the_draws_made_on_the_spot():
     assert torch.equal(ahead.get_state(), plain.get_state())
 
 
+def settle(prefetcher):
+    """What a GPU step gives the thread: time to finish every draw it was asked to make ahead."""
+    while prefetcher.ready() < len(prefetcher._ahead):
+        prefetcher._ahead[-1].future.result()
+
+
+def test_both_draws_of_a_step_are_ready_before_the_step_ends():
+    # CogVideoX's DPM scheduler draws twice a step, microseconds apart: with one draw ahead the second
+    # one waited for its whole draw (~25 ms a 5b step on an H200's host). Both must be made during the step.
+    shape, dtype = (1, 13, 16, 6, 9), torch.bfloat16
+    plain, ahead = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    prefetcher = noise.Prefetcher(ahead)
+    assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))  # the latents
+    for step in range(3):
+        settle(prefetcher)  # the GPU's step
+        assert prefetcher.ready() == noise.DEPTH == 2
+        for _ in range(2):  # the scheduler's two draws, back to back
+            assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype)), step
+    assert prefetcher.counts() == {"served": 6, "waited": 0, "drawn": 1}
+    prefetcher.close()
+    assert torch.equal(ahead.get_state(), plain.get_state())
+
+
+def test_a_chain_made_ahead_is_dropped_when_someone_else_draws():
+    plain, ahead = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    prefetcher = noise.Prefetcher(ahead, depth=3)
+    shape = (4, 5)
+    for k in range(7):
+        if k in (2, 3):  # a foreign draw between two of ours, twice in a row
+            assert torch.equal(torch.randn(2, generator=plain), torch.randn(2, generator=ahead))
+        settle(prefetcher)
+        assert torch.equal(prefetcher.randn(shape, torch.bfloat16), torch.randn(shape, generator=plain, dtype=torch.bfloat16)), k
+    assert (prefetcher.served, prefetcher.drawn) == (4, 3)
+    prefetcher.close()
+    assert torch.equal(ahead.get_state(), plain.get_state())
+    with pytest.raises(ValueError):
+        noise.Prefetcher(torch.Generator(), depth=0)
+
+
 def test_only_a_cpu_generator_is_drawn_ahead():
     cuda_generator = SimpleNamespace(device=torch.device("cuda"))  # what a CUDA generator says of itself
     with pytest.raises(ValueError):
@@ -71,6 +110,8 @@ def test_a_job_makes_the_same_frames_with_its_noise_drawn_ahead(tiny, monkeypatc
     # The latents, then the DPM scheduler's draws: 1 on the first and the last step, 2 on the others;
     # all but the first (the latents, a new shape) came from ahead.
     assert (prefetcher.served, prefetcher.drawn) == (1 + 2 * 2 + 1, 1)
+    counts = pipe.videobot_noise  # what metadata.json's runtime.noise_draws reports
+    assert (counts["served"], counts["drawn"]) == (1 + 2 * 2 + 1, 1)
 
     monkeypatch.setattr(noise, "prefetched", lambda p, g: contextlib.nullcontext())
     np.testing.assert_array_equal(ahead, frames(preset, pipe))
