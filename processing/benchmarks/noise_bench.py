@@ -5,7 +5,8 @@
 Needs only torch. A stand-in denoising loop: a step of GPU matmuls sized to take about --step-ms,
 then what CogVideoX's pipeline does between two steps: wait for the GPU (`t.item()`), draw the DPM
 scheduler's noise twice on the job's CPU generator in the latents' dtype (bf16) and copy it over.
-Prints the CPU draw time per latent shape, and the loop's time per step both ways.
+Prints the CPU draw time per latent shape, and the loop's time per step without noise, with the noise
+drawn on the spot, and drawn ahead.
 """
 from __future__ import annotations
 
@@ -32,18 +33,27 @@ def draw_ms(shape, dtype, repeats: int = 5) -> float:
     return round(statistics.median(times) * 1000, 2)
 
 
-def loop(shape, steps: int, step_ms: float, ahead: bool, device: str) -> float:
+def calibrate(device: str, step_ms: float):
+    """A matrix and how many of its matmuls make a step of about step_ms (one 8192^3 bf16 matmul is ~1.1
+    TFLOP), timed after a warm-up so that the library's start is not counted."""
     size = 8192 if device == "cuda" else 256
     a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    # Matmuls per step for about step_ms (one 8192^3 bf16 matmul is ~1.1 TFLOP).
-    started = time.perf_counter()
-    for _ in range(10):
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for _ in range(5):
         a @ a
-    torch.cuda.synchronize() if device == "cuda" else None
-    per = (time.perf_counter() - started) / 10
-    reps = max(1, round(step_ms / 1000 / per))
+    sync()
+    started = time.perf_counter()
+    for _ in range(20):
+        a @ a
+    sync()
+    per = (time.perf_counter() - started) / 20
+    return a, max(1, round(step_ms / 1000 / per))
+
+
+def loop(shape, steps: int, a, reps: int, how: str, device: str) -> float:
+    """The median time between two steps' ends; `how`: no noise, drawn on the spot, or drawn ahead."""
     generator = torch.Generator().manual_seed(1)
-    prefetcher = noise.Prefetcher(generator) if ahead else None
+    prefetcher = noise.Prefetcher(generator) if how == "ahead" else None
     t = torch.tensor(999, device=device)
     sample = torch.zeros(shape, device=device, dtype=torch.bfloat16)
     stamps = []
@@ -51,8 +61,8 @@ def loop(shape, steps: int, step_ms: float, ahead: bool, device: str) -> float:
         for _ in range(reps):
             a @ a
         t.item()  # the dynamic guidance's sync
-        for _ in range(2):
-            drawn = prefetcher.randn(shape, torch.bfloat16) if ahead else \
+        for _ in range(2 if how != "none" else 0):  # the DPM scheduler's two draws, back to back
+            drawn = prefetcher.randn(shape, torch.bfloat16) if prefetcher is not None else \
                 torch.randn(shape, generator=generator, dtype=torch.bfloat16)
             sample = sample + drawn.to(device)
         stamps.append(time.perf_counter())
@@ -69,10 +79,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "threads": torch.get_num_threads()}
+    a, reps = calibrate(device, args.step_ms)
     for name, shape in LATENTS.items():
         out[name] = {"draw_ms_bf16": draw_ms(shape, torch.bfloat16), "draw_ms_fp32": draw_ms(shape, torch.float32),
-                     "step_ms_on_the_spot": loop(shape, args.steps, args.step_ms, False, device),
-                     "step_ms_ahead": loop(shape, args.steps, args.step_ms, True, device)}
+                     **{f"step_ms_{how}": loop(shape, args.steps, a, reps, how.replace("no_noise", "none"), device)
+                        for how in ("no_noise", "on_the_spot", "ahead")}}
         print(name, json.dumps(out[name]), flush=True)
     print(json.dumps(out))
     return 0

@@ -179,13 +179,13 @@ def test_gelu_check_tells_the_tanh_form_from_the_erf_form():
     assert check["max_abs_vs_tanh"] < 1e-4 < check["max_abs_vs_erf"]
 
 
-def test_noise_bench_runs_both_ways_on_cpu(capsys):
+def test_noise_bench_runs_all_three_ways_on_cpu(capsys):
     from processing.benchmarks import noise_bench
 
     assert noise_bench.main(["--steps", "2", "--step-ms", "5"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for name in noise_bench.LATENTS:
-        assert result[name]["draw_ms_bf16"] > 0 and result[name]["step_ms_ahead"] > 0
+        assert result[name]["draw_ms_bf16"] > 0 and all(result[name][f"step_ms_{how}"] > 0 for how in ("no_noise", "on_the_spot", "ahead"))
 
 
 def test_ab_step_compares_an_option_both_ways_on_cpu(capsys):
