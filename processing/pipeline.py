@@ -8,6 +8,7 @@ in `build_pipeline`; the run in job.py (step 2 and 3) only calls `build_pipeline
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -188,29 +189,58 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
 
     import torch
 
-    from processing import optimize
+    from processing import loader, optimize
 
-    # Every import happens here, before another thread starts: diffusers' and transformers' lazy
-    # modules are not safe to import from two threads at once (seen on the GPU benchmark: one
-    # thread got a half-initialised transformers and failed).
+    # The weight files go into the page cache from the start, beside the imports: disk work in threads
+    # that import nothing (a disk serves parallel reads faster than one stream).
+    ahead = ReadAhead(Path(weights)).start() if weights is not None and Path(weights).is_dir() else None
+    # Every import happens here, before another thread runs Python that imports: diffusers' and
+    # transformers' lazy modules are not safe to import from two threads at once (seen on the GPU
+    # benchmark: one thread got a half-initialised transformers and failed).
     family = family_of(preset)
-    pipeline_class(preset, mode)
+    pipeline_cls = pipeline_class(preset, mode)
     family.transformer_class()
     mark("imported")
     dtype = getattr(torch, dtype_name)
     options = optimize.options_for(speed, device, plan)
     loading["direct"] = options.direct_load
+    # Loading in two halves (processing/loader.py): the models are built empty now, before the prewarm
+    # starts (building changes torch's process-wide default dtype, which Dynamo checks while it traces),
+    # and their tensors are read in while the prewarm compiles.
+    skeleton = None
+    if options.direct_load and options.prewarm and family.prewarm and weights is not None and Path(weights).is_dir():
+        try:
+            skeleton = loader.empty_pipeline(pipeline_cls, weights, dtype)
+            mark("built_empty")
+        except Exception as exc:  # noqa: BLE001 - from_pretrained below loads it, or says why it cannot
+            _fall_back(exc, loading)
     prewarm = start_prewarm(preset, weights, options, warm_shape, dtype, device, compile_cache_dir)
     if prewarm is not None:
         mark("prewarm_started")
-        # While the block compiles on its stand-in, this thread only reads the weight files into
-        # the page cache. Building the models must wait: the loaders change torch's process-wide
-        # default dtype while they build a model, which must not happen while Dynamo traces.
-        loading["read_ahead_bytes"] = read_ahead(Path(weights))
+    if ahead is not None:
+        loading["read_ahead_bytes"] = ahead.wait()
         mark("read_ahead")
+    if skeleton is not None:
+        try:
+            skeleton.fill(device)
+            mark("filled")
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as above
+            skeleton = _fall_back(exc, loading)
+        if skeleton is None:  # what the refused fill had put on the GPU goes back before the second load
+            gc.collect()
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    if prewarm is not None:
         prewarm.wait()
         mark("prewarm_done")
-    pipe = load_components(preset, mode, weights, dtype, direct_to=device if options.direct_load else None)
+    if skeleton is not None:
+        pipe = skeleton.pipeline()
+        loading["loader"] = "two halves"
+    else:
+        pipe = load_components(preset, mode, weights, dtype, direct_to=device if options.direct_load else None)
+        loading["loader"] = "from_pretrained"
     mark("loaded")
     family.configure(pipe, preset)
     pipe.set_progress_bar_config(disable=True)
@@ -232,6 +262,14 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     mark("ready")
     pipe.videobot_optimizations.loading = loading
     return pipe
+
+
+def _fall_back(exc: Exception, loading: dict) -> None:
+    """The saved pipeline is not one processing/loader.py reproduces exactly (or reading it failed): the
+    job loads it with from_pretrained after the prewarm, which loads it or says why it cannot, and
+    metadata.json says why."""
+    log.warning("loading with from_pretrained instead: %s: %s", type(exc).__name__, exc)
+    loading["loader_fallback"] = f"{type(exc).__name__}: {exc}"[:300]
 
 
 def optimizations(pipe) -> dict | None:
@@ -294,6 +332,25 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
     if video.shape[0] < frames:
         raise RuntimeError(f"pipeline returned {video.shape[0]} frames, expected {frames}")
     return video[:frames]
+
+
+class ReadAhead:
+    """`read_ahead` in a thread of its own, started before the imports."""
+
+    def __init__(self, weights: Path):
+        self.weights, self.bytes = weights, 0
+        self._thread = threading.Thread(target=self._run, name="videobot-read-ahead", daemon=True)
+
+    def start(self) -> "ReadAhead":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        self.bytes = read_ahead(self.weights)
+
+    def wait(self) -> int:
+        self._thread.join()
+        return self.bytes
 
 
 READ_AHEAD_CHUNK = 64 * 1024**2

@@ -196,9 +196,11 @@ def test_read_ahead_reads_every_weight_file_in_ranges(tmp_path, monkeypatch):
     assert pipeline.read_ahead(tmp_path / "missing") == 0
 
 
-def direct_load_flow(root: str) -> None:
+def direct_load_flow(root: str, unknown_key: bool = False) -> None:
     """The GPU loading flow, run on CPU: prewarm from transformer/config.json, read-ahead, direct
-    load, and a first real call that compiles nothing. Runs in a process of its own (below)."""
+    load, and a first real call that compiles nothing. Runs in a process of its own (below). With
+    `unknown_key` the saved VAE holds a tensor the model does not have: the two-half loader refuses it
+    and the job loads with from_pretrained (which ignores it, with a warning) instead."""
     from pathlib import Path
 
     import torch
@@ -211,6 +213,11 @@ def direct_load_flow(root: str) -> None:
     pipe = pipeline.build_pipeline(tiny, "t2v", None, "cpu", "float32", "none")
     two_b = load_presets().get("cogvideox-2b")
     pipe.save_pretrained(tmp_path / "cogvideox-2b")
+    if unknown_key:
+        from safetensors.torch import load_file, save_file
+
+        (vae_file,) = (tmp_path / "cogvideox-2b" / "vae").glob("*.safetensors")
+        save_file({**load_file(vae_file), "decoder.from_an_older_layout.weight": torch.zeros(3)}, vae_file)
     counter = CompileCounter()
     options = optimize.Options(speed="lossless", fuse_qkv=True, compile_blocks=True, compile_backend=counter,
                                direct_load=True, prewarm=True)
@@ -227,17 +234,26 @@ def direct_load_flow(root: str) -> None:
     assert report["compile_cache"]["first_call_new_graphs"] == 0 and report["compile_cache"]["saved"]
     sizes = sum(f.stat().st_size for f in (tmp_path / "cogvideox-2b").rglob("*.safetensors"))
     assert report["loading"]["direct"] and report["loading"]["read_ahead_bytes"] == sizes
+    # Loaded in two halves (processing/loader.py): built empty before the prewarm started, filled while it ran.
+    at = report["loading"]["at_s"]
+    if unknown_key:
+        assert report["loading"]["loader"] == "from_pretrained" and "filled" not in at
+        assert "from_an_older_layout" in report["loading"]["loader_fallback"]
+    else:
+        assert report["loading"]["loader"] == "two halves" and "loader_fallback" not in report["loading"]
+        assert at["imported"] <= at["built_empty"] <= at["prewarm_started"] <= at["filled"] <= at["prewarm_done"]
     assert report["compile_cache"]["prewarm"]["new_graphs"] == 1
 
 
-def test_build_pipeline_compiles_while_reading_then_loads_directly(tmp_path):
+@pytest.mark.parametrize("unknown_key", [False, True], ids=["two-halves", "refused-then-from_pretrained"])
+def test_build_pipeline_compiles_while_reading_then_loads_directly(tmp_path, unknown_key):
     """direct_load_flow in a spawned interpreter: after it (a prewarm thread, then a direct load,
     on CPU), the next torch.compile in the same interpreter crashed inside torch (a segfault in
     FakeTensorMode.__enter__'s CUDA device-guard stub, torch 2.9.1 and 2.11.0, CPU only), taking
     every later test with it."""
     import multiprocessing
 
-    child = multiprocessing.get_context("spawn").Process(target=direct_load_flow, args=(str(tmp_path),))
+    child = multiprocessing.get_context("spawn").Process(target=direct_load_flow, args=(str(tmp_path), unknown_key))
     child.start()
     child.join(900)
     assert child.exitcode == 0  # an assertion failing in the child prints its traceback above
