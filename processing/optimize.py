@@ -346,6 +346,12 @@ def compile_cache_dir(models_dir: Path, preset: str) -> Path:
     return models_dir / preset / COMPILE_CACHE_FOLDER
 
 
+def fa4_cache_dir(cache_dir: Path) -> Path:
+    """FlashAttention-4's compiled kernels (fa4.use_disk_cache), one folder per GPU type, beside Inductor's files."""
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return cache_dir / f"fa4-{_slug(gpu)}"
+
+
 def compile_cache_file(cache_dir: Path, label: str, sample_shape) -> Path:
     """One file per (model, speed, GPU, torch, input shape): compiled kernels only fit those."""
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
@@ -583,7 +589,8 @@ class Report:
         # The kernel that ran: FlashAttention-4 falls back to cuDNN if it fails at run time.
         out["attention_ran"] = fa4.STATE.ran() if self.attention == "fa4" else self.attention
         if self.attention == "fa4":
-            out["attention_fa4"] = {"calls": fa4.STATE.calls, "error": fa4.STATE.error}
+            out["attention_fa4"] = {"calls": fa4.STATE.calls, "error": fa4.STATE.error,
+                                    "disk_cache": fa4.STATE.disk_cache}
         fallback = self.compile_fallback
         # Compiled blocks that ran eagerly instead, and why (None: compiled as asked, or no compile).
         out["compile_fallback"] = None if fallback is None or fallback.error is None else \

@@ -46,6 +46,11 @@ def stage_compile_cache(preset: presets_module.Preset, weights: Path, device: st
     from processing.job import warm_shape_for
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cache_dir = optimize.compile_cache_dir(weights.parent, preset.name)
+    if device == "cuda":  # FlashAttention-4's kernels go beside Inductor's (before options_for imports it)
+        from processing import fa4
+
+        fa4.use_disk_cache(optimize.fa4_cache_dir(cache_dir))
     plans = compile_cache_plans(device) if plans is None else plans
     config_file = weights / "transformer" / "config.json"
     family = family_of(preset)
@@ -62,7 +67,7 @@ def stage_compile_cache(preset: presets_module.Preset, weights: Path, device: st
     results = []
     for speed, options in plans:
         result = optimize.Prewarm(json.loads(config_file.read_text()), options, shape, dtype=dtype, device=device,
-                                  compile_cache_dir=optimize.compile_cache_dir(weights.parent, preset.name),
+                                  compile_cache_dir=cache_dir,
                                   label=preset.name, family=family).start().wait()
         results.append({"speed": speed, **asdict(result)})
         log.info("compile cache for %s %s: %s", preset.name, speed,

@@ -6,6 +6,7 @@ records what the op hands it, so the selection, the no-copy views, the single co
 the fallbacks are checked where CI runs."""
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -165,7 +166,7 @@ def test_metadata_says_which_kernel_ran(stand_in_kernel):
     q, k, v = processor_layout()
     optimize.attention(q, k, v, "fa4")
     assert report.to_json()["attention_ran"] == "fa4"
-    assert report.to_json()["attention_fa4"] == {"calls": 1, "error": None}
+    assert report.to_json()["attention_fa4"] == {"calls": 1, "error": None, "disk_cache": None}
     behaviour["fail"] = RuntimeError("JIT failed")
     fa4.STATE.calls = 0
     fa4.STATE.error = None
@@ -174,3 +175,41 @@ def test_metadata_says_which_kernel_ran(stand_in_kernel):
     assert "JIT failed" in report.to_json()["attention_fa4"]["error"]
     report.attention = "cudnn"
     assert report.to_json()["attention_ran"] == "cudnn" and "attention_fa4" not in report.to_json()
+
+
+@pytest.fixture
+def no_cache_setting(monkeypatch):
+    monkeypatch.delenv(fa4.CACHE_ENABLED_ENV, raising=False)
+    monkeypatch.delenv(fa4.CACHE_DIR_ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "flash_attn.cute.cache_utils", raising=False)
+    monkeypatch.setattr(fa4, "STATE", fa4.KernelState())
+    return monkeypatch
+
+
+def test_the_kernels_disk_cache_goes_in_the_folder_given(no_cache_setting, tmp_path):
+    folder = tmp_path / "models" / "cogvideox-5b" / "compile-cache" / "fa4-NVIDIA-H200"
+    assert fa4.use_disk_cache(folder) == str(folder) and folder.is_dir()
+    assert os.environ[fa4.CACHE_ENABLED_ENV] == "1" and os.environ[fa4.CACHE_DIR_ENV] == str(folder)
+    assert fa4.STATE.disk_cache == str(folder)
+    # Read once, at the package's first import: a second job's folder changes nothing, and says so.
+    no_cache_setting.setitem(sys.modules, "flash_attn.cute.cache_utils", object())
+    assert fa4.use_disk_cache(tmp_path / "another") == str(folder) and not (tmp_path / "another").exists()
+
+
+def test_no_disk_cache_where_the_folder_cannot_be_written(no_cache_setting, tmp_path):
+    (tmp_path / "models").write_text("a file where the folder would go")
+    assert fa4.use_disk_cache(tmp_path / "models" / "fa4") is None
+    assert fa4.CACHE_ENABLED_ENV not in os.environ and fa4.STATE.disk_cache is None
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    if os.access(read_only, os.W_OK):  # root writes anywhere: nothing to check here
+        return
+    assert fa4.use_disk_cache(read_only) is None and fa4.CACHE_ENABLED_ENV not in os.environ
+
+
+def test_a_setting_from_the_environment_is_kept(no_cache_setting, tmp_path):
+    no_cache_setting.setenv(fa4.CACHE_ENABLED_ENV, "0")
+    assert fa4.use_disk_cache(tmp_path / "fa4") is None and not (tmp_path / "fa4").exists()
+    no_cache_setting.setenv(fa4.CACHE_ENABLED_ENV, "1")
+    no_cache_setting.setenv(fa4.CACHE_DIR_ENV, "/var/cache/fa4")
+    assert fa4.use_disk_cache(tmp_path / "fa4") == "/var/cache/fa4"
