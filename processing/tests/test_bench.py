@@ -196,3 +196,15 @@ def test_ab_step_compares_an_option_both_ways_on_cpu(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(result["median_s_with"]) == len(result["median_s_without"]) == 2
     assert result["rel_diff"] < 1e-6  # on the CPU the fused op is the same maths
+
+
+@pytest.mark.parametrize("mode", ["serial", "thread-fa4"])
+def test_import_probe_marks_each_part_in_order(mode, capsys):
+    from processing.benchmarks import import_probe
+
+    assert import_probe.main([mode]) == 0  # in this process the imports are done already: only the order is checked
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["mode"] == mode
+    assert 0 <= result["torch"] <= result["processing"] <= result["pipeline_imports"] <= result["fa4_import"]
+    assert "cuda_s" in result["side"] and ("fa4_s" in result["side"]) == (mode == "thread-fa4")
+    assert import_probe.main(["parallel"]) == 2
