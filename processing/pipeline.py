@@ -192,8 +192,10 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     from processing import loader, optimize
 
     # The weight files go into the page cache from the start, beside the imports: disk work in threads
-    # that import nothing (a disk serves parallel reads faster than one stream).
-    ahead = ReadAhead(Path(weights)).start() if weights is not None and Path(weights).is_dir() else None
+    # that import nothing (a disk serves parallel reads faster than one stream). Only where everything
+    # stays resident: an offloading plan is the small machine whose memory may not hold them twice over.
+    ahead = ReadAhead(Path(weights)).start() \
+        if weights is not None and Path(weights).is_dir() and plan == "none" and speed != "stock" else None
     # Every import happens here, before another thread runs Python that imports: diffusers' and
     # transformers' lazy modules are not safe to import from two threads at once (seen on the GPU
     # benchmark: one thread got a half-initialised transformers and failed).
@@ -231,7 +233,8 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
         except torch.OutOfMemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - as above
-            skeleton = _fall_back(exc, loading)
+            _fall_back(exc, loading)
+            skeleton = None
         if skeleton is None:  # what the refused fill had put on the GPU goes back before the second load
             gc.collect()
             if device == "cuda":

@@ -196,6 +196,20 @@ def test_read_ahead_reads_every_weight_file_in_ranges(tmp_path, monkeypatch):
     assert pipeline.read_ahead(tmp_path / "missing") == 0
 
 
+@pytest.mark.parametrize("speed,plan,reads", [("lossless", "none", True), ("stock", "none", False),
+                                             ("lossless", "model", False)])
+def test_the_weights_are_read_ahead_only_where_they_stay_resident(tmp_path, monkeypatch, speed, plan, reads):
+    tiny = load_presets().get("tiny-random")
+    pipeline.build_pipeline(tiny, "t2v", None, "cpu", "float32", "none").save_pretrained(tmp_path / "w")
+    read = []
+    monkeypatch.setattr(pipeline, "read_ahead", lambda weights: read.append(weights) or 1)
+    pipe = pipeline.build_pipeline(load_presets().get("cogvideox-2b"), "t2v", str(tmp_path / "w"), "cpu", "float32",
+                                   plan, speed=speed)
+    assert read == ([tmp_path / "w"] if reads else [])
+    loading = (pipeline.optimizations(pipe) or {}).get("loading") or {}
+    assert loading.get("read_ahead_bytes") == (1 if reads else None)
+
+
 def direct_load_flow(root: str, unknown_key: bool = False) -> None:
     """The GPU loading flow, run on CPU: prewarm from transformer/config.json, read-ahead, direct
     load, and a first real call that compiles nothing. Runs in a process of its own (below). With
