@@ -8,9 +8,10 @@ waited for the GPU (`t.item()` for the dynamic guidance), so the GPU idles for e
 a 5b step, 4% of a lossless job and 13% of a fast one (docs/performance.md).
 
 `Prefetcher` keeps the next draws of the same shape and dtype made ahead, in a thread, while the GPU
-runs the step: a chain of `depth` draws (two by default, because the DPM scheduler draws twice a
-step, a few microseconds apart: with one draw ahead the second waited for its whole draw, ~25 ms a
-5b step on an H200 host), each on a copy of the generator's state where the one before ended. When
+runs the step: a chain of `depth` draws (`DEPTH`: the DPM scheduler draws twice a step, a few
+microseconds apart, so with one draw ahead the second waited for its whole draw, ~25 ms a 5b step on an
+H200 host; and fast's reused steps want their draws faster than one thread makes them), each on a copy
+of the generator's state where the one before ended. When
 the pipeline asks, and the generator is still in the state the first of them started from, it gets
 that tensor and the generator jumps to that draw's end state; otherwise (another shape, or someone
 else drew from the generator meanwhile) the chain is dropped and it draws as before. Either way
@@ -28,7 +29,11 @@ from dataclasses import dataclass
 import torch
 
 
-DEPTH = 2  # draws kept made ahead: CogVideoX's DPM scheduler draws twice a step
+# Draws kept made ahead. CogVideoX's DPM scheduler draws twice a step, back to back, so two at least; and
+# `--speed fast` reuses the transformer's output on 3 steps of every 4, steps that take ~15 ms of GPU work
+# and want 50 ms of draws (25 ms each on an H200 host): 60 of a fast job's 98 draws were waited for with two
+# ahead. Eight are made during the computed step before (1 s), enough for the three reused ones after it.
+DEPTH = 8
 
 
 @dataclass

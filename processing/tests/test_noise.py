@@ -46,12 +46,28 @@ def test_both_draws_of_a_step_are_ready_before_the_step_ends():
     assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))  # the latents
     for step in range(3):
         settle(prefetcher)  # the GPU's step
-        assert prefetcher.ready() == noise.DEPTH == 2
+        assert prefetcher.ready() == noise.DEPTH >= 2
         for _ in range(2):  # the scheduler's two draws, back to back
             assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype)), step
     assert prefetcher.counts() == {"served": 6, "waited": 0, "drawn": 1}
     prefetcher.close()
     assert torch.equal(ahead.get_state(), plain.get_state())
+
+
+def test_fast_speeds_reused_steps_find_their_draws_made():
+    # --speed fast: one computed step (a second of GPU work: time to draw ahead), then three reused steps
+    # of ~15 ms, each wanting two draws at once. All six must have been made during the computed step.
+    shape, dtype = (1, 13, 16, 6, 9), torch.bfloat16
+    plain, ahead = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    prefetcher = noise.Prefetcher(ahead)
+    assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))  # latents
+    for _interval in range(2):
+        settle(prefetcher)  # the computed step
+        for _ in range(1 + 3):  # its own two draws, then the reused steps', with no time between them
+            for _ in range(2):
+                assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))
+    assert prefetcher.counts() == {"served": 16, "waited": 0, "drawn": 1}
+    prefetcher.close()
 
 
 def test_a_chain_made_ahead_is_dropped_when_someone_else_draws():
