@@ -62,12 +62,10 @@ class Skeleton:
             target = torch.device("cuda", torch.cuda.current_device())
         device = str(target)
         jobs = [(m, shard) for m in self.models for shard in shards(m.folder, m.library)]
-        loaded: dict[int, set[str]] = {id(m): set() for m in self.models}
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs)))) as pool:
-            for m, keys in pool.map(lambda job: (job[0], _read_shard(job[0], job[1], device)), jobs):
-                loaded[id(m)] |= keys
+            list(pool.map(lambda job: _read_shard(*job, device), jobs))  # re-raises a shard's error here
         for m in self.models:
-            _finish(m, loaded[id(m)], device)
+            _finish(m, device)
         self.filled = True
 
     def pipeline(self):
@@ -168,10 +166,9 @@ def shards(folder: Path, library: str) -> list[Path]:
     raise Unsupported(f"{folder.name}: no {stem}.safetensors (or its index) in {folder}")
 
 
-def _read_shard(m: Model, shard: Path, device: str) -> set[str]:
+def _read_shard(m: Model, shard: Path, device: str) -> None:
     from safetensors import safe_open
 
-    keys = set()
     state = m.model.state_dict(keep_vars=True)
     with safe_open(str(shard), framework="pt", device=str(device)) as f:
         for key in f.keys():
@@ -186,11 +183,10 @@ def _read_shard(m: Model, shard: Path, device: str) -> set[str]:
             module, _, attr = key.rpartition(".")
             # assign=True keeps the tensor (no copy into the meta one) and the parameter's requires_grad
             m.model.get_submodule(module).load_state_dict({attr: tensor}, strict=False, assign=True)
-            keys.add(key)
-    return keys
 
 
-def _finish(m: Model, loaded: set[str], device: str) -> None:
+def _finish(m: Model, device: str) -> None:
+    """Ties what the model ties, checks that no tensor was left empty, moves the buffers built in __init__."""
     if m.library == "transformers":
         m.model.tie_weights()
     left = [n for n, t in (*m.model.named_parameters(), *m.model.named_buffers()) if t.is_meta]
