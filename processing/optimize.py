@@ -346,17 +346,20 @@ def compile_cache_dir(models_dir: Path, preset: str) -> Path:
     return models_dir / preset / COMPILE_CACHE_FOLDER
 
 
+def _gpu_slug() -> str:
+    """The GPU type compiled code fits, as it appears in the compile cache's names."""
+    return _slug(torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")
+
+
 def fa4_cache_dir(cache_dir: Path) -> Path:
     """FlashAttention-4's compiled kernels (fa4.use_disk_cache), one folder per GPU type, beside Inductor's files."""
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    return cache_dir / f"fa4-{_slug(gpu)}"
+    return cache_dir / f"fa4-{_gpu_slug()}"
 
 
 def compile_cache_file(cache_dir: Path, label: str, sample_shape) -> Path:
     """One file per (model, speed, GPU, torch, input shape): compiled kernels only fit those."""
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     shape = "x".join(str(int(s)) for s in sample_shape)
-    return cache_dir / f"{_slug(label)}-{_slug(gpu)}-torch{_slug(torch.__version__)}-{shape}.bin"
+    return cache_dir / f"{_slug(label)}-{_gpu_slug()}-torch{_slug(torch.__version__)}-{shape}.bin"
 
 
 def load_compile_cache(path: Path) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,12 @@ def test_t2v_end_to_end(t2v):
     steps = metadata["runtime"]["denoise_steps_s"]  # the first step apart from the median of the others
     assert steps["steps"] == 2 and 0 < steps["median"] <= steps["max"] and steps["first"] > 0
     assert steps["first"] + steps["median"] <= metadata["timings_s"]["denoising"]
+    # The latents drawn on the spot; the two steps' one draw each (first and last step) made ahead.
+    assert (metadata["runtime"]["noise_draws"]["served"], metadata["runtime"]["noise_draws"]["drawn"]) == (2, 1)
+    # The golden file the bot's tests read (test/fixtures/contract/) has every runtime field a job writes.
+    golden = json.loads((Path(__file__).resolve().parents[2] / "test" / "fixtures" / "contract" / "metadata.json")
+                        .read_text(encoding="utf-8"))
+    assert set(golden["runtime"]) == set(metadata["runtime"])
     assert metadata["versions"]["torch"] and metadata["versions"]["diffusers"]
     assert metadata["output"] == {"video": "video.mp4", "poster": "poster.jpg", "frames": 9, "fps": 8,
                                   "height": 64, "width": 96, "codec": "h264", "pix_fmt": "yuv420p"}
