@@ -26,7 +26,7 @@ import importlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,7 +44,7 @@ class Model:
     library: str  # diffusers or transformers
     model: torch.nn.Module  # parameters on the meta device until `fill`
     folder: Path
-    cast: dict[str, torch.dtype] = field(default_factory=dict)  # the dtype each floating tensor is cast to
+    cast: dict[str, torch.dtype]  # the dtype each floating tensor is cast to
 
 
 @dataclass
@@ -99,7 +99,7 @@ def empty_pipeline(pipeline_class: type, folder: str | Path, dtype: torch.dtype)
 
 
 def load(pipeline_class: type, folder: str | Path, dtype: torch.dtype, device: str):
-    """Both halves at once (tests, and a caller with nothing to overlap)."""
+    """Both halves at once (the tests' way in; a job runs them around its prewarm: pipeline.build_pipeline)."""
     skeleton = empty_pipeline(pipeline_class, folder, dtype)
     skeleton.fill(device)
     return skeleton.pipeline()

@@ -194,8 +194,11 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     # The weight files go into the page cache from the start, beside the imports: disk work in threads
     # that import nothing (a disk serves parallel reads faster than one stream). Only where everything
     # stays resident: an offloading plan is the small machine whose memory may not hold them twice over.
-    ahead = ReadAhead(Path(weights)).start() \
-        if weights is not None and Path(weights).is_dir() and plan == "none" and speed != "stock" else None
+    ahead = None
+    if weights is not None and Path(weights).is_dir() and plan == "none" and speed != "stock":
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videobot-read-ahead")
+        ahead = reader.submit(read_ahead, Path(weights))
+        reader.shutdown(wait=False)  # its thread ends with the read
     # Every import happens here, before another thread runs Python that imports: diffusers' and
     # transformers' lazy modules are not safe to import from two threads at once (seen on the GPU
     # benchmark: one thread got a half-initialised transformers and failed).
@@ -224,7 +227,7 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     if prewarm is not None:
         mark("prewarm_started")
     if ahead is not None:
-        loading["read_ahead_bytes"] = ahead.wait()
+        loading["read_ahead_bytes"] = ahead.result()
         mark("read_ahead")
     if skeleton is not None:
         try:
@@ -339,25 +342,6 @@ def generate(pipe, *, preset: Preset, mode: str, prompt: str, negative_prompt: s
     if video.shape[0] < frames:
         raise RuntimeError(f"pipeline returned {video.shape[0]} frames, expected {frames}")
     return video[:frames]
-
-
-class ReadAhead:
-    """`read_ahead` in a thread of its own, started before the imports."""
-
-    def __init__(self, weights: Path):
-        self.weights, self.bytes = weights, 0
-        self._thread = threading.Thread(target=self._run, name="videobot-read-ahead", daemon=True)
-
-    def start(self) -> "ReadAhead":
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        self.bytes = read_ahead(self.weights)
-
-    def wait(self) -> int:
-        self._thread.join()
-        return self.bytes
 
 
 READ_AHEAD_CHUNK = 64 * 1024**2
