@@ -351,9 +351,11 @@ def _gpu_slug() -> str:
     return _slug(torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")
 
 
-def fa4_cache_dir(cache_dir: Path) -> Path:
-    """FlashAttention-4's compiled kernels (fa4.use_disk_cache), one folder per GPU type, beside Inductor's files."""
-    return cache_dir / f"fa4-{_gpu_slug()}"
+def keep_fa4_kernels(cache_dir: Path | None, device: str) -> None:
+    """FlashAttention-4's compiled kernels go in the compile cache too (fa4.use_disk_cache), one folder per GPU
+    type beside Inductor's files. Call it before `options_for`, which imports the package."""
+    if device == "cuda" and cache_dir is not None:
+        fa4.use_disk_cache(cache_dir / f"fa4-{_gpu_slug()}")
 
 
 def compile_cache_file(cache_dir: Path, label: str, sample_shape) -> Path:

@@ -207,10 +207,7 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     family.transformer_class()
     mark("imported")
     dtype = getattr(torch, dtype_name)
-    if device == "cuda" and compile_cache_dir is not None:  # before options_for imports FlashAttention-4
-        from processing import fa4
-
-        fa4.use_disk_cache(optimize.fa4_cache_dir(compile_cache_dir))
+    optimize.keep_fa4_kernels(compile_cache_dir, device)
     options = optimize.options_for(speed, device, plan)
     loading["direct"] = options.direct_load
     # Loading in two halves (processing/loader.py): the models are built empty now, before the prewarm

@@ -47,10 +47,7 @@ def stage_compile_cache(preset: presets_module.Preset, weights: Path, device: st
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cache_dir = optimize.compile_cache_dir(weights.parent, preset.name)
-    if device == "cuda":  # FlashAttention-4's kernels go beside Inductor's (before options_for imports it)
-        from processing import fa4
-
-        fa4.use_disk_cache(optimize.fa4_cache_dir(cache_dir))
+    optimize.keep_fa4_kernels(cache_dir, device)
     plans = compile_cache_plans(device) if plans is None else plans
     config_file = weights / "transformer" / "config.json"
     family = family_of(preset)

@@ -39,8 +39,8 @@ def test_bench_runs_every_section_on_cpu(tmp_path):
     assert sections["job"]["lossless-cold"]["exit_code"] == 0
     assert sections["job"]["lossless-cold"]["optimizations"]["speed"] == "lossless"
     # The latents drawn on the spot, the first step's one scheduler draw served from ahead.
-    assert sections["job"]["lossless-cold"]["noise_draws"] == {"served": 1, "waited": 1, "drawn": 1} or \
-        sections["job"]["lossless-cold"]["noise_draws"] == {"served": 1, "waited": 0, "drawn": 1}
+    draws = sections["job"]["lossless-cold"]["noise_draws"]
+    assert (draws["served"], draws["drawn"]) == (1, 1) and draws["waited"] in (0, 1)  # waited: the thread's timing
 
 
 def test_the_table_lists_the_timed_steps_and_skips_the_checks_beside_them():

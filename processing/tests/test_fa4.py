@@ -213,3 +213,11 @@ def test_a_setting_from_the_environment_is_kept(no_cache_setting, tmp_path):
     no_cache_setting.setenv(fa4.CACHE_ENABLED_ENV, "1")
     no_cache_setting.setenv(fa4.CACHE_DIR_ENV, "/var/cache/fa4")
     assert fa4.use_disk_cache(tmp_path / "fa4") == "/var/cache/fa4"
+
+
+def test_a_jobs_kernels_go_in_its_compile_cache_one_folder_per_gpu_type(no_cache_setting, tmp_path):
+    optimize.keep_fa4_kernels(tmp_path / "compile-cache", "cpu")  # nothing to keep without a GPU
+    optimize.keep_fa4_kernels(None, "cuda")  # nor without a compile cache
+    assert fa4.CACHE_ENABLED_ENV not in os.environ
+    optimize.keep_fa4_kernels(tmp_path / "compile-cache", "cuda")
+    assert fa4.STATE.disk_cache == str(tmp_path / "compile-cache" / f"fa4-{optimize._gpu_slug()}")

@@ -37,37 +37,24 @@ def settle(prefetcher):
         prefetcher._ahead[-1].future.result()
 
 
-def test_both_draws_of_a_step_are_ready_before_the_step_ends():
-    # CogVideoX's DPM scheduler draws twice a step, microseconds apart: with one draw ahead the second
-    # one waited for its whole draw (~25 ms a 5b step on an H200's host). Both must be made during the step.
-    shape, dtype = (1, 13, 16, 6, 9), torch.bfloat16
-    plain, ahead = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
-    prefetcher = noise.Prefetcher(ahead)
-    assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))  # the latents
-    for step in range(3):
-        settle(prefetcher)  # the GPU's step
-        assert prefetcher.ready() == noise.DEPTH >= 2
-        for _ in range(2):  # the scheduler's two draws, back to back
-            assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype)), step
-    assert prefetcher.counts() == {"served": 6, "waited": 0, "drawn": 1}
-    prefetcher.close()
-    assert torch.equal(ahead.get_state(), plain.get_state())
-
-
-def test_fast_speeds_reused_steps_find_their_draws_made():
-    # --speed fast: one computed step (a second of GPU work: time to draw ahead), then three reused steps
-    # of ~15 ms, each wanting two draws at once. All six must have been made during the computed step.
+def test_every_draw_of_a_step_and_of_fasts_reused_steps_is_made_during_the_step_before():
+    # CogVideoX's DPM scheduler draws twice a step, microseconds apart (with one draw ahead the second waited
+    # for its whole draw, ~25 ms a 5b step on an H200's host); --speed fast follows a computed step (a second
+    # of GPU work: time to draw ahead) with three reused ones of little GPU work, each wanting two draws at once.
+    # All eight must have been made during the computed step.
     shape, dtype = (1, 13, 16, 6, 9), torch.bfloat16
     plain, ahead = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     prefetcher = noise.Prefetcher(ahead)
     assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))  # latents
-    for _interval in range(2):
+    for interval in range(2):
         settle(prefetcher)  # the computed step
+        assert prefetcher.ready() == noise.DEPTH >= 2 * (1 + 3)
         for _ in range(1 + 3):  # its own two draws, then the reused steps', with no time between them
             for _ in range(2):
-                assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))
+                assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype)), interval
     assert prefetcher.counts() == {"served": 16, "waited": 0, "drawn": 1}
     prefetcher.close()
+    assert torch.equal(ahead.get_state(), plain.get_state())
 
 
 def test_a_chain_made_ahead_is_dropped_when_someone_else_draws():
