@@ -100,6 +100,8 @@ def test_the_tiny_random_job_through_the_fork_server_writes_what_it_writes_on_a_
         runtime = {k: v for k, v in meta["runtime"].items()
                    if k not in ("load_s", "loading_at_s", "startup_s", "denoise_steps_s")}
         runtime["denoise_steps"] = meta["runtime"]["denoise_steps_s"]["steps"]  # the count, not the times
+        # How the noise was drawn, but not how often the draw thread was late (the machine's timing).
+        runtime["noise_draws"] = {k: v for k, v in meta["runtime"]["noise_draws"].items() if k != "waited"}
         optimizations = runtime["optimizations"]
         runtime["optimizations"] = {**optimizations, "loading": {**optimizations["loading"], "at_s": None}}
         return {**meta, "timings_s": None, "runtime": runtime}
