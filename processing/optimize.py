@@ -487,11 +487,11 @@ class Prewarm:
 
     The stand-in is the model's own block class with the job's options applied and random
     weights; regional compilation makes one graph that every block of the same shape reuses, so
-    the real model's first call finds it compiled. Meanwhile the main thread only reads the
-    weight files (pipeline.read_ahead): disk work that leaves the interpreter free, imports
-    nothing, and touches none of torch's process-wide state (the model loaders set the default
-    dtype, which Dynamo's guards and traced constants depend on). A failure here only costs the
-    compile on the first real call.
+    the real model's first call finds it compiled. Meanwhile the main thread only puts the weights
+    in place (processing/loader.py; the models were built empty before this started): work that
+    imports nothing and touches none of torch's process-wide state (the model loaders set the
+    default dtype, which Dynamo's guards and traced constants depend on). A failure here only costs
+    the compile on the first real call.
     """
 
     def __init__(self, config: dict, options: Options, shape: WarmShape, *, dtype, device: str = "cuda",

@@ -191,30 +191,37 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
 
     from processing import loader, optimize
 
-    # The weight files go into the page cache from the start, beside the imports: disk work in threads
-    # that import nothing (a disk serves parallel reads faster than one stream). Only where everything
-    # stays resident: an offloading plan is the small machine whose memory may not hold them twice over.
+    family = family_of(preset)
+    # FlashAttention-4's kernels are kept beside the weights (before its first import, in options_for).
+    optimize.keep_fa4_kernels(compile_cache_dir, device)
+    options = optimize.options_for(speed, device, plan)
+    loading["direct"] = options.direct_load
+    # Loading in two halves (processing/loader.py). The tensors are read onto the GPU from the start, beside
+    # the imports, by threads that import nothing; the models are built empty after the imports and before
+    # the prewarm starts (building changes torch's process-wide default dtype, which Dynamo checks while
+    # it traces); the tensors are put in place while the prewarm compiles.
+    two_halves = bool(options.direct_load and options.prewarm and family.prewarm and weights is not None
+                      and Path(weights).is_dir())
+    reader = loader.Reader(weights, device).start() if two_halves else None
+    if reader is not None:
+        mark("read_started")
+    # Otherwise, where everything stays resident, the weight files go into the page cache beside the imports
+    # (a disk serves parallel reads faster than one stream); an offloading plan is the small machine whose
+    # memory may not hold them twice over.
     ahead = None
-    if weights is not None and Path(weights).is_dir() and plan == "none" and speed != "stock":
-        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videobot-read-ahead")
-        ahead = reader.submit(read_ahead, Path(weights))
-        reader.shutdown(wait=False)  # its thread ends with the read
+    if not two_halves and weights is not None and Path(weights).is_dir() and plan == "none" and speed != "stock":
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videobot-read-ahead")
+        ahead = pool.submit(read_ahead, Path(weights))
+        pool.shutdown(wait=False)  # its thread ends with the read
     # Every import happens here, before another thread runs Python that imports: diffusers' and
     # transformers' lazy modules are not safe to import from two threads at once (seen on the GPU
     # benchmark: one thread got a half-initialised transformers and failed).
-    family = family_of(preset)
     pipeline_cls = pipeline_class(preset, mode)
     family.transformer_class()
     mark("imported")
     dtype = getattr(torch, dtype_name)
-    optimize.keep_fa4_kernels(compile_cache_dir, device)
-    options = optimize.options_for(speed, device, plan)
-    loading["direct"] = options.direct_load
-    # Loading in two halves (processing/loader.py): the models are built empty now, before the prewarm
-    # starts (building changes torch's process-wide default dtype, which Dynamo checks while it traces),
-    # and their tensors are read in while the prewarm compiles.
     skeleton = None
-    if options.direct_load and options.prewarm and family.prewarm and weights is not None and Path(weights).is_dir():
+    if two_halves:
         try:
             skeleton = loader.empty_pipeline(pipeline_cls, weights, dtype)
             mark("built_empty")
@@ -226,16 +233,21 @@ def build_pipeline(preset: Preset, mode: str, weights: str | None, device: str, 
     if ahead is not None:
         loading["read_ahead_bytes"] = ahead.result()
         mark("read_ahead")
-    if skeleton is not None:
+    if reader is not None:
         try:
-            skeleton.fill(device)
-            mark("filled")
+            tensors = reader.result()
+            mark("read")
+            loading["read"] = {"bytes": reader.bytes, "seconds": reader.seconds}
+            if skeleton is not None:
+                skeleton.fill(device, tensors)
+                mark("filled")
         except torch.OutOfMemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - as above
             _fall_back(exc, loading)
             skeleton = None
-        if skeleton is None:  # what the refused fill had put on the GPU goes back before the second load
+        tensors = None
+        if skeleton is None:  # what the reader or a refused fill put on the GPU goes back before the second load
             gc.collect()
             if device == "cuda":
                 torch.cuda.empty_cache()
@@ -276,7 +288,7 @@ def _fall_back(exc: Exception, loading: dict) -> None:
     job loads it with from_pretrained after the prewarm, which loads it or says why it cannot, and
     metadata.json says why."""
     log.warning("loading with from_pretrained instead: %s: %s", type(exc).__name__, exc)
-    loading["loader_fallback"] = f"{type(exc).__name__}: {exc}"[:300]
+    loading.setdefault("loader_fallback", f"{type(exc).__name__}: {exc}"[:300])  # the first reason
 
 
 def optimizations(pipe) -> dict | None:

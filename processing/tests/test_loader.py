@@ -118,3 +118,105 @@ def test_a_layout_without_safetensors_is_refused(tmp_path):
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "X"}))
     with pytest.raises(loader.Unsupported):
         loader.shards(tmp_path, "diffusers")
+
+
+# --- the reader: safetensors files onto the device, in ranges and chunks --------------------------------
+
+def odd_tensors() -> dict[str, torch.Tensor]:
+    """Every dtype the reader knows, odd sizes (tensors that straddle chunks and ranges), a scalar, an empty one."""
+    g = torch.Generator().manual_seed(3)
+    out = {
+        "a.f32": torch.randn(37, 11, generator=g),
+        "b.f16": torch.randn(501, generator=g).half(),
+        "c.bf16": torch.randn(3, 5, 7, generator=g).bfloat16(),
+        "d.f64": torch.randn(13, generator=g).double(),
+        "e.i64": torch.arange(-20, 19),
+        "f.i32": torch.arange(9, dtype=torch.int32),
+        "g.i16": torch.arange(5, dtype=torch.int16),
+        "h.i8": torch.arange(-3, 4, dtype=torch.int8),
+        "i.u8": torch.arange(250, 256, dtype=torch.uint8),
+        "j.bool": torch.tensor([True, False, True]),
+        "k.fp8": torch.randn(17, generator=g).to(torch.float8_e4m3fn),
+        "l.fp8b": torch.randn(19, generator=g).to(torch.float8_e5m2),
+        "m.scalar": torch.tensor(2.5),
+        "n.empty": torch.zeros(0, 4),
+    }
+    return out
+
+
+def saved_pipeline_files(tmp_path, shards: list[dict[str, torch.Tensor]]):
+    """A saved pipeline's layout: model_index.json, a sharded transformer, a tokenizer folder without weights."""
+    from safetensors.torch import save_file
+
+    (tmp_path / "model_index.json").write_text(json.dumps({
+        "_class_name": "X", "transformer": ["diffusers", "Model"], "tokenizer": ["transformers", "T5Tokenizer"],
+        "scheduler": ["diffusers", "Sched"], "safety_checker": [None, None]}))
+    folder = tmp_path / "transformer"
+    folder.mkdir()
+    (tmp_path / "tokenizer").mkdir()
+    weight_map = {}
+    for i, tensors in enumerate(shards):
+        name = f"diffusion_pytorch_model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        save_file(tensors, folder / name, metadata={"format": "pt"})
+        weight_map.update({key: name for key in tensors})
+    (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    return folder
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a GPU: pinned buffers and a stream per thread"))])
+@pytest.mark.parametrize("chunk,span", [(64, 256), (7, 7), (1 << 20, 1 << 22)], ids=["small", "odd", "whole"])
+def test_the_reader_reads_what_safetensors_reads(tmp_path, monkeypatch, device, chunk, span):
+    from safetensors.torch import load_file
+
+    tensors = odd_tensors()
+    keys = sorted(tensors)
+    folder = saved_pipeline_files(tmp_path, [{k: tensors[k] for k in keys[:9]}, {k: tensors[k] for k in keys[9:]}])
+    monkeypatch.setattr(loader.Reader, "CHUNK", chunk)
+    monkeypatch.setattr(loader.Reader, "RANGE", span)
+    reader = loader.Reader(tmp_path, device, threads=3).start()
+    got = reader.result()
+    assert list(got) == ["transformer"]  # the tokenizer has no weights; the scheduler is not a model
+    expected = {}
+    for path in loader.shards(folder, "diffusers"):
+        expected.update(load_file(path))
+    assert sorted(got["transformer"]) == sorted(expected) == keys
+    for key, tensor in expected.items():
+        ours = got["transformer"][key]
+        assert ours.dtype == tensor.dtype and ours.shape == tensor.shape and ours.device.type == device, key
+        assert torch.equal(loader._bytes_of(ours.cpu()), loader._bytes_of(tensor)), key  # bit for bit, NaNs too
+    assert reader.bytes == sum(t.numel() * t.element_size() for t in tensors.values())
+    assert reader.seconds is not None
+
+
+def test_the_reader_refuses_what_it_does_not_read(tmp_path):
+    folder = saved_pipeline_files(tmp_path, [{"w": torch.ones(4)}])
+    (path,) = loader.shards(folder, "diffusers")
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+
+    def rewrite(new_header: dict, tail: bytes) -> None:
+        text = json.dumps(new_header).encode()
+        path.write_bytes(len(text).to_bytes(8, "little") + text + tail)
+
+    rewrite(header, data[8 + size:-4])  # the file ends before its last tensor does
+    with pytest.raises(loader.Unsupported, match="does not fit"):
+        loader.Reader(tmp_path, "cpu").start().result()
+    rewrite({**header, "w": {**header["w"], "dtype": "F4"}}, data[8 + size:])
+    with pytest.raises(loader.Unsupported, match="dtype F4"):
+        loader.Reader(tmp_path, "cpu").start().result()
+    path.write_bytes(b"\xff" * 16)
+    with pytest.raises(loader.Unsupported, match="not a safetensors file"):
+        loader.Reader(tmp_path, "cpu").start().result()
+
+
+def test_the_fill_puts_what_the_reader_read_in_place(saved):
+    """The job's way: the reader started first (beside the imports), the skeleton filled from its result."""
+    preset, folder = saved
+    reader = loader.Reader(folder, "cpu").start()
+    skeleton = loader.empty_pipeline(FAMILY.pipeline_class(preset, "t2v"), folder, torch.bfloat16)
+    skeleton.fill("cpu", reader.result())
+    ours, theirs = skeleton.pipeline(), stock(preset, folder, torch.bfloat16)
+    for name in ("transformer", "vae", "text_encoder"):
+        assert_same_model(getattr(ours, name), getattr(theirs, name), name)
