@@ -1,6 +1,5 @@
 """Entry point: `python -m processing [run|serve|probe|stage] ...`."""
-import sys
-
+from processing import exit_now
 from processing.cli import main
 
-sys.exit(main())
+exit_now(main())

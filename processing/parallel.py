@@ -481,6 +481,7 @@ def worker_argv(args) -> list[str]:
 
 if __name__ == "__main__":
     # Through the package's module, not this __main__ copy: job.py asks processing.parallel for the group.
+    from processing import exit_now
     from processing.parallel import worker_main as _worker_main
 
-    sys.exit(_worker_main())
+    exit_now(_worker_main())
