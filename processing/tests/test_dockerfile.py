@@ -92,3 +92,19 @@ def test_benchmarks_and_tests_stay_out_of_the_image(dockerfile):
     assert not list(HERE.glob("bench*.py"))  # nothing benchmark-shaped left in the runtime package
     runtime = [p for p in HERE.glob("*.py")]
     assert all("benchmarks" not in p.read_text() for p in runtime)  # the job never imports them
+
+
+def test_every_module_is_compiled_to_bytecode_at_build_time(dockerfile):
+    """The image sets PYTHONDONTWRITEBYTECODE, so a module without a .pyc is compiled from source in every job
+    (seconds of imports on the GPU host); the build compiles the job, the installed packages and the standard
+    library once, after the job's code is copied in."""
+    env = " ".join(arg for keyword, arg in dockerfile if keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    runs = [(i, arg) for i, (keyword, arg) in enumerate(dockerfile) if keyword == "RUN"]
+    compiled = [(i, arg) for i, arg in runs if "python -m compileall" in arg]
+    assert len(compiled) == 1, runs
+    index, command = compiled[0]
+    assert '"purelib"' in command and '"stdlib"' in command and "/app/processing" in command
+    copy_code = max(i for i, (keyword, arg) in enumerate(dockerfile) if keyword == "COPY" and arg.startswith(". "))
+    installs = max(i for i, arg in runs if "pip install" in arg)
+    assert index > copy_code and index > installs  # after everything it compiles is in place
