@@ -60,8 +60,9 @@ class StepCacheSchedule:
         return sum(self.computes(k, total) for k in range(total))
 
 
-# 20 of 50 steps computed: about 28 s of denoising for 5b on an H100 (docs/performance.md).
-FAST_STEP_CACHE = StepCacheSchedule(warmup=6, cooldown=4, interval=4)
+# 18 of 50 steps computed (0-5, then every 5th, then 46-49): 19.4 s of denoising for 5b on an H200, its frames
+# 39.2 dB from lossless's; one in 4 (20 computed) took 21.0 s at 40.0 dB (docs/performance.md, session 8).
+FAST_STEP_CACHE = StepCacheSchedule(warmup=6, cooldown=4, interval=5)
 
 
 @dataclass(frozen=True)

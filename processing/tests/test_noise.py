@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from processing import noise, pipeline
+from processing import noise, optimize, pipeline
 from processing.presets import load_presets
 
 
@@ -40,19 +40,20 @@ def settle(prefetcher):
 def test_every_draw_of_a_step_and_of_fasts_reused_steps_is_made_during_the_step_before():
     # CogVideoX's DPM scheduler draws twice a step, microseconds apart (with one draw ahead the second waited
     # for its whole draw, ~25 ms a 5b step on an H200's host); --speed fast follows a computed step (a second
-    # of GPU work: time to draw ahead) with three reused ones of little GPU work, each wanting two draws at once.
-    # All eight must have been made during the computed step.
+    # of GPU work: time to draw ahead) with reused ones of little GPU work, each wanting two draws at once.
+    # All of them must have been made during the computed step.
     shape, dtype = (1, 13, 16, 6, 9), torch.bfloat16
+    reused = optimize.FAST_STEP_CACHE.interval - 1
     plain, ahead = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     prefetcher = noise.Prefetcher(ahead)
     assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype))  # latents
     for interval in range(2):
         settle(prefetcher)  # the computed step
-        assert prefetcher.ready() == noise.DEPTH >= 2 * (1 + 3)
-        for _ in range(1 + 3):  # its own two draws, then the reused steps', with no time between them
+        assert prefetcher.ready() == noise.DEPTH >= 2 * (1 + reused)
+        for _ in range(1 + reused):  # its own two draws, then the reused steps', with no time between them
             for _ in range(2):
                 assert torch.equal(prefetcher.randn(shape, dtype), torch.randn(shape, generator=plain, dtype=dtype)), interval
-    assert prefetcher.counts() == {"served": 16, "waited": 0, "drawn": 1}
+    assert prefetcher.counts() == {"served": 2 * 2 * (1 + reused), "waited": 0, "drawn": 1}
     prefetcher.close()
     assert torch.equal(ahead.get_state(), plain.get_state())
 
