@@ -208,3 +208,53 @@ def test_import_probe_marks_each_part_in_order(mode, capsys):
     assert 0 <= result["torch"] <= result["processing"] <= result["pipeline_imports"] <= result["fa4_import"]
     assert "cuda_s" in result["side"] and ("fa4_s" in result["side"]) == (mode == "thread-fa4")
     assert import_probe.main(["parallel"]) == 2
+
+
+def test_reader_bench_reads_a_saved_pipeline_both_ways_on_cpu(tmp_path, capsys):
+    from processing import pipeline
+    from processing.benchmarks import reader_bench
+    from processing.presets import load_presets
+
+    pipeline.build_pipeline(load_presets().get("tiny-random"), "t2v", None, "cpu", "float32", "none") \
+        .save_pretrained(tmp_path / "w")
+    assert reader_bench.main([str(tmp_path / "w"), "--device", "cpu", "--repeats", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reader"]["bytes"] == out["safetensors"]["bytes"] > 0  # the same tensors, both ways
+    assert out["reader"]["runs"][0]["seconds"] > 0
+
+
+def test_the_image_package_set_hides_what_the_image_does_not_install(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = Path(bench.__file__).parent / "image_packages"
+    (tmp_path / "scipy").mkdir()  # a package the host has (here: a stand-in on the path)
+    (tmp_path / "scipy" / "__init__.py").write_text("")
+    code = ("import importlib.util as u; print(u.find_spec('scipy') is None, u.find_spec('numpy') is None)\n"
+            "try:\n    import scipy\nexcept ModuleNotFoundError:\n    print('not-importable')")
+    shown = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": f"{folder}:{tmp_path}"},
+                           capture_output=True, text=True)
+    assert shown.stdout.split() == ["True", "False", "not-importable"], shown.stderr
+    plain = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True)
+    assert plain.stdout.split() == ["False", "False"], plain.stderr  # found and imported without it
+
+
+def test_schedule_job_runs_fast_with_the_schedule_given(tmp_path):
+    from processing import optimize
+    from processing.benchmarks import schedule_job
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "job.json").write_text(json.dumps({"id": "s", "model": "tiny-random", "prompt": "a fox",
+                                                          "seed": 1, "frames": 9, "steps": 12}))
+    default = optimize.FAST_STEP_CACHE
+    try:
+        assert schedule_job.main(["2", "2", "3", "--", "run", "--input-dir", str(tmp_path / "in"), "--output-dir",
+                                  str(tmp_path / "out"), "--models-dir", str(tmp_path / "m"), "--device", "cpu",
+                                  "--speed", "fast"]) == 0
+    finally:
+        optimize.FAST_STEP_CACHE = default
+    cache = json.loads((tmp_path / "out" / "metadata.json").read_text())["runtime"]["optimizations"]["step_cache"]
+    assert (cache["warmup"], cache["cooldown"], cache["interval"]) == (2, 2, 3)
+    assert cache["computed_steps"] == 2 + 3 + 2 and cache["reused_steps"] == 5  # steps 0, 1, 2, 5, 8, 10, 11
+    assert schedule_job.main(["6", "4"]) == 2
