@@ -295,11 +295,13 @@ class Reader:
     def _run(self) -> None:
         began = time.perf_counter()
         try:
-            self._future.set_result(self._read())
+            tensors = self._read()
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
-            self._future.set_exception(exc)
-        finally:
             self.seconds = round(time.perf_counter() - began, 3)
+            self._future.set_exception(exc)
+            return
+        self.seconds = round(time.perf_counter() - began, 3)  # before the waiter wakes, which reports it
+        self._future.set_result(tensors)
 
     def _read(self) -> dict[str, dict[str, torch.Tensor]]:
         out: dict[str, dict[str, torch.Tensor]] = {}
