@@ -32,8 +32,8 @@ import torch
 # Draws kept made ahead. CogVideoX's DPM scheduler draws twice a step, back to back, so two at least; and
 # `--speed fast` reuses the transformer's output on 4 steps of every 5 (optimize.FAST_STEP_CACHE), steps
 # with little GPU work that want 50 ms of draws (25 ms each on an H200 host): 60 of a fast job's 98 draws
-# were waited for with two ahead, none with eight while it reused 3 steps of 4, 2 with eight at 4 of 5.
-# Ten are made during the computed step before (1 s): its own two and the four reused steps' after it.
+# were waited for with two ahead, none with eight while it reused 3 steps of 4, 2 with eight at 4 of 5,
+# none with ten. Ten are made during the computed step before (1 s): its own two and the four reused steps'.
 DEPTH = 10
 
 
